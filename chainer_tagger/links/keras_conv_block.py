@@ -1,0 +1,43 @@
+"""The convolution block shared by Choi's taggers."""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_tagger.links.keras_batch_normalization import (
+    KerasBatchNormalization)
+
+
+class KerasConvBlock(chainer.Chain):
+    """3x3 'same' convolution, Keras BN over channels, ELU, max pooling.
+
+    Keras' ``Dropout`` after the pooling is applied with ``dropout`` (only
+    while training, as in Keras).  Pooling drops a ragged border, like
+    Keras/Theano's ``ignore_border=True``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    pool : tuple of int
+        Pooling window, also the stride.
+    dropout : float
+    bn_mode, running_std_is, per_clip
+        Passed to :class:`KerasBatchNormalization`.
+    """
+
+    def __init__(self, in_channels, out_channels, pool, dropout=0.0,
+                 bn_mode=0, running_std_is='variance', per_clip=False):
+        super().__init__()
+        self.pool = tuple(pool)
+        self.dropout = dropout
+        with self.init_scope():
+            self.conv = L.Convolution2D(in_channels, out_channels, 3, pad=1)
+            self.bn = KerasBatchNormalization(
+                out_channels, axis=1, mode=bn_mode,
+                running_std_is=running_std_is, per_clip=per_clip)
+
+    def forward(self, x):
+        h = F.elu(self.bn(self.conv(x)))
+        h = F.max_pooling_2d(h, self.pool, stride=self.pool, cover_all=False)
+        if self.dropout:
+            h = F.dropout(h, self.dropout)
+        return h

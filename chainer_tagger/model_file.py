@@ -1,0 +1,72 @@
+"""The converted model file: a Chainer ``.npz`` that describes itself.
+
+Besides the link's parameters (as :func:`chainer.serializers.save_npz`
+writes them) the file holds a JSON document under the key ``_meta``:
+the architecture, its settings and where the weights came from, so that
+``chainer-tagger tag --model my.npz`` can rebuild the model.
+"""
+import json
+import os
+import tempfile
+
+import numpy as np
+
+import chainer
+
+META_KEY = '_meta'
+
+
+class ModelFileError(ValueError):
+    """A file that is not a chainer-tagger model file."""
+
+
+def save_model_npz(path, link, meta):
+    """Write ``link``'s parameters and ``meta`` to ``path`` atomically.
+
+    The file is written under a temporary name in the same folder and
+    renamed into place, so a crash or Ctrl-C never leaves a half-written
+    ``path`` (an existing file stays as it was).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    serializer = chainer.serializers.DictionarySerializer()
+    serializer.save(link)
+    arrays = {k: chainer.backends.cuda.to_cpu(v)
+              for k, v in serializer.target.items()}
+    arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    fd, tmp = tempfile.mkstemp(prefix='.partial-', suffix='.npz', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def read_model_meta(path):
+    """Return the ``_meta`` document of a model file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if META_KEY not in npz.files:
+                raise ModelFileError(
+                    '{}: a .npz without chainer-tagger metadata; convert '
+                    'Keras weights with `chainer-tagger convert`'.format(path))
+            return json.loads(str(npz[META_KEY]))
+    except (OSError, ValueError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError('{}: not a readable .npz ({})'.format(
+            path, e)) from None
+
+
+def load_model_npz(path, link):
+    """Load the parameters of a model file into ``link``."""
+    chainer.serializers.load_npz(path, link)
+    return link

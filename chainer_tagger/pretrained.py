@@ -1,0 +1,247 @@
+"""The registry of pretrained models: find, verify, download, convert, cache.
+
+A model is asked for by registry name (``'crnn-msd'``) or by path (a
+converted ``.npz`` or a Keras ``.h5``).  For a name, the converted ``.npz``
+is looked up in this order:
+
+1. the cache (``$CHAINER_TAGGER_CACHE``, default ``~/.cache/chainer-tagger``),
+   where converted files are kept under a name that includes the source's
+   sha256;
+2. otherwise the upstream source file is needed, looked up in the folders
+   of ``$CHAINER_TAGGER_WEIGHTS_DIR`` (``os.pathsep``-separated), then in
+   the cache's ``sources/``, and else downloaded from its pinned URL; its
+   sha256 is checked in every case, and it is converted into the cache.
+
+The registry itself is ``weights/manifest.json``.
+"""
+import hashlib
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from chainer_tagger.model_file import (
+    load_model_npz, read_model_meta, save_model_npz)
+
+WEIGHTS_DIR_ENV = 'CHAINER_TAGGER_WEIGHTS_DIR'
+CACHE_ENV = 'CHAINER_TAGGER_CACHE'
+
+
+class PretrainedModelError(ValueError):
+    """A model that cannot be found, verified or converted."""
+
+
+def manifest_path():
+    """Where ``weights/manifest.json`` is (source tree or installed copy)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / 'weights' / 'manifest.json',
+                      Path(sys.prefix) / 'share' / 'chainer-tagger' /
+                      'weights' / 'manifest.json'):
+        if candidate.is_file():
+            return candidate
+    raise PretrainedModelError('weights/manifest.json not found')
+
+
+_MANIFEST = None
+
+
+def manifest():
+    """The registry: ``{name: entry}``."""
+    global _MANIFEST
+    if _MANIFEST is None:
+        with open(manifest_path()) as f:
+            _MANIFEST = {k: v for k, v in json.load(f).items()
+                         if not k.startswith('_')}
+    return _MANIFEST
+
+
+def entry(name):
+    try:
+        return manifest()[name]
+    except KeyError:
+        raise PretrainedModelError(
+            'unknown model {!r}; known models: {} (or give a path to a '
+            '.npz or Keras .h5 file)'.format(
+                name, ', '.join(sorted(manifest())))) from None
+
+
+def cache_dir():
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME', '~/.cache')).expanduser() / \
+        'chainer-tagger'
+
+
+def weights_dirs():
+    env = os.environ.get(WEIGHTS_DIR_ENV, '')
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+
+
+def sha256sum(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lookup_sha256(sha):
+    """The (name, file record) of a known source file, or (None, None)."""
+    for name, e in manifest().items():
+        for record in e['files']:
+            if record['sha256'] == sha:
+                return name, record
+    return None, None
+
+
+def _verified(path, record):
+    actual = sha256sum(path)
+    if actual != record['sha256']:
+        raise PretrainedModelError(
+            '{}: sha256 {} does not match the registered {} for {}; the '
+            'file is corrupt or not the published one'.format(
+                path, actual, record['sha256'], record['filename']))
+    return path
+
+
+def download(url, sha256, filename, folder, progressbar=True):
+    """Download ``url`` into ``folder`` and verify its sha256 (pooch).
+
+    A file whose checksum does not match is refused: nothing is left under
+    ``filename`` and :class:`PretrainedModelError` is raised.
+    """
+    import pooch
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(pooch.retrieve(url, known_hash='sha256:' + sha256,
+                                   fname=filename, path=folder,
+                                   progressbar=progressbar))
+    except ValueError as e:
+        # pooch raises ValueError on a checksum mismatch, after removing
+        # the temporary download.
+        raise PretrainedModelError('download of {} refused: {}'.format(
+            url, e)) from None
+    except Exception as e:  # network errors of all kinds
+        raise PretrainedModelError(
+            'cannot download {} ({}: {}); put the file in a folder named by '
+            '${}'.format(url, type(e).__name__, e, WEIGHTS_DIR_ENV)) from None
+
+
+def find_source(name, backend=None, allow_download=True, progressbar=True):
+    """Path of a verified upstream weight file of registry model ``name``."""
+    e = entry(name)
+    records = [r for r in e['files']
+               if backend is None or r['backend'] == backend]
+    if not records:
+        raise PretrainedModelError('{} has no {} weight file'.format(
+            name, backend))
+    for record in records:
+        for folder in weights_dirs() + [cache_dir() / 'sources']:
+            candidate = folder / record['filename']
+            if candidate.is_file():
+                return _verified(candidate, record)
+    if not allow_download:
+        raise PretrainedModelError(
+            '{}: {} not found in ${} or the cache'.format(
+                name, records[0]['filename'], WEIGHTS_DIR_ENV))
+    record = records[0]
+    return download(record['url'], record['sha256'], record['filename'],
+                    cache_dir() / 'sources', progressbar=progressbar)
+
+
+def converted_path(name, sha):
+    return cache_dir() / '{}-{}.npz'.format(name, sha[:12])
+
+
+def status(name):
+    """How model ``name`` would be obtained now: a short human string."""
+    e = entry(name)
+    for record in e['files']:
+        if converted_path(name, record['sha256']).is_file():
+            return 'converted (cache)'
+    for record in e['files']:
+        for folder in weights_dirs():
+            if (folder / record['filename']).is_file():
+                return 'source in {}'.format(folder)
+        if (cache_dir() / 'sources' / record['filename']).is_file():
+            return 'source in cache'
+    return 'not downloaded'
+
+
+def ensure_converted(name, progressbar=True):
+    """Path of the converted ``.npz`` of registry model ``name``."""
+    e = entry(name)
+    for record in e['files']:
+        path = converted_path(name, record['sha256'])
+        if path.is_file():
+            return path
+    source = find_source(name, progressbar=progressbar)
+    from chainer_tagger.keras_h5 import convert_keras_h5
+    _, record = lookup_sha256(sha256sum(source))
+    path = converted_path(name, record['sha256'])
+    convert_keras_h5(source, path, name=name)
+    return path
+
+
+def prepare(model, arch=None):
+    """Resolve ``model`` (name or path) to ``(npz_path, settings)``.
+
+    ``arch`` (``'crnn'`` or ``'cnn'``), when given, must match the model's.
+    A Keras ``.h5`` path is converted into the cache first.
+    """
+    model = os.fspath(model)
+    if model in manifest():
+        path = ensure_converted(model)
+    elif os.path.isfile(model):
+        path = Path(model)
+        if path.suffix.lower() in ('.h5', '.hdf5'):
+            from chainer_tagger.keras_h5 import convert_keras_h5
+            sha = sha256sum(path)
+            path = cache_dir() / 'converted-{}.npz'.format(sha[:12])
+            if not path.is_file():
+                convert_keras_h5(model, path)
+    else:
+        entry(model)  # raises with the list of known names
+    meta = read_model_meta(path)
+    if arch is not None and meta['arch'] != arch:
+        raise PretrainedModelError(
+            '{} holds a {!r} model, not {!r}'.format(model, meta['arch'],
+                                                     arch))
+    return path, meta['settings']
+
+
+def load_weights(path, link):
+    return load_model_npz(path, link)
+
+
+def load_model(model, **overrides):
+    """Build and load a tagger from a registry name or a model file.
+
+    Parameters
+    ----------
+    model : str or path-like
+        ``'crnn-msd'``, ``'crnn-gtzan'``, ``'cnn-msd'``, ``'cnn0-msd'``,
+        ``'rnn0-msd'``, or a path to a converted ``.npz`` / Keras ``.h5``.
+    overrides
+        Settings that do not change the weights, such as ``per_clip=True``.
+    """
+    from chainer_tagger.links.model import ARCHITECTURES
+    path, settings = prepare(model)
+    meta = read_model_meta(path)
+    cls = ARCHITECTURES[meta['arch']]
+    settings = dict(settings, **overrides)
+    link = cls(**settings)
+    load_weights(path, link)
+    link.name_in_registry = meta.get('name') or os.fspath(model)
+    return link
+
+
+def warn_unknown_keras_version(path, default):
+    warnings.warn(
+        '{}: not a registered weight file, so the Keras version that wrote '
+        "it is unknown; reading BatchNormalization running_std as a {} "
+        "(pass running_std_is='std' for files of Keras <= 1.0.6)".format(
+            path, default), stacklevel=3)
