@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""The 2018 Chainer port's entry point, kept working.
+
+    python music-tagger-test.py -m CRNN|CNN0|CNN [--en] [FILES...]
+
+-m CRNN  the 10-genre GTZAN CRNN (registry: crnn-gtzan)
+-m CNN0  the early CNN with BatchNormalization mode 2 (cnn0-msd)
+-m CNN   the 50-tag MusicTaggerCNN (cnn-msd)
+--en     convert the Keras .h5 weights to a Chainer model first (the .h5 is
+         found through $CHAINER_TAGGER_WEIGHTS_DIR or downloaded)
+
+Prints each file's top-10 tags as percentages of the summed scores, in the
+old format.  All files form one batch, as in the old script (this matters
+for CNN0, whose mode-2 normalisation uses the batch's statistics).
+"""
+import argparse
+import os
+import sys
+
+MODELS = {'CRNN': 'crnn-gtzan', 'CNN0': 'cnn0-msd', 'CNN': 'cnn-msd'}
+DEFAULT_FILES = ['data/bensound-thejazzpiano.wav',
+                 'data/bensound-actionable.wav']
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Music Tagger for Chainer')
+    parser.add_argument('--modelSel', '-m', default='CRNN',
+                        choices=sorted(MODELS), help='model: CRNN, CNN0, CNN')
+    parser.add_argument('--en', action='store_true',
+                        help='convert the Keras h5 weights first')
+    parser.add_argument('files', nargs='*', metavar='FILES',
+                        help='audio files (default: {})'.format(
+                            ' '.join(DEFAULT_FILES)))
+    args = parser.parse_args(argv)
+    files = args.files or DEFAULT_FILES
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        parser.error('no such file: {} (give audio files as arguments)'
+                     .format(', '.join(missing)))
+
+    from chainer_tagger import pretrained
+    from chainer_tagger.keras_h5 import convert_keras_h5
+    from chainer_tagger.report import top
+    from chainer_tagger.tagging import tag
+
+    name = MODELS[args.modelSel]
+    if args.en:
+        source = pretrained.find_source(name)
+        target = pretrained.converted_path(name, pretrained.sha256sum(source))
+        convert_keras_h5(source, target, name=name)
+        print('converted {} -> {}'.format(source, target))
+    if args.modelSel == 'CNN0':
+        print('set to use mode 2')
+    results = tag(files, model=name, batch_size=len(files))
+    print('* top-10 tags: genre prediction result percentage *')
+    status = 0
+    for r in results:
+        print(r['path'])
+        if 'error' in r:
+            print('error:', r['error'])
+            status = 1
+            continue
+        pairs = [(t, '%5.3f' % s) for t, s in top(r, 10, percent=True)]
+        print(pairs[:5])
+        print(pairs[5:10])
+        print(' ')
+    return status
+
+
+if __name__ == '__main__':
+    from chainer_tagger.pretrained import PretrainedModelError
+    try:
+        sys.exit(main())
+    except PretrainedModelError as e:
+        sys.exit('error: {}'.format(e))
