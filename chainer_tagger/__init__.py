@@ -9,7 +9,7 @@ fine-tuned from them) running from the published Keras weights.
 >>> results[0]['tags'][:3]                                       # doctest: +SKIP
 """
 from chainer_tagger.links.model import MusicTaggerCNN, MusicTaggerCRNN  # NOQA
-from chainer_tagger.melgram import melgram  # NOQA
+from chainer_tagger.features import melgram  # NOQA
 from chainer_tagger.pretrained import load_model  # NOQA
 from chainer_tagger.tagging import tag  # NOQA
 

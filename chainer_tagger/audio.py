@@ -72,9 +72,13 @@ class AudioSource:
                 self.channels = int(f.channels)
                 buf = b''.join(f)
         except Exception as e:
-            raise AudioDecodeError('{}: cannot decode ({}; audioread: {})'
-                                   .format(self.path, sf_error,
-                                           e or type(e).__name__)) from None
+            reason = str(e) or type(e).__name__
+            if type(e).__name__ == 'NoBackendError':
+                reason = 'no ffmpeg or GStreamer back end installed'
+            raise AudioDecodeError(
+                '{}: not a decodable audio file (libsndfile: {}; audioread: '
+                '{})'.format(self.path, _libsndfile_reason(sf_error),
+                             reason)) from None
         data = np.frombuffer(buf, '<i2').reshape(-1, self.channels)
         self.is_mp3 = self.path.lower().endswith('.mp3')
         self._delay = 0  # ffmpeg and GStreamer already drop it
@@ -127,6 +131,13 @@ class AudioSource:
             else raw[:, 0]
         out[lo - start:lo - start + len(mono)] = mono
         return out
+
+
+def _libsndfile_reason(error):
+    text = str(error)
+    if 'not a regular file' in text or 'Format not recognised' in text:
+        return 'format not recognised'
+    return text
 
 
 def load_audio(path, sr=None):

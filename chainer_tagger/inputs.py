@@ -56,7 +56,7 @@ def read_melgram_npy(path):
 
 def read_input(path):
     """Mel-spectrogram of one input: an audio file or a ``.npy`` melgram."""
-    from chainer_tagger.melgram import melgram
+    from chainer_tagger.features import melgram
     path = Path(path)
     if path.suffix.lower() == '.npy':
         return read_melgram_npy(path)

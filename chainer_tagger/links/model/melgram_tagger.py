@@ -45,7 +45,7 @@ class MelgramTagger(chainer.Chain):
     Subclasses define :meth:`features` and a ``output`` child
     (:class:`chainer.links.Linear`).  Inputs are log-amplitude
     mel-spectrograms of shape ``(N, 1, 96, 1366)``
-    (see :func:`chainer_tagger.melgram.melgram`).
+    (see :func:`chainer_tagger.features.melgram`).
     """
 
     #: Dropout applied to the features before the classifier (training only).

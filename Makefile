@@ -1,0 +1,36 @@
+# One command sets up a fresh machine and runs the tests:   make test
+# The reference data lives in ../shared (override with SHARED=...).
+PYTHON ?= python3
+VENV ?= .venv
+SHARED ?= $(abspath $(CURDIR)/../shared)
+
+# chainer 7.8.1 needs numpy<2 and its sdist setuptools<81: the constraints
+# also apply inside pip's isolated build environments.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export CHAINER_TAGGER_SHARED := $(SHARED)
+export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
+
+.PHONY: install test tag benchmark clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=23"
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+# make tag FILES="song.mp3 folder/" MODEL=crnn-msd
+FILES ?= $(SHARED)/audio/bensound-thejazzpiano.mp3
+MODEL ?= crnn-msd
+tag: install
+	$(VENV)/bin/chainer-tagger tag --model $(MODEL) $(FILES)
+
+benchmark: install
+	$(VENV)/bin/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

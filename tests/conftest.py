@@ -1,0 +1,66 @@
+"""Shared fixtures: the reference data in ../shared, a private cache."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED',
+                             ROOT.parent / 'shared')).resolve()
+KERAS_WEIGHTS = SHARED / 'keras-weights'
+AUDIO = SHARED / 'audio'
+REFERENCE = SHARED / 'reference' / 'crnn-msd-theano-published.json'
+SONGS = ('bensound-cute', 'bensound-actionable', 'bensound-dubstep',
+         'bensound-thejazzpiano')
+
+if not KERAS_WEIGHTS.is_dir():
+    raise RuntimeError(
+        'the reference data is missing: expected {} (set '
+        'CHAINER_TAGGER_SHARED to the shared/ folder)'.format(SHARED))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _environment(tmp_path_factory):
+    """Point the registry at ../shared and a fresh cache for the session."""
+    cache = tmp_path_factory.mktemp('cache')
+    old = {k: os.environ.get(k) for k in ('CHAINER_TAGGER_WEIGHTS_DIR',
+                                          'CHAINER_TAGGER_CACHE')}
+    os.environ['CHAINER_TAGGER_WEIGHTS_DIR'] = os.pathsep.join(
+        [str(KERAS_WEIGHTS), str(SHARED / 'soundnet')])
+    os.environ['CHAINER_TAGGER_CACHE'] = str(cache)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope='session')
+def reference():
+    with open(REFERENCE) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='session')
+def shipped_melgrams():
+    """The original preprocessing's melgrams of the four songs, one batch."""
+    return np.concatenate([np.load(AUDIO / (s + '.melgram.npy'))
+                           for s in SONGS]).astype(np.float32)
+
+
+_MODELS = {}
+
+
+@pytest.fixture(scope='session')
+def model():
+    """``model(name)``: registry models, loaded once per session."""
+    from chainer_tagger.pretrained import load_model
+
+    def get(name):
+        if name not in _MODELS:
+            _MODELS[name] = load_model(name)
+        return _MODELS[name]
+    return get
