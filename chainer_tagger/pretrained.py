@@ -148,8 +148,37 @@ def find_source(name, backend=None, allow_download=True, progressbar=True):
             '{}: {} not found in ${} or the cache'.format(
                 name, records[0]['filename'], WEIGHTS_DIR_ENV))
     record = records[0]
+    if 'archive_member' in record:
+        return download_member(record, cache_dir() / 'sources',
+                               progressbar=progressbar)
     return download(record['url'], record['sha256'], record['filename'],
                     cache_dir() / 'sources', progressbar=progressbar)
+
+
+def download_member(record, folder, progressbar=True):
+    """Download a verified archive and take one verified file out of it."""
+    import tarfile
+    folder = Path(folder)
+    archive = download(record['url'], record['archive_sha256'],
+                       record['url'].rsplit('/', 1)[-1], folder,
+                       progressbar=progressbar)
+    target = folder / record['filename']
+    partial = folder / ('.partial-' + record['filename'])
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(record['archive_member'])
+        if member is None:
+            raise PretrainedModelError('{} has no {}'.format(
+                archive, record['archive_member']))
+        with open(partial, 'wb') as f:
+            f.write(member.read())
+    try:
+        _verified(partial, record)
+    except PretrainedModelError:
+        partial.unlink()
+        raise
+    os.replace(partial, target)
+    archive.unlink()
+    return target
 
 
 def converted_path(name, sha):
@@ -179,10 +208,14 @@ def ensure_converted(name, progressbar=True):
         if path.is_file():
             return path
     source = find_source(name, progressbar=progressbar)
-    from chainer_tagger.keras_h5 import convert_keras_h5
     _, record = lookup_sha256(sha256sum(source))
     path = converted_path(name, record['sha256'])
-    convert_keras_h5(source, path, name=name)
+    if e['arch'] == 'soundnet':
+        from chainer_tagger.soundnet_npy import convert_soundnet_npy
+        convert_soundnet_npy(source, path)
+    else:
+        from chainer_tagger.keras_h5 import convert_keras_h5
+        convert_keras_h5(source, path, name=name)
     return path
 
 

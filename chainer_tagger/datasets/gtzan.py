@@ -1,0 +1,189 @@
+"""The GTZAN genre collection in its standard layout.
+
+``<root>/genres/<genre>/<genre>.NNNNN.{wav,au}`` (``<root>`` may also be the
+``genres`` folder itself).  Waveforms are decoded once, resampled to the
+rate the model needs and cached on disk as ``.npy`` (read back memory-mapped),
+so epochs after the first do not decode again.  Files that cannot be decoded
+(the real GTZAN has a corrupt ``jazz.00054.wav``) are skipped with a warning.
+"""
+import concurrent.futures
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import chainer
+
+from chainer_tagger.audio import AudioDecodeError, load_audio
+from chainer_tagger.tags import GTZAN_GENRES
+
+EXTENSIONS = ('.wav', '.au')
+
+#: Test clips per genre in the original 950/50 split of the full set.
+DEFAULT_TEST_FRACTION = 0.05
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def find_clips(root):
+    """``[(path, genre index)]`` of a GTZAN-layout folder, sorted."""
+    root = Path(root)
+    if (root / 'genres').is_dir():
+        root = root / 'genres'
+    if not root.is_dir():
+        raise DatasetError('{}: no such folder'.format(root))
+    clips = []
+    for label, genre in enumerate(GTZAN_GENRES):
+        folder = root / genre
+        if not folder.is_dir():
+            continue
+        clips += [(p, label) for p in sorted(folder.iterdir())
+                  if p.suffix.lower() in EXTENSIONS]
+    if not clips:
+        raise DatasetError(
+            '{}: no clips found; expected <genre>/<genre>.NNNNN.wav for the '
+            'genres {}'.format(root, ', '.join(GTZAN_GENRES)))
+    return clips
+
+
+def stratified_split(labels, test_fraction=DEFAULT_TEST_FRACTION, seed=0):
+    """Deterministic ``(train, test)`` index arrays, stratified by label.
+
+    Each genre gives ``round(n * test_fraction)`` clips (at least one when
+    ``test_fraction > 0``) to the test split: 5 per genre, 950/50, on the
+    full GTZAN with the default fraction.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.RandomState(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test_fraction))
+        if test_fraction > 0:
+            n_test = min(max(n_test, 1), len(idx) - 1)
+        test += list(idx[:n_test])
+        train += list(idx[n_test:])
+    return np.sort(train), np.sort(test)
+
+
+def cache_key(path, kind):
+    st = os.stat(path)
+    text = '{}|{}|{}|{}'.format(os.path.abspath(path), st.st_size,
+                                st.st_mtime_ns, kind)
+    return hashlib.sha1(text.encode()).hexdigest()[:20]
+
+
+class GTZAN:
+    """Clips of a GTZAN-layout folder, decoded and cached.
+
+    Parameters
+    ----------
+    root : path-like
+    feature : callable
+        ``feature(path) -> np.ndarray``: what a clip becomes (a 22,050 Hz
+        waveform for music2vec, Choi's melgram for the CRNN).
+    kind : str
+        Name of the feature, part of the cache key.
+    cache_dir : path-like
+        Where decoded features are kept.
+    progress : bool
+
+    Attributes
+    ----------
+    paths : list of Path
+        Readable clips, in order.
+    labels : np.ndarray of int32
+    skipped : list of (Path, str)
+        Unreadable clips and why.
+    """
+
+    def __init__(self, root, feature, kind, cache_dir, progress=True,
+                 workers=None):
+        clips = find_clips(root)
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self._feature = feature
+        self.paths, labels, self.skipped = [], [], []
+        workers = workers or min(4, os.cpu_count() or 1)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(clips), unit='clip',
+                       desc='decoding {}'.format(Path(root).name))
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for (path, label), error in zip(clips, pool.map(
+                    self._ensure_cached, [p for p, _ in clips])):
+                if bar is not None:
+                    bar.update(1)
+                if error is not None:
+                    self.skipped.append((path, error))
+                    warnings.warn('skipping unreadable clip {}: {}'.format(
+                        path, error), stacklevel=2)
+                    continue
+                self.paths.append(path)
+                labels.append(label)
+        if bar is not None:
+            bar.close()
+        self.labels = np.asarray(labels, np.int32)
+        if not self.paths:
+            raise DatasetError('{}: none of the clips could be read'.format(
+                root))
+
+    def _cached(self, path):
+        return self.cache_dir / '{}.npy'.format(cache_key(path, self.kind))
+
+    def _ensure_cached(self, path):
+        target = self._cached(path)
+        if target.is_file():
+            return None
+        try:
+            value = np.asarray(self._feature(path), np.float32)
+        except (AudioDecodeError, ValueError) as e:
+            return str(e)
+        partial = target.with_name('.partial-' + target.name)
+        np.save(partial, value)
+        os.replace(partial, target)
+        return None
+
+    def __len__(self):
+        return len(self.paths)
+
+    def feature(self, i):
+        return np.load(self._cached(self.paths[i]), mmap_mode='r')
+
+    def split(self, test_fraction=DEFAULT_TEST_FRACTION, seed=0):
+        return stratified_split(self.labels, test_fraction, seed)
+
+    def subset(self, indices, transform=None):
+        """A Chainer dataset of ``(feature, label)`` for ``indices``."""
+        return _Subset(self, np.asarray(indices), transform)
+
+
+class _Subset(chainer.dataset.DatasetMixin):
+    def __init__(self, gtzan, indices, transform):
+        self.gtzan = gtzan
+        self.indices = indices
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.indices)
+
+    def get_example(self, i):
+        j = self.indices[i]
+        x = np.array(self.gtzan.feature(j))
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.gtzan.labels[j]
+
+
+def waveform_feature(sr=22050):
+    """``feature`` for GTZAN: the decoded clip at ``sr``, as it is."""
+    def feature(path):
+        return load_audio(path, sr=sr)[0]
+    return feature
