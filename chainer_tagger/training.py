@@ -11,6 +11,7 @@ resumed run sees the same batches as an uninterrupted one.
 import json
 import os
 import random
+import threading
 import zlib
 from pathlib import Path
 
@@ -40,15 +41,40 @@ class SeededOrderSampler(chainer.iterators.OrderSampler):
 
 
 class Logits(chainer.Chain):
-    """A model's pre-softmax scores, for :class:`chainer.links.Classifier`."""
+    """A model's pre-softmax scores, for :class:`chainer.links.Classifier`.
 
-    def __init__(self, model):
+    ``method`` is ``'logits'`` (raw inputs) or ``'head'`` (music2vec fed
+    with cached SoundNet outputs).
+    """
+
+    def __init__(self, model, method='logits'):
         super().__init__()
+        self.method = method
         with self.init_scope():
             self.model = model
 
     def forward(self, x):
-        return self.model.logits(x)
+        return getattr(self.model, self.method)(x)
+
+
+def frozen_soundnet_feature(model):
+    """``feature`` for a frozen SoundNet: its scene output, once per clip.
+
+    A frozen SoundNet (inference-mode BN, fixed weights) gives each clip
+    the same output every epoch, so it is computed once and cached like a
+    decoded waveform; training then runs only the LSTMs and dense layers.
+    """
+    from chainer_tagger.links.model.music2vec import fit_waveform
+    decode = waveform_feature(22050)
+    lock = threading.Lock()
+
+    def feature(path):
+        x = fit_waveform(decode(path))[None]
+        with lock, chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            h = model.soundnet.scenes(model.xp.asarray(x))
+        return chainer.backends.cuda.to_cpu(h.array[0])
+    return feature
 
 
 def seed_everything(seed):
@@ -112,8 +138,10 @@ def build(model, freeze_soundnet=False, dropout=0.2):
     if not hasattr(base, 'gru2'):
         raise ValueError('fine-tuning is for the CRNN taggers (crnn-msd, '
                          'crnn-gtzan, rnn0-msd), not {}'.format(model))
+    n_features = base.output.W.shape[1]
+    del base.output
     with base.init_scope():
-        base.output = L.Linear(base.output.W.shape[1], len(GTZAN_GENRES))
+        base.output = L.Linear(n_features, len(GTZAN_GENRES))
     base.tags = GTZAN_GENRES
     settings = dict(base.settings, tags=list(GTZAN_GENRES))
     base.settings = settings
@@ -135,6 +163,12 @@ def train(model='music2vec', data=None, out='result', epochs=20,
     net, kind, feature, transform, meta = build(model, freeze_soundnet,
                                                 dropout)
     cache_dir = Path(cache_dir) if cache_dir else default_cache() / 'features'
+    method = 'logits'
+    if meta['arch'] == 'music2vec' and freeze_soundnet:
+        net.to_device(device)
+        feature, kind, transform = frozen_soundnet_feature(net), \
+            'soundnet8-scenes', None
+        method = 'head'
     gtzan = GTZAN(data, feature, kind, cache_dir, progress=progress)
     train_idx, test_idx = gtzan.split(test_fraction, seed)
     meta['training'] = {'data': str(Path(data).resolve()), 'seed': seed,
@@ -146,7 +180,7 @@ def train(model='music2vec', data=None, out='result', epochs=20,
     with open(out / 'run.json', 'w') as f:
         json.dump(meta, f, indent=1)
 
-    classifier = L.Classifier(Logits(net))
+    classifier = L.Classifier(Logits(net, method))
     classifier.to_device(device)
     device.use()
     opt = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=lr),
@@ -200,14 +234,16 @@ def train(model='music2vec', data=None, out='result', epochs=20,
             accuracy=float(trainer.observation.get(key, np.nan))))
     trainer.extend(save_best, name='save_best')
 
+    embeddings = embeddings and meta['arch'] == 'music2vec' and \
+        not freeze_soundnet  # a frozen body's embeddings do not change
     before = None
-    if embeddings and meta['arch'] == 'music2vec' and not resume:
+    if embeddings and not resume:
         from chainer_tagger.embedding import embed_gtzan
         before = embed_gtzan(net, gtzan, transform, batch_size)
         np.save(out / 'embeddings_before.npy', before)
     trainer.run()
     save_model_npz(out / 'model.npz', net, dict(meta, epoch=epochs))
-    if embeddings and meta['arch'] == 'music2vec':
+    if embeddings:
         from chainer_tagger.embedding import embed_gtzan, plot_embeddings
         if before is None and (out / 'embeddings_before.npy').is_file():
             before = np.load(out / 'embeddings_before.npy')

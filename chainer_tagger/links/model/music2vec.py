@@ -97,7 +97,11 @@ class Music2Vec(chainer.Chain):
         return F.reshape(h, (h.shape[0], -1))
 
     def logits(self, x):
-        h = F.transpose(self.scenes(x), (0, 2, 1))  # (N, steps, 401)
+        return self.head(self.scenes(x))
+
+    def head(self, scenes):
+        """LSTMs and dense layers on SoundNet's ``(N, 401, steps)`` output."""
+        h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
         _, _, hs = self.lstm(None, None, list(F.separate(h, axis=0)))
         h = F.stack(hs)
         h = F.reshape(h, (h.shape[0], -1))
