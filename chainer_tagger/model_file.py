@@ -6,12 +6,12 @@ the architecture, its settings and where the weights came from, so that
 ``chainer-tagger tag --model my.npz`` can rebuild the model.
 """
 import json
-import os
-import tempfile
 
 import numpy as np
 
 import chainer
+
+from chainer_tagger.atomic_file import atomic_write
 
 META_KEY = '_meta'
 
@@ -27,26 +27,13 @@ def save_model_npz(path, link, meta):
     renamed into place, so a crash or Ctrl-C never leaves a half-written
     ``path`` (an existing file stays as it was).
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     serializer = chainer.serializers.DictionarySerializer()
     serializer.save(link)
     arrays = {k: chainer.backends.cuda.to_cpu(v)
               for k, v in serializer.target.items()}
     arrays[META_KEY] = np.array(json.dumps(meta, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(prefix='.partial-', suffix='.npz', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path, 'wb', suffix='.npz') as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -162,21 +162,21 @@ def download_member(record, folder, progressbar=True):
     archive = download(record['url'], record['archive_sha256'],
                        record['url'].rsplit('/', 1)[-1], folder,
                        progressbar=progressbar)
+    from chainer_tagger.atomic_file import atomic_write
     target = folder / record['filename']
-    partial = folder / ('.partial-' + record['filename'])
     with tarfile.open(archive) as tar:
         member = tar.extractfile(record['archive_member'])
         if member is None:
             raise PretrainedModelError('{} has no {}'.format(
                 archive, record['archive_member']))
-        with open(partial, 'wb') as f:
-            f.write(member.read())
-    try:
-        _verified(partial, record)
-    except PretrainedModelError:
-        partial.unlink()
-        raise
-    os.replace(partial, target)
+        data = member.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != record['sha256']:
+        raise PretrainedModelError(
+            '{} in {}: sha256 {} does not match the registered {}'.format(
+                record['archive_member'], archive, actual, record['sha256']))
+    with atomic_write(target, 'wb') as f:
+        f.write(data)
     archive.unlink()
     return target
 

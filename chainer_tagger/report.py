@@ -66,17 +66,6 @@ def render(results, fmt='table', k=None, percent=False):
 
 def write_atomic(path, text):
     """Write ``text`` to ``path`` via a temporary file and a rename."""
-    import os
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.partial-', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf8') as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    from chainer_tagger.atomic_file import atomic_write
+    with atomic_write(path, 'w') as f:
+        f.write(text)

@@ -147,3 +147,29 @@ def test_fine_tune_crnn_to_genres(tiny, tmp_path):
     base = load_model('crnn-msd')
     assert np.abs(model.block1.conv.W.array -
                   base.block1.conv.W.array).max() < 0.05
+
+
+def test_frozen_soundnet_trains_the_head_on_cached_outputs(tiny, tmp_path):
+    out = tmp_path / 'frozen'
+    assert main(['train', '--model', 'music2vec', '--data', str(tiny),
+                 '--epochs', '2', '--batch-size', '3', '--test-fraction',
+                 '0.25', '--out', str(out), '--no-progress',
+                 '--freeze-soundnet', '--optimizer', 'adam', '--lr',
+                 '1e-2']) == 0
+    from chainer_tagger.links.model import SoundNet8
+    from chainer_tagger.pretrained import load_model
+    trained = load_model(str(out / 'model.npz'))
+    pretrained = SoundNet8(pretrained_model='soundnet8')
+    for (name, a), (_, b) in zip(sorted(trained.soundnet.namedparams()),
+                                 sorted(pretrained.namedparams())):
+        np.testing.assert_array_equal(a.array, b.array, err_msg=name)
+    np.testing.assert_array_equal(trained.soundnet.bn1.avg_mean,
+                                  pretrained.bn1.avg_mean)
+    assert trained.settings['freeze_soundnet'] is True
+    # The head did train: its weights moved away from the seeded start.
+    from chainer_tagger.links.model import Music2Vec
+    from chainer_tagger.training import seed_everything
+    seed_everything(0)
+    start = Music2Vec(freeze_soundnet=True, soundnet='soundnet8')
+    assert np.abs(trained.fc1.W.array - start.fc1.W.array).max() > 1e-3
+    assert len(json.loads((out / 'log').read_text())) == 2

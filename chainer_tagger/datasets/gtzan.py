@@ -16,6 +16,7 @@ import numpy as np
 
 import chainer
 
+from chainer_tagger.atomic_file import atomic_write
 from chainer_tagger.audio import AudioDecodeError, load_audio
 from chainer_tagger.tags import GTZAN_GENRES
 
@@ -146,9 +147,8 @@ class GTZAN:
             value = np.asarray(self._feature(path), np.float32)
         except (AudioDecodeError, ValueError) as e:
             return str(e)
-        partial = target.with_name('.partial-' + target.name)
-        np.save(partial, value)
-        os.replace(partial, target)
+        with atomic_write(target, 'wb', suffix='.npy') as f:
+            np.save(f, value)
         return None
 
     def __len__(self):

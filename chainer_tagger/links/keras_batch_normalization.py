@@ -85,6 +85,12 @@ class KerasBatchNormalization(chainer.Link):
             return self.running_std + self.eps
         return self.xp.sqrt(self.running_std + self.eps)
 
+    def inference_affine(self):
+        """``(scale, shift)``: mode-0 inference is ``x * scale + shift``
+        per entry of the normalized axis (arrays, no graph)."""
+        scale = self.gamma.array / self._running_denominator()
+        return scale, self.beta.array - self.running_mean * scale
+
     def forward(self, x):
         if x.shape[self.axis] != self.size:
             raise ValueError(
@@ -92,9 +98,7 @@ class KerasBatchNormalization(chainer.Link):
                 'got input of shape {}'.format(self.size, self.axis, x.shape))
         use_batch_stats = self.mode == 2 or chainer.config.train
         if not use_batch_stats:
-            # Moving statistics: a per-entry affine map, y = x * a + b.
-            scale = self.gamma / self._running_denominator()
-            shift = self.beta - self.running_mean * scale
+            scale, shift = self.inference_affine()
             return F.bias(F.scale(x, scale, self.axis), shift, self.axis)
 
         reduce_axes = tuple(

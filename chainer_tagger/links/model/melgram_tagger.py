@@ -39,6 +39,20 @@ def as_melgram_batch(melgrams):
     return x.astype(np.float32, copy=False)
 
 
+def run_in_batches(link, method, x, batch_size):
+    """``method`` over ``x`` in inference mode, batch by batch, to NumPy.
+
+    Batches go to the link's device and the results come back to the CPU.
+    """
+    out = []
+    with chainer.using_config('train', False), \
+            chainer.using_config('enable_backprop', False):
+        for i in range(0, len(x), batch_size):
+            xb = link.xp.asarray(x[i:i + batch_size])
+            out.append(chainer.backends.cuda.to_cpu(method(xb).array))
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
 class MelgramTagger(chainer.Chain):
     """Base of the taggers: a feature network and a sigmoid classifier.
 
@@ -71,15 +85,7 @@ class MelgramTagger(chainer.Chain):
 
     def _run(self, method, melgrams, batch_size):
         x = as_melgram_batch(melgrams)
-        if batch_size is None:
-            batch_size = len(x) or 1
-        out = []
-        with chainer.using_config('train', False), \
-                chainer.using_config('enable_backprop', False):
-            for i in range(0, len(x), batch_size):
-                xb = self.xp.asarray(x[i:i + batch_size])
-                out.append(chainer.backends.cuda.to_cpu(method(xb).array))
-        return np.concatenate(out) if out else np.zeros((0,), 'f')
+        return run_in_batches(self, method, x, batch_size or len(x) or 1)
 
     def predict(self, melgrams, batch_size=None):
         """Tag scores in [0, 1] as a NumPy array of shape ``(N, n_tags)``.

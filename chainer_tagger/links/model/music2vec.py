@@ -116,14 +116,9 @@ class Music2Vec(chainer.Chain):
         return F.softmax(self.logits(x))
 
     def _run(self, method, waveforms, batch_size):
+        from chainer_tagger.links.model.melgram_tagger import run_in_batches
         x = np.stack([fit_waveform(w) for w in waveforms])
-        out = []
-        with chainer.using_config('train', False), \
-                chainer.using_config('enable_backprop', False):
-            for i in range(0, len(x), batch_size):
-                xb = self.xp.asarray(x[i:i + batch_size])
-                out.append(chainer.backends.cuda.to_cpu(method(xb).array))
-        return np.concatenate(out)
+        return run_in_batches(self, method, x, batch_size)
 
     def predict(self, waveforms, batch_size=8):
         """Class probabilities of 22,050 Hz waveforms in [-1, 1]."""
