@@ -86,9 +86,10 @@ def time_forward(model, x, repeat):
 
 
 def count_flops(model, x):
+    """FLOPs per clip, counted on the Chainer graph path (the CPU fast
+    path does the same arithmetic outside Chainer functions)."""
     hook = FlopCounter()
-    with hook, chainer.using_config('train', False), \
-            chainer.using_config('enable_backprop', False):
+    with hook, chainer.using_config('train', False):
         model(model.xp.asarray(x))
     return hook.flops / len(x)
 

@@ -4,7 +4,6 @@ import numpy as np
 import chainer
 import chainer.functions as F
 import chainer.links as L
-from chainer.utils.conv import im2col_cpu
 
 from chainer_tagger.links.keras_batch_normalization import (
     KerasBatchNormalization)
@@ -75,22 +74,43 @@ class KerasConvBlock(chainer.Chain):
         bias = bias.astype(np.float32)[:, None, None]
         ph, pw = self.pool
         out = np.empty((n, out_c, h // ph, w // pw), np.float32)
-        conv = np.empty((n if not folded else 1, out_c, h, w), np.float32)
+        conv = np.empty((n, out_c, h, w), np.float32) if not folded else None
+        wide = np.empty((out_c, h * (w + 2)), np.float32)
         for i in range(n):  # one clip at a time keeps the im2col buffer small
-            col = im2col_cpu(x[i:i + 1], 3, 3, 1, 1, 1, 1)
-            y = conv[0 if folded else i]
-            np.matmul(kernel, col.reshape(c * 9, h * w),
-                      out=y.reshape(out_c, h * w))
-            if folded:
+            np.matmul(kernel, _im2col_3x3(x[i]), out=wide)
+            # Rows of the product are w + 2 wide; the last two are junk.
+            y = wide.reshape(out_c, h, w + 2)[:, :, :w]
+            if not folded:
+                conv[i] = y
+            else:
                 pooled = _max_pool(y, ph, pw)
                 pooled += bias
                 out[i] = _elu_(pooled)
-            else:
-                y += bias
         if not folded:
+            conv += bias
             y = self.bn(conv).array
             out[...] = _max_pool(_elu_(y), ph, pw)
         return out
+
+
+def _im2col_3x3(x):
+    """im2col of one clip ``(C, H, W)`` for a 3x3 'same' convolution.
+
+    Returns ``(C * 9, H * (W + 2))``: the input is zero-padded into rows of
+    ``W + 2`` and flattened, so that each of the nine shifts is one
+    contiguous slice; output column ``h * (W + 2) + w`` is position
+    ``(h, w)`` for ``w < W`` (the two extra columns per row are junk).
+    """
+    c, h, w = x.shape
+    wp = w + 2
+    flat = np.zeros((c, (h + 2) * wp + 2), np.float32)
+    flat[:, :(h + 2) * wp].reshape(c, h + 2, wp)[:, 1:h + 1, 1:w + 1] = x
+    col = np.empty((c, 9, h * wp), np.float32)
+    for dy in range(3):
+        for dx in range(3):
+            start = dy * wp + dx
+            col[:, 3 * dy + dx] = flat[:, start:start + h * wp]
+    return col.reshape(c * 9, h * wp)
 
 
 def _elu_(y):
