@@ -73,19 +73,26 @@ class KerasConvBlock(chainer.Chain):
         kernel = kernel.reshape(out_c, -1).astype(np.float32, copy=False)
         bias = bias.astype(np.float32)[:, None, None]
         ph, pw = self.pool
-        out = np.empty((n, out_c, h // ph, w // pw), np.float32)
+        oh = h // ph
+        out = np.empty((n, out_c, oh, w // pw), np.float32)
         conv = np.empty((n, out_c, h, w), np.float32) if not folded else None
-        wide = np.empty((out_c, h * (w + 2)), np.float32)
-        for i in range(n):  # one clip at a time keeps the im2col buffer small
-            np.matmul(kernel, _im2col_3x3(x[i]), out=wide)
-            # Rows of the product are w + 2 wide; the last two are junk.
-            y = wide.reshape(out_c, h, w + 2)[:, :, :w]
-            if not folded:
-                conv[i] = y
-            else:
+        # Rows the pooled output needs (a ragged bottom is dropped), taken
+        # in strips whose im2col matrix (~4 MB) stays in cache.
+        rows = oh * ph if folded else h
+        step = ph * max(1, (1 << 20) // (c * 9 * (w + 2) * ph))
+        for i in range(n):
+            flat = _pad_flat(x[i])
+            for r0 in range(0, rows, step):
+                r1 = min(rows, r0 + step)
+                wide = kernel @ _im2col_3x3(flat, c, w, r0, r1)
+                # Rows of the product are w + 2 wide; the last two are junk.
+                y = wide.reshape(out_c, r1 - r0, w + 2)[:, :, :w]
+                if not folded:
+                    conv[i, :, r0:r1] = y
+                    continue
                 pooled = _max_pool(y, ph, pw)
                 pooled += bias
-                out[i] = _elu_(pooled)
+                out[i, :, r0 // ph:r1 // ph] = _elu_(pooled)
         if not folded:
             conv += bias
             y = self.bn(conv).array
@@ -93,24 +100,32 @@ class KerasConvBlock(chainer.Chain):
         return out
 
 
-def _im2col_3x3(x):
-    """im2col of one clip ``(C, H, W)`` for a 3x3 'same' convolution.
-
-    Returns ``(C * 9, H * (W + 2))``: the input is zero-padded into rows of
-    ``W + 2`` and flattened, so that each of the nine shifts is one
-    contiguous slice; output column ``h * (W + 2) + w`` is position
-    ``(h, w)`` for ``w < W`` (the two extra columns per row are junk).
-    """
+def _pad_flat(x):
+    """One clip ``(C, H, W)`` zero-padded by one pixel and flattened into
+    rows of ``W + 2``, with two spare zeros at the end."""
     c, h, w = x.shape
     wp = w + 2
     flat = np.zeros((c, (h + 2) * wp + 2), np.float32)
     flat[:, :(h + 2) * wp].reshape(c, h + 2, wp)[:, 1:h + 1, 1:w + 1] = x
-    col = np.empty((c, 9, h * wp), np.float32)
+    return flat
+
+
+def _im2col_3x3(flat, c, w, r0, r1):
+    """im2col for output rows ``[r0, r1)`` of a 3x3 'same' convolution.
+
+    Returns ``(C * 9, (r1 - r0) * (W + 2))``.  In the flat padded input
+    (:func:`_pad_flat`) each of the nine shifts is one contiguous slice;
+    output column ``(h - r0) * (W + 2) + w`` is position ``(h, w)`` for
+    ``w < W`` (the two extra columns per row are junk).
+    """
+    wp = w + 2
+    length = (r1 - r0) * wp
+    col = np.empty((c, 9, length), np.float32)
     for dy in range(3):
         for dx in range(3):
-            start = dy * wp + dx
-            col[:, 3 * dy + dx] = flat[:, start:start + h * wp]
-    return col.reshape(c * 9, h * wp)
+            start = (r0 + dy) * wp + dx
+            col[:, 3 * dy + dx] = flat[:, start:start + length]
+    return col.reshape(c * 9, length)
 
 
 def _elu_(y):
