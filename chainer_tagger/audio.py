@@ -49,6 +49,7 @@ class AudioSource:
         if os.path.getsize(self.path) == 0:
             raise AudioDecodeError('{}: empty file'.format(self.path))
         self._audioread_samples = None
+        self._decoded = None
         try:
             info = sf.info(self.path)
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
@@ -91,18 +92,35 @@ class AudioSource:
     def duration(self):
         return self.n_samples / float(self.samplerate)
 
-    def _count(self, blocksize=1 << 16):
+    def _count(self, blocksize=1 << 16, keep_seconds=600):
+        """Decode once to count the samples.
+
+        Files up to ``keep_seconds`` keep what was decoded (mono int16 is
+        at most 53 MB for 10 minutes at 44.1 kHz) so that reading the
+        window later needs no second decode; longer files are decoded again
+        around the window, which keeps memory bounded.
+        """
         n = 0
+        keep = keep_seconds * self.samplerate
+        blocks = []
         try:
             with sf.SoundFile(self.path) as f:
                 while True:
-                    block = f.read(blocksize, dtype='int16')
+                    block = f.read(blocksize, dtype='int16', always_2d=True)
                     if not len(block):
                         break
                     n += len(block)
+                    if blocks is not None:
+                        blocks.append(block)
+                        if n > keep:
+                            blocks = None
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioDecodeError('{}: cannot decode ({})'.format(
                 self.path, e)) from None
+        if blocks:
+            decoded = np.concatenate(blocks)[self._delay:]
+            self._decoded = np.concatenate([decoded, np.zeros(
+                (min(self._delay, n), self.channels), np.int16)])
         return n  # the delay shift keeps the length
 
     def read(self, start=0, stop=None):
@@ -115,7 +133,9 @@ class AudioSource:
         lo, hi = max(start, 0), min(stop, self.n_samples)
         if hi <= lo:
             return out
-        if self._audioread_samples is not None:
+        if self._decoded is not None:
+            raw = self._decoded[lo:hi]
+        elif self._audioread_samples is not None:
             raw = self._audioread_samples[lo:hi]
         else:
             try:

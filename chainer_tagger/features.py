@@ -98,3 +98,28 @@ def melgram(path):
         y = np.concatenate([y.astype(np.float64),
                             np.zeros(N_SAMPLES - len(y))])
     return log_melgram(y)
+
+
+def melgram_windows(path, hop=DURATION):
+    """Choi's melgram of successive 29.12 s windows over a whole file.
+
+    Yields ``(start_seconds, melgram)`` for windows starting every ``hop``
+    seconds (the last one zero-padded), reading and resampling only each
+    window's samples, so memory stays bounded for long files.
+    """
+    if hop <= 0:
+        raise ValueError('hop must be positive, got {}'.format(hop))
+    source = AudioSource(path)
+    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
+    step = max(1, int(round(hop * SR)))
+    start = 0
+    while True:
+        stop = min(n, start + N_SAMPLES)
+        y = read_resampled(source, start, stop)
+        if len(y) < N_SAMPLES:
+            y = np.concatenate([y.astype(np.float64),
+                                np.zeros(N_SAMPLES - len(y))])
+        yield start / float(SR), log_melgram(y)
+        if start + N_SAMPLES >= n:
+            break
+        start += step

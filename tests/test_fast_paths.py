@@ -1,0 +1,48 @@
+"""The CPU inference fast paths give what the Chainer graph gives."""
+import numpy as np
+import pytest
+import resampy
+
+import chainer
+
+from chainer_tagger.links import KerasConvBlock
+from chainer_tagger.resample import _filter, resample
+
+
+@pytest.mark.parametrize('bn_mode', [0, 2])
+@pytest.mark.parametrize('running_std_is', ['variance', 'std'])
+@pytest.mark.parametrize('shape,pool', [((3, 2, 13, 29), (2, 4)),
+                                        ((2, 5, 12, 21), (3, 5)),
+                                        ((1, 1, 96, 1440), (2, 2))])
+def test_conv_block_fast_path_equals_graph(bn_mode, running_std_is, shape,
+                                           pool):
+    rng = np.random.RandomState(0)
+    block = KerasConvBlock(shape[1], 7, pool, bn_mode=bn_mode,
+                           running_std_is=running_std_is)
+    block.conv.W.array[...] = rng.normal(size=block.conv.W.shape)
+    block.conv.b.array[...] = rng.normal(size=7)
+    bn = block.bn
+    bn.gamma.array[...] = rng.uniform(-2, 2, 7)  # negative scales too
+    bn.beta.array[...] = rng.normal(size=7)
+    bn.running_mean[...] = rng.normal(size=7)
+    bn.running_std[...] = rng.uniform(0.5, 2, 7)
+    x = rng.normal(size=shape).astype(np.float32)
+    with chainer.using_config('train', False):
+        graph = block(x).array
+        with chainer.no_backprop_mode():
+            fast = block(x).array
+    assert fast.shape == graph.shape
+    np.testing.assert_allclose(fast, graph, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('rates', [(44100, 12000), (22050, 12000),
+                                   (48000, 12000), (11025, 12000),
+                                   (8000, 22050)])
+def test_polyphase_resampling_equals_resampy(rates):
+    sr_orig, sr_new = rates
+    y = np.random.RandomState(1).uniform(-1, 1, sr_orig // 2 + 7).astype(
+        np.float32)
+    ours = resample(y, sr_orig, sr_new)
+    theirs = resampy.resample(y, sr_orig, sr_new, filter=_filter)
+    assert len(ours) == int(np.ceil(len(y) * sr_new / sr_orig))
+    np.testing.assert_allclose(ours[:len(theirs)], theirs, atol=2e-6)
