@@ -1,5 +1,9 @@
 """The convolution block shared by Choi's taggers."""
+import concurrent.futures
+import os
+
 import numpy as np
+import threadpoolctl
 
 import chainer
 import chainer.functions as F
@@ -53,7 +57,8 @@ class KerasConvBlock(chainer.Chain):
 
         Mode-0 BN is folded into the convolution (``W * a``, ``b * a + c``);
         each clip's convolution is one GEMM of the folded kernel with its
-        im2col matrix, written straight into NCHW order (no transposes).
+        im2col matrix, written straight into NCHW order (no transposes);
+        clips run in parallel, one per core.
         Max pooling then comes *before* the bias and the ELU: both are
         monotonic per channel, so ``max(elu(y + b)) == elu(max(y) + b)``
         exactly, and the exponentials run on a fraction of the values.
@@ -80,7 +85,8 @@ class KerasConvBlock(chainer.Chain):
         # in strips whose im2col matrix (~4 MB) stays in cache.
         rows = oh * ph if folded else h
         step = ph * max(1, (1 << 20) // (c * 9 * (w + 2) * ph))
-        for i in range(n):
+
+        def one_clip(i):
             flat = _pad_flat(x[i])
             for r0 in range(0, rows, step):
                 r1 = min(rows, r0 + step)
@@ -93,11 +99,36 @@ class KerasConvBlock(chainer.Chain):
                 pooled = _max_pool(y, ph, pw)
                 pooled += bias
                 out[i, :, r0 // ph:r1 // ph] = _elu_(pooled)
+
+        _for_each_clip(one_clip, n)
         if not folded:
             conv += bias
             y = self.bn(conv).array
             out[...] = _max_pool(_elu_(y), ph, pw)
         return out
+
+
+_POOL = None
+
+
+def _for_each_clip(function, n):
+    """Run ``function(i)`` for the clips of a batch, one clip per core.
+
+    The copies, pooling and ELU between the GEMMs are single-threaded, so
+    clips run side by side on a thread pool (NumPy releases the GIL) with
+    single-threaded BLAS, which keeps every core busy all the time.
+    """
+    global _POOL
+    workers = os.cpu_count() or 1
+    if n < 2 or workers < 2:
+        for i in range(n):
+            function(i)
+        return
+    if _POOL is None:
+        _POOL = concurrent.futures.ThreadPoolExecutor(workers)
+    with threadpoolctl.threadpool_limits(1, user_api='blas'):
+        for _ in _POOL.map(function, range(n)):
+            pass
 
 
 def _pad_flat(x):
