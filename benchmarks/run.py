@@ -181,6 +181,17 @@ def main():
     print('whole song, 5 min mp3, {} windows (hop 14.56 s), crnn-msd: '
           '{:.2f} s, {:.0f}x real time'.format(len(windows), wall,
                                                300 / wall))
+    print()
+    if args.gpu is None:
+        print('GPU rows (batch 64 clips/s for crnn-msd and cnn-msd, a '
+              'music2vec epoch): not yet measured (run with --gpu ID)')
+    else:
+        for name in ('crnn-msd', 'cnn-msd'):
+            model = to_device(load_model(name), args.gpu)
+            x = np.repeat(mel, 64, axis=0)
+            per_clip = time_forward(model, x, repeat) / 64
+            print('GPU {} forward, batch 64: {:.0f} clips/s'.format(
+                name, 1 / per_clip))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print('peak RSS of this run: {:.0f} MiB'.format(peak))
 
