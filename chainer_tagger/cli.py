@@ -24,6 +24,14 @@ def _add_tag(sub):
     p.add_argument('--per-clip', action='store_true',
                    help='BN-mode-2 models: normalise each clip on its own '
                         'instead of on its batch')
+    p.add_argument('--window', choices=('centre', 'full'), default='centre',
+                   help="'centre': the centre 29.12 s (the original); "
+                        "'full': slide 29.12 s windows over the whole file")
+    p.add_argument('--hop', type=float, default=None,
+                   help='seconds between windows with --window full '
+                        '(default 29.12)')
+    p.add_argument('--aggregate', choices=('mean', 'max'), default='mean',
+                   help='how --window full combines the windows')
     p.add_argument('--no-progress', action='store_true')
     p.set_defaults(run=_run_tag)
 
@@ -33,9 +41,12 @@ def _run_tag(args):
     from chainer_tagger.tagging import tag
     if args.batch_size < 1:
         raise SystemExit('error: --batch-size must be at least 1')
+    if args.hop is not None and args.hop <= 0:
+        raise SystemExit('error: --hop must be positive')
     results = tag(args.paths, model=args.model, batch_size=args.batch_size,
                   gpu=args.gpu, progress=not args.no_progress,
-                  per_clip=args.per_clip)
+                  per_clip=args.per_clip, window=args.window, hop=args.hop,
+                  aggregate=args.aggregate)
     k = args.top if args.top is not None else (
         10 if args.format == 'table' else None)
     text = report.render(results, args.format, k=k, percent=args.percent)
@@ -50,6 +61,54 @@ def _run_tag(args):
         print('{} of {} inputs could not be tagged'.format(
             len(failed), len(results)), file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_taggram(sub):
+    p = sub.add_parser('taggram', help='tags over time of a whole file: a '
+                                       'heat map (PNG) or per-window JSON')
+    p.add_argument('path', metavar='FILE')
+    p.add_argument('--model', '-m', default='crnn-msd')
+    p.add_argument('--hop', type=float, default=None,
+                   help='seconds between 29.12 s windows (default 29.12)')
+    p.add_argument('--top', '-k', type=int, default=10,
+                   help='tags shown in the heat map: the K best on average')
+    p.add_argument('--format', '-f', choices=('png', 'json'), default='png')
+    p.add_argument('-o', '--output', required=True,
+                   metavar='taggram.png|.json')
+    p.add_argument('--batch-size', '-b', type=int, default=16)
+    p.add_argument('--gpu', type=int, default=None)
+    p.set_defaults(run=_run_taggram)
+
+
+def _run_taggram(args):
+    import json
+    from chainer_tagger.device import to_device
+    from chainer_tagger.inputs import InputError
+    from chainer_tagger.pretrained import load_model
+    from chainer_tagger.report import write_atomic
+    from chainer_tagger.tagging import tag_windows
+    from chainer_tagger.taggram import plot_taggram
+    if args.hop is not None and args.hop <= 0:
+        raise SystemExit('error: --hop must be positive')
+    model = to_device(load_model(args.model), args.gpu)
+    try:
+        starts, scores = tag_windows(model, args.path, args.hop,
+                                     args.batch_size)
+    except InputError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 1
+    if args.format == 'json':
+        write_atomic(args.output, json.dumps({
+            'path': args.path, 'model': args.model,
+            'window_seconds': 29.12, 'windows': [
+                {'start': float(t), 'scores': dict(zip(
+                    model.tags, map(float, s)))}
+                for t, s in zip(starts, scores)]}, indent=1) + '\n')
+    else:
+        plot_taggram(starts, scores, model.tags, args.output, k=args.top,
+                     title='{} ({})'.format(args.path, args.model))
+    print('{}: {} windows -> {}'.format(args.path, len(starts), args.output))
     return 0
 
 
@@ -239,6 +298,7 @@ def build_parser():
         description='Music auto-tagging and genre classification in Chainer.')
     sub = parser.add_subparsers(dest='command', required=True)
     _add_tag(sub)
+    _add_taggram(sub)
     _add_convert(sub)
     _add_models(sub)
     _add_train(sub)

@@ -100,26 +100,38 @@ def melgram(path):
     return log_melgram(y)
 
 
+def window_starts(n, hop=DURATION):
+    """Starts (in 12 kHz samples) of 29.12 s windows every ``hop`` seconds
+    over a signal of ``n`` samples; the last window may run past the end
+    (it is zero-padded)."""
+    if hop <= 0:
+        raise ValueError('hop must be positive, got {}'.format(hop))
+    step = max(1, int(round(hop * SR)))
+    starts = [0]
+    while starts[-1] + N_SAMPLES < n:
+        starts.append(starts[-1] + step)
+    return starts
+
+
+def window_melgram(source, start):
+    """Choi's melgram of the 29.12 s window at ``start`` (12 kHz samples)
+    of an :class:`~chainer_tagger.audio.AudioSource`."""
+    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
+    y = read_resampled(source, start, min(n, start + N_SAMPLES))
+    if len(y) < N_SAMPLES:
+        y = np.concatenate([y.astype(np.float64),
+                            np.zeros(N_SAMPLES - len(y))])
+    return log_melgram(y)
+
+
 def melgram_windows(path, hop=DURATION):
     """Choi's melgram of successive 29.12 s windows over a whole file.
 
     Yields ``(start_seconds, melgram)`` for windows starting every ``hop``
-    seconds (the last one zero-padded), reading and resampling only each
-    window's samples, so memory stays bounded for long files.
+    seconds, reading and resampling only each window's samples, so memory
+    stays bounded for long files.
     """
-    if hop <= 0:
-        raise ValueError('hop must be positive, got {}'.format(hop))
     source = AudioSource(path)
     n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
-    step = max(1, int(round(hop * SR)))
-    start = 0
-    while True:
-        stop = min(n, start + N_SAMPLES)
-        y = read_resampled(source, start, stop)
-        if len(y) < N_SAMPLES:
-            y = np.concatenate([y.astype(np.float64),
-                                np.zeros(N_SAMPLES - len(y))])
-        yield start / float(SR), log_melgram(y)
-        if start + N_SAMPLES >= n:
-            break
-        start += step
+    for start in window_starts(n, hop):
+        yield start / float(SR), window_melgram(source, start)

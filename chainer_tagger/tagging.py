@@ -7,6 +7,7 @@ extraction overlaps the forward pass and memory stays bounded.
 import collections
 import concurrent.futures
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -43,8 +44,81 @@ def tag_melgrams(model, melgrams, batch_size=16):
     return model.predict(np.stack(melgrams), batch_size=batch_size)
 
 
+def tag_windows(model, path, hop=None, batch_size=16, workers=None):
+    """Scores of every 29.12 s window of one file.
+
+    Returns
+    -------
+    starts : np.ndarray
+        Window starts in seconds.
+    scores : np.ndarray, shape (windows, n_tags)
+
+    Windows are computed a few batches ahead on a thread pool and only
+    their scores are kept, so memory stays bounded for long files.
+    """
+    from chainer_tagger.audio import AudioDecodeError, AudioSource
+    from chainer_tagger.features import (DURATION, SR, window_melgram,
+                                         window_starts)
+    try:
+        source = AudioSource(path)
+    except AudioDecodeError as e:
+        raise InputError(str(e)) from None
+    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
+    starts = window_starts(n, hop or DURATION)
+    workers = workers or min(4, os.cpu_count() or 1)
+    def compute(start):
+        try:
+            return window_melgram(source, start)
+        except AudioDecodeError as e:
+            raise InputError(str(e)) from None
+
+    scores, batch = [], []
+    for _, mel in _prefetch(compute, starts, workers,
+                            depth=batch_size + workers):
+        if isinstance(mel, Exception):
+            raise mel
+        batch.append(mel)
+        if len(batch) == batch_size:
+            scores.append(tag_melgrams(model, batch, batch_size))
+            batch = []
+    if batch:
+        scores.append(tag_melgrams(model, batch, len(batch)))
+    return np.asarray(starts) / float(SR), np.concatenate(scores)
+
+
+AGGREGATES = {'mean': lambda s: s.mean(axis=0),
+              'max': lambda s: s.max(axis=0)}
+
+
+def _tag_whole_files(model, files, name, hop, aggregate, batch_size,
+                     workers, bar):
+    results = []
+    for path in files:
+        try:
+            if Path(path).suffix.lower() == '.npy':
+                raise InputError('{}: --window full needs audio, not a '
+                                 'melgram .npy'.format(path))
+            starts, scores = tag_windows(model, path, hop, batch_size,
+                                         workers)
+        except InputError as e:
+            results.append({'path': str(path), 'model': name,
+                            'error': str(e)})
+        else:
+            s = AGGREGATES[aggregate](scores)
+            order = np.argsort(-s, kind='stable')
+            results.append({
+                'path': str(path), 'model': name, 'windows': len(starts),
+                'aggregate': aggregate,
+                'tags': [{'tag': model.tags[j], 'score': float(s[j])}
+                         for j in order]})
+        if bar is not None:
+            bar.update(1)
+    return results
+
+
 def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
-        workers=None, per_clip=False):
+        workers=None, per_clip=False, window='centre', hop=None,
+        aggregate='mean'):
     """Tag audio files, folders of them, or ``.npy`` melgrams.
 
     Parameters
@@ -64,6 +138,11 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         most 4).
     per_clip : bool
         For BN-mode-2 models, normalise each clip on its own.
+    window : {'centre', 'full'}
+        ``'centre'``: the centre 29.12 s, as the original; ``'full'``: slide
+        29.12 s windows over the whole file every ``hop`` seconds (default
+        29.12) and aggregate their scores with ``aggregate`` (``'mean'`` or
+        ``'max'``).
 
     Returns
     -------
@@ -87,6 +166,13 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
     if progress and len(files) > 3:
         from tqdm import tqdm
         bar = tqdm(total=len(files), unit='file', desc='tagging')
+    if window == 'full':
+        try:
+            return _tag_whole_files(model, files, name, hop, aggregate,
+                                    batch_size, workers, bar)
+        finally:
+            if bar is not None:
+                bar.close()
     results = []
     batch_paths, batch = [], []
 
