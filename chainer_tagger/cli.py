@@ -246,42 +246,76 @@ def _run_evaluate(args):
 
 
 def _add_embed(sub):
-    p = sub.add_parser('embed', help='SoundNet embeddings of a GTZAN-layout '
-                                     'folder, with PCA and t-SNE plots')
-    p.add_argument('--model', default='soundnet8',
-                   help="'soundnet8' (before training) or a trained "
-                        'music2vec .npz (after)')
-    p.add_argument('--data', required=True)
+    p = sub.add_parser('embed', help='feature vectors of files for any '
+                                     'model (or of a GTZAN folder, with '
+                                     'PCA and t-SNE plots)')
+    p.add_argument('paths', nargs='*', metavar='PATH',
+                   help='audio files, folders or .npy melgrams')
+    p.add_argument('--data', help='a GTZAN-layout folder instead: '
+                                  'embeddings with PCA/t-SNE plots by genre')
+    p.add_argument('--model', '-m', default='soundnet8',
+                   help="registry name or model file: CRNN (32-d), CNN "
+                        "(256-d), 'soundnet8' or music2vec (3208-d)")
     p.add_argument('-o', '--output', required=True, metavar='FEATURES.npy')
+    p.add_argument('--window', choices=('centre', 'full'), default='centre')
+    p.add_argument('--hop', type=float, default=None)
+    p.add_argument('--aggregate', choices=('mean', 'max'), default=None,
+                   help='with --window full: one row per file')
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--gpu', type=int, default=None)
     p.add_argument('--no-progress', action='store_true')
     p.set_defaults(run=_run_embed)
 
 
+def _load_embedder(name):
+    from chainer_tagger.links.model import Music2Vec
+    from chainer_tagger.pretrained import load_model
+    if name == 'soundnet8':
+        return Music2Vec(soundnet='soundnet8')
+    return load_model(name)
+
+
 def _run_embed(args):
+    import json
+    import numpy as np
+    from chainer_tagger.device import to_device
+    from chainer_tagger.report import write_atomic
+    if bool(args.paths) == bool(args.data):
+        raise SystemExit('error: give either PATH... or --data DIR')
+    net = to_device(_load_embedder(args.model), args.gpu)
+    stem = args.output[:-4] if args.output.endswith('.npy') else args.output
+    if args.data:
+        return _embed_gtzan(args, net, stem)
+    from chainer_tagger.embedding import embed_files
+    from chainer_tagger.inputs import expand_paths
+    feats, index = embed_files(net, expand_paths(args.paths), args.window,
+                               args.hop, args.aggregate, args.batch_size)
+    np.save(args.output, feats)
+    write_atomic(stem + '.json', json.dumps(index, indent=1) + '\n')
+    failed = [r for r in index if 'error' in r]
+    for r in failed:
+        print('error: {}'.format(r['error']), file=sys.stderr)
+    print('wrote {} ({} rows of {}) and {}'.format(
+        args.output, feats.shape[0], feats.shape[1], stem + '.json'))
+    return 1 if failed else 0
+
+
+def _embed_gtzan(args, net, stem):
     import numpy as np
     from chainer_tagger.datasets.gtzan import GTZAN
-    from chainer_tagger.device import to_device
     from chainer_tagger.embedding import embed_gtzan, plot_embeddings
-    from chainer_tagger.links.model import Music2Vec
-    from chainer_tagger.pretrained import cache_dir, load_model
+    from chainer_tagger.pretrained import cache_dir
     from chainer_tagger.report import write_atomic
     from chainer_tagger.tags import GTZAN_GENRES
     from chainer_tagger.training import clip_input
-    if args.model == 'soundnet8':
-        net = Music2Vec(soundnet='soundnet8')
-    else:
-        net = load_model(args.model)
     if not hasattr(net, 'embed'):
-        raise SystemExit('error: embed needs soundnet8 or a music2vec model')
-    to_device(net, args.gpu)
+        raise SystemExit('error: --data embeds with soundnet8 or a '
+                         'music2vec model')
     kind, feature, transform = clip_input('music2vec')
     gtzan = GTZAN(args.data, feature, kind, cache_dir() / 'features',
                   progress=not args.no_progress)
     emb = embed_gtzan(net, gtzan, transform, args.batch_size)
     np.save(args.output, emb)
-    stem = args.output[:-4] if args.output.endswith('.npy') else args.output
     write_atomic(stem + '.csv', 'row,path,genre\n' + ''.join(
         '{},{},{}\n'.format(i, p, GTZAN_GENRES[k])
         for i, (p, k) in enumerate(zip(gtzan.paths, gtzan.labels))))

@@ -57,3 +57,102 @@ def plot_embeddings(embeddings, labels, class_names, prefix, title, seed=0):
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _waveform_windows(path, length, sr, window, hop):
+    """``(start_seconds, samples)`` windows of ``length`` samples at ``sr``:
+    the centre one, or every ``hop`` seconds over the whole file."""
+    from chainer_tagger.audio import AudioSource
+    from chainer_tagger.features import read_resampled
+    source = AudioSource(path)
+    n = int(np.ceil(source.n_samples * float(sr) / source.samplerate))
+    if window == 'centre':
+        starts = [max(0, (n - length) // 2)]
+    else:
+        step = max(1, int(round(hop * sr)))
+        starts = [0]
+        while starts[-1] + length < n:
+            starts.append(starts[-1] + step)
+    for start in starts:
+        y = read_resampled(source, start, min(n, start + length), sr)
+        yield start / float(sr), np.concatenate(
+            [y, np.zeros(length - len(y), np.float32)])
+
+
+def _melgram_windows(path, window, hop):
+    from chainer_tagger import features
+    from chainer_tagger.inputs import read_input
+    if window == 'centre' or str(path).lower().endswith('.npy'):
+        if window != 'centre':
+            raise ValueError('{}: --window full needs audio, not a melgram '
+                             '.npy'.format(path))
+        yield 0.0, read_input(path)
+        return
+    for start, mel in features.melgram_windows(path, hop or
+                                               features.DURATION):
+        yield start, mel
+
+
+def embed_files(model, paths, window='centre', hop=None, aggregate=None,
+                batch_size=8):
+    """Feature vectors of audio files (or melgram ``.npy``) for any model.
+
+    CRNN taggers give 32 values, CNN taggers 256 (the layer before their
+    classifier), music2vec and SoundNet the flattened ``conv8_2`` output.
+
+    Parameters
+    ----------
+    window : {'centre', 'full'}
+        One window per file (the centre 29.12 s, or 30.6 s for music2vec)
+        or windows every ``hop`` seconds over the whole file.
+    aggregate : {None, 'mean', 'max'}
+        With ``window='full'``: one row per window (``None``) or one per
+        file.
+
+    Returns
+    -------
+    features : np.ndarray, (rows, dim)
+    index : list of dict
+        ``{'row', 'path', 'start'}`` per row (``start`` is None for
+        aggregated rows); files that cannot be read get ``'error'`` and no
+        row.
+    """
+    from chainer_tagger.features import DURATION
+    from chainer_tagger.inputs import InputError
+    from chainer_tagger.links.model.music2vec import N_SAMPLES
+    raw_audio = hasattr(model, 'embed')  # music2vec / SoundNet
+    hop = hop or DURATION
+    rows, index, failures = [], [], []
+    for path in paths:
+        try:
+            if raw_audio:
+                windows = _waveform_windows(path, N_SAMPLES, 22050, window,
+                                            hop)
+                extract = model.extract
+            else:
+                windows = _melgram_windows(path, window, hop)
+                extract = model.extract
+            starts, feats, batch = [], [], []
+            for start, x in windows:
+                starts.append(start)
+                batch.append(x)
+                if len(batch) == batch_size:
+                    feats.append(extract(np.stack(batch), batch_size))
+                    batch = []
+            if batch:
+                feats.append(extract(np.stack(batch), len(batch)))
+        except (InputError, ValueError) as e:
+            failures.append({'path': str(path), 'error': str(e)})
+            continue
+        feats = np.concatenate(feats)
+        if aggregate:
+            feats = {'mean': feats.mean, 'max': feats.max}[aggregate](
+                axis=0, keepdims=True)
+            starts = [None]
+        for start, f in zip(starts, feats):
+            index.append({'row': len(rows), 'path': str(path),
+                          'start': start})
+            rows.append(f)
+    dim = rows[0].shape[-1] if rows else 0
+    return (np.stack(rows) if rows else np.zeros((0, dim), np.float32),
+            index + failures)
