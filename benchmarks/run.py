@@ -129,6 +129,31 @@ def main():
                 '{:.0f}'.format(flops / per_clip / 1e9),
                 '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
 
+    try:
+        import tempfile
+        import onnxruntime
+        from chainer_tagger.onnx_export import export_onnx
+        with tempfile.TemporaryDirectory() as d:
+            for name in ('crnn-msd', 'cnn-msd'):
+                path = os.path.join(d, name + '.onnx')
+                export_onnx(name, path, batch_size=16)
+                session = onnxruntime.InferenceSession(
+                    path, providers=['CPUExecutionProvider'])
+                x = np.repeat(mel, 16, axis=0)
+                session.run(None, {'melgram': x})
+                best = float('inf')
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    session.run(None, {'melgram': x})
+                    best = min(best, time.perf_counter() - t)
+                flops = count_flops(load_model(name), mel)
+                row('{} onnxruntime (CPU)'.format(name), 16,
+                    '{:.3f}'.format(best / 16), '{:.2f}'.format(flops / 1e9),
+                    '{:.0f}'.format(flops * 16 / best / 1e9),
+                    '{:.0f} %'.format(100 * flops * 16 / best / 1e9 / rate))
+    except ImportError:
+        print('(onnxruntime not installed: no ONNX rows)')
+
     from chainer_tagger.links.model import Music2Vec
     from chainer_tagger.links.model.music2vec import N_SAMPLES
     m2v = to_device(Music2Vec(soundnet='soundnet8', dropout=0.0), args.gpu)

@@ -147,6 +147,24 @@ def _run_convert(args):
     return 0
 
 
+def _add_export(sub):
+    p = sub.add_parser('export', help='export a tagger to ONNX')
+    p.add_argument('--model', '-m', default='crnn-msd')
+    p.add_argument('-o', '--output', required=True, metavar='model.onnx')
+    p.add_argument('--batch-size', type=int, default=1,
+                   help='batch size fixed in the exported graph')
+    p.add_argument('--opset', type=int, default=11)
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args):
+    from chainer_tagger.onnx_export import export_onnx
+    export_onnx(args.model, args.output, batch_size=args.batch_size,
+                opset_version=args.opset)
+    print('{} -> {}'.format(args.model, args.output))
+    return 0
+
+
 def _add_models(sub):
     p = sub.add_parser('models', help='list the pretrained models')
     p.set_defaults(run=_run_models)
@@ -334,6 +352,7 @@ def build_parser():
     _add_tag(sub)
     _add_taggram(sub)
     _add_convert(sub)
+    _add_export(sub)
     _add_models(sub)
     _add_train(sub)
     _add_evaluate(sub)
