@@ -13,6 +13,9 @@ export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
 .PHONY: install test tag benchmark clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	@# Open MPI for the distributed-training tests (mpi4py's wheel loads it).
+	command -v mpiexec >/dev/null || { apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openmpi-bin; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=23"
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'

@@ -211,6 +211,9 @@ def _add_train(sub):
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--no-embeddings', action='store_true',
                    help='skip the before/after SoundNet embedding plots')
+    p.add_argument('--distributed', action='store_true',
+                   help='data-parallel over MPI processes (start with '
+                        'mpiexec -n N); ChainerMN')
     p.set_defaults(run=_run_train)
 
 
@@ -224,8 +227,10 @@ def _run_train(args):
                  snapshot_every=args.snapshot_every,
                  freeze_soundnet=args.freeze_soundnet, dropout=args.dropout,
                  progress=not args.no_progress,
-                 embeddings=not args.no_embeddings)
-    print('best model: {}'.format(best))
+                 embeddings=not args.no_embeddings,
+                 distributed=args.distributed)
+    if best is not None:  # rank 0 (or a single process)
+        print('best model: {}'.format(best))
     return 0
 
 

@@ -211,7 +211,7 @@ def convert_keras_h5(src, dst, name=None, arch=None, running_std_is=None):
     """
     from chainer_tagger import pretrained
     from chainer_tagger.links.model import ARCHITECTURES
-    from chainer_tagger.model_file import save_model_npz
+    from chainer_tagger.model_file import rng_untouched, save_model_npz
 
     layers, backend = read_keras_h5(src)
     sha = pretrained.sha256sum(src)
@@ -231,7 +231,8 @@ def convert_keras_h5(src, dst, name=None, arch=None, running_std_is=None):
         raise KerasWeightsError(
             '{}: holds a {!r} model, not {!r}'.format(src, detected_arch,
                                                       arch))
-    model = ARCHITECTURES[detected_arch](**settings)
+    with rng_untouched():
+        model = ARCHITECTURES[detected_arch](**settings)
     try:
         assign_keras_weights(model, layers, backend)
     except KerasWeightsError as e:

@@ -5,6 +5,7 @@ writes them) the file holds a JSON document under the key ``_meta``:
 the architecture, its settings and where the weights came from, so that
 ``chainer-tagger tag --model my.npz`` can rebuild the model.
 """
+import contextlib
 import json
 
 import numpy as np
@@ -51,6 +52,20 @@ def read_model_meta(path):
             raise
         raise ModelFileError('{}: not a readable .npz ({})'.format(
             path, e)) from None
+
+
+@contextlib.contextmanager
+def rng_untouched():
+    """Build throw-away links without moving NumPy's global RNG.
+
+    Converters build a model only to fill it with file weights; its random
+    initialization must not shift a seeded run that converts on first use.
+    """
+    state = np.random.get_state()
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
 
 
 def load_model_npz(path, link):

@@ -93,9 +93,10 @@ def convert_soundnet_npy(src, dst, trust_unverified=False):
     """
     import os
     from chainer_tagger.links.model.soundnet import SoundNet8
-    from chainer_tagger.model_file import save_model_npz
+    from chainer_tagger.model_file import rng_untouched, save_model_npz
     layers = load_pickled_npy(src, trust_unverified=trust_unverified)
-    model = SoundNet8()
+    with rng_untouched():
+        model = SoundNet8()
 
     def put(target, value, where):
         value = np.asarray(value, np.float32)

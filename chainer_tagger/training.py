@@ -153,9 +153,25 @@ def train(model='music2vec', data=None, out='result', epochs=20,
           batch_size=8, optimizer='rmsprop', lr=1e-4, gpu=None, resume=False,
           seed=0, test_fraction=DEFAULT_TEST_FRACTION, snapshot_every=None,
           freeze_soundnet=False, dropout=0.2, progress=True, embeddings=True,
-          cache_dir=None):
-    """Train and return the path of the best model (see module docstring)."""
+          cache_dir=None, distributed=False):
+    """Train and return the path of the best model (see module docstring).
+
+    With ``distributed=True`` (under ``mpiexec``) the run is data-parallel
+    over the MPI processes (:mod:`chainer_tagger.distributed`).
+    """
     from chainer_tagger.pretrained import cache_dir as default_cache
+    comm = None
+    if distributed:
+        from chainer_tagger import distributed as dist
+        if resume:
+            raise ValueError('--resume is not supported with --distributed '
+                             'yet: restart the run, or resume it on one '
+                             'process')
+        comm = dist.create_communicator(gpu)
+        if gpu is not None and gpu >= 0:
+            gpu = comm.intra_rank
+    rank0 = comm is None or comm.rank == 0
+    progress = progress and rank0
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
@@ -169,7 +185,11 @@ def train(model='music2vec', data=None, out='result', epochs=20,
         feature, kind, transform = frozen_soundnet_feature(net), \
             'soundnet8-scenes', None
         method = 'head'
+    if comm is not None and not rank0:
+        comm.mpi_comm.Barrier()  # rank 0 decodes and caches first
     gtzan = GTZAN(data, feature, kind, cache_dir, progress=progress)
+    if comm is not None and rank0:
+        comm.mpi_comm.Barrier()
     train_idx, test_idx = gtzan.split(test_fraction, seed)
     meta['training'] = {'data': str(Path(data).resolve()), 'seed': seed,
                         'test_fraction': test_fraction, 'epochs': epochs,
@@ -177,14 +197,24 @@ def train(model='music2vec', data=None, out='result', epochs=20,
                         'lr': lr, 'n_train': len(train_idx),
                         'n_test': len(test_idx)}
     meta['name'] = None
-    with open(out / 'run.json', 'w') as f:
-        json.dump(meta, f, indent=1)
+    has_test = len(test_idx) > 0
+    if comm is not None:
+        meta['training']['processes'] = comm.size
+        train_idx, test_idx = dist.shard(train_idx, comm), \
+            dist.shard(test_idx, comm)
+        dist.make_batch_norm_global(net, comm)
+    if rank0:
+        with open(out / 'run.json', 'w') as f:
+            json.dump(meta, f, indent=1)
 
     classifier = L.Classifier(Logits(net, method))
     classifier.to_device(device)
     device.use()
     opt = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=lr),
            'adam': lambda: chainer.optimizers.Adam(alpha=lr)}[optimizer]()
+    if comm is not None:
+        import chainermn
+        opt = chainermn.create_multi_node_optimizer(opt, comm)
     opt.setup(classifier)
 
     train_iter = chainer.iterators.SerialIterator(
@@ -194,13 +224,20 @@ def train(model='music2vec', data=None, out='result', epochs=20,
                                                 device=device)
     trainer = training.Trainer(updater, (epochs, 'epoch'), out=str(out))
 
-    if len(test_idx):
+    if has_test:
         test_iter = chainer.iterators.SerialIterator(
             gtzan.subset(test_idx, transform), batch_size, repeat=False,
             shuffle=False)
-        trainer.extend(extensions.Evaluator(test_iter, classifier,
-                                            device=device),
-                       trigger=(1, 'epoch'))
+        evaluator = extensions.Evaluator(test_iter, classifier,
+                                         device=device)
+        if comm is not None:
+            import chainermn
+            evaluator = chainermn.create_multi_node_evaluator(evaluator,
+                                                              comm)
+        trainer.extend(evaluator, trigger=(1, 'epoch'))
+    if not rank0:  # only rank 0 reports and writes
+        trainer.run()
+        return None
     trainer.extend(extensions.LogReport(trigger=(1, 'epoch')))
     trainer.extend(extensions.PlotReport(
         ['main/loss', 'validation/main/loss'], 'epoch',
@@ -224,7 +261,7 @@ def train(model='music2vec', data=None, out='result', epochs=20,
         n_retains=2), trigger=snapshot_due)
 
     best_path = out / 'best_model.npz'
-    key = 'validation/main/accuracy' if len(test_idx) else 'main/accuracy'
+    key = 'validation/main/accuracy' if has_test else 'main/accuracy'
 
     @training.make_extension(trigger=triggers.MaxValueTrigger(
         key, trigger=(1, 'epoch')), priority=-100)

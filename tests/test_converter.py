@@ -145,3 +145,14 @@ def test_unregistered_file_warns_about_keras_version(tmp_path):
     assert meta['settings']['running_std_is'] == 'variance'
     meta = convert_keras_h5(src, tmp_path / 'o.npz', running_std_is='std')
     assert meta['settings']['running_std_is'] == 'std'
+
+
+def test_conversion_leaves_the_global_rng_alone(tmp_path):
+    """A seeded run must initialise the same whether or not it had to
+    convert weights first."""
+    np.random.seed(3)
+    convert_keras_h5(KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5',
+                     tmp_path / 'a.npz')
+    after_conversion = np.random.rand()
+    np.random.seed(3)
+    assert np.random.rand() == after_conversion

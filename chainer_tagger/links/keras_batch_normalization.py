@@ -73,6 +73,9 @@ class KerasBatchNormalization(chainer.Link):
         self.eps = default_eps if eps is None else eps
         self.momentum = default_momentum if momentum is None else momentum
         self.per_clip = per_clip
+        #: A ChainerMN communicator: batch statistics over all processes
+        #: (set by :func:`chainer_tagger.distributed.make_batch_norm_global`).
+        self.comm = None
         with self.init_scope():
             self.gamma = chainer.Parameter(initializers.One(), (size,))
             self.beta = chainer.Parameter(initializers.Zero(), (size,))
@@ -104,9 +107,14 @@ class KerasBatchNormalization(chainer.Link):
         reduce_axes = tuple(
             i for i in range(x.ndim)
             if i != self.axis and not (self.per_clip and i == 0))
-        mean = F.mean(x, axis=reduce_axes, keepdims=True)
-        centered = x - F.broadcast_to(mean, x.shape)
-        var = F.mean(F.square(centered), axis=reduce_axes, keepdims=True)
+        if self.comm is not None and not self.per_clip:
+            from chainer_tagger.distributed import global_moments
+            mean, centered, var = global_moments(x, reduce_axes, self.comm)
+        else:
+            mean = F.mean(x, axis=reduce_axes, keepdims=True)
+            centered = x - F.broadcast_to(mean, x.shape)
+            var = F.mean(F.square(centered), axis=reduce_axes,
+                         keepdims=True)
         if self.running_std_is == 'std':
             # Keras 1.0.x: std = sqrt(mean((x - m)^2 + eps)); x / (std + eps)
             spread = F.sqrt(var + self.eps)
