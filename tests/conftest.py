@@ -64,3 +64,30 @@ def model():
             _MODELS[name] = load_model(name)
         return _MODELS[name]
     return get
+
+
+@pytest.fixture(scope='module')
+def ten_minute_flac(tmp_path_factory):
+    """A 10-minute 22,050 Hz sine, to check that memory stays bounded."""
+    import soundfile as sf
+    sr = 22050
+    path = tmp_path_factory.mktemp('long') / 'long.flac'
+    t = np.arange(10 * 60 * sr) / sr
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+             sr)
+    return path
+
+
+@pytest.fixture
+def read_lengths(monkeypatch):
+    """Lengths of every ``AudioSource.read`` during the test."""
+    from chainer_tagger.audio import AudioSource
+    lengths = []
+    original = AudioSource.read
+
+    def spy(self, start=0, stop=None):
+        out = original(self, start, stop)
+        lengths.append(len(out))
+        return out
+    monkeypatch.setattr(AudioSource, 'read', spy)
+    return lengths

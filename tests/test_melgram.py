@@ -81,24 +81,13 @@ def test_windowed_read_equals_resampling_the_whole_file():
     np.testing.assert_allclose(window, whole[start:stop], atol=1e-6)
 
 
-def test_long_files_are_read_around_the_centre_only(tmp_path, monkeypatch):
+def test_long_files_are_read_around_the_centre_only(ten_minute_flac,
+                                                    read_lengths):
     """Memory stays bounded: a 10-minute file is decoded in a 30 s window."""
-    path = tmp_path / 'long.flac'
-    sr = 22050
-    t = np.arange(10 * 60 * sr) / sr
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
-             sr)
-    reads = []
-    original = AudioSource.read
-
-    def spy(self, start=0, stop=None):
-        out = original(self, start, stop)
-        reads.append(len(out))
-        return out
-    monkeypatch.setattr(AudioSource, 'read', spy)
+    path, sr = ten_minute_flac, 22050
     m = mg.melgram(path)
     assert m.shape == (96, 1366) and np.isfinite(m).all()
-    assert reads and max(reads) < 31 * sr
+    assert read_lengths and max(read_lengths) < 31 * sr
 
 
 def test_stereo_is_averaged(tmp_path):

@@ -72,25 +72,13 @@ def test_taggram_png(medley, tmp_path):
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
-def test_windows_are_read_one_at_a_time(tmp_path, monkeypatch):
+def test_windows_are_read_one_at_a_time(ten_minute_flac, read_lengths):
     """Memory stays bounded: a 10-minute file is read window by window."""
-    sr = 22050
-    path = tmp_path / 'long.flac'
-    t = np.arange(10 * 60 * sr) / sr
-    sf.write(path, (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32),
-             sr)
-    reads = []
-    original = AudioSource.read
-
-    def spy(self, start=0, stop=None):
-        out = original(self, start, stop)
-        reads.append(len(out))
-        return out
-    monkeypatch.setattr(AudioSource, 'read', spy)
+    path, sr = ten_minute_flac, 22050
     assert main(['tag', str(path), '--window', 'full', '--no-progress',
                  '--format', 'json']) == 0
-    assert len(reads) == 21  # 600 s in 29.12 s windows
-    assert max(reads) < 31 * sr
+    assert len(read_lengths) == 21  # 600 s in 29.12 s windows
+    assert max(read_lengths) < 31 * sr
 
 
 def test_full_window_rejects_melgram_npy(capsys):
