@@ -46,3 +46,22 @@ def test_polyphase_resampling_equals_resampy(rates):
     theirs = resampy.resample(y, sr_orig, sr_new, filter=_filter)
     assert len(ours) == int(np.ceil(len(y) * sr_new / sr_orig))
     np.testing.assert_allclose(ours[:len(theirs)], theirs, atol=2e-6)
+
+
+def test_soundnet_fast_path_equals_graph():
+    from chainer_tagger.links.model import SoundNet8
+    rng = np.random.RandomState(0)
+    net = SoundNet8()
+    for name, link in net.namedlinks(skipself=True):
+        if hasattr(link, 'avg_var'):  # give BN non-trivial statistics
+            link.avg_mean[...] = rng.normal(size=link.avg_mean.shape)
+            link.avg_var[...] = rng.uniform(0.5, 2, link.avg_var.shape)
+            link.gamma.array[...] = rng.uniform(-2, 2, link.gamma.shape)
+    x = rng.uniform(-0.5, 0.5, (3, 60000)).astype(np.float32)
+    with chainer.using_config('train', False):
+        graph = net.body(x).array
+        with chainer.no_backprop_mode():
+            fast = net.body(x).array
+    assert fast.shape == graph.shape
+    np.testing.assert_allclose(fast, graph, rtol=1e-4,
+                               atol=1e-4 * np.abs(graph).max())

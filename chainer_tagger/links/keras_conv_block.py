@@ -1,14 +1,11 @@
 """The convolution block shared by Choi's taggers."""
-import concurrent.futures
-import os
-
 import numpy as np
-import threadpoolctl
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
+from chainer_tagger.links.clip_parallel import for_each_clip
 from chainer_tagger.links.keras_batch_normalization import (
     KerasBatchNormalization)
 
@@ -100,35 +97,12 @@ class KerasConvBlock(chainer.Chain):
                 pooled += bias
                 out[i, :, r0 // ph:r1 // ph] = _elu_(pooled)
 
-        _for_each_clip(one_clip, n)
+        for_each_clip(one_clip, n)
         if not folded:
             conv += bias
             y = self.bn(conv).array
             out[...] = _max_pool(_elu_(y), ph, pw)
         return out
-
-
-_POOL = None
-
-
-def _for_each_clip(function, n):
-    """Run ``function(i)`` for the clips of a batch, one clip per core.
-
-    The copies, pooling and ELU between the GEMMs are single-threaded, so
-    clips run side by side on a thread pool (NumPy releases the GIL) with
-    single-threaded BLAS, which keeps every core busy all the time.
-    """
-    global _POOL
-    workers = os.cpu_count() or 1
-    if n < 2 or workers < 2:
-        for i in range(n):
-            function(i)
-        return
-    if _POOL is None:
-        _POOL = concurrent.futures.ThreadPoolExecutor(workers)
-    with threadpoolctl.threadpool_limits(1, user_api='blas'):
-        for _ in _POOL.map(function, range(n)):
-            pass
 
 
 def _pad_flat(x):
