@@ -42,6 +42,9 @@ class AudioSource:
     is_mp3 : bool
     """
 
+    #: MP3s up to this long keep the samples decoded while counting them.
+    KEEP_DECODED_SECONDS = 600
+
     def __init__(self, path):
         self.path = os.fspath(path)
         if not os.path.exists(self.path):
@@ -92,16 +95,22 @@ class AudioSource:
     def duration(self):
         return self.n_samples / float(self.samplerate)
 
-    def _count(self, blocksize=1 << 16, keep_seconds=600):
+    def length_at(self, sr):
+        """Samples after resampling to ``sr``: ``ceil(n * sr / rate)``, the
+        length old librosa gave (see :func:`chainer_tagger.resample.resample`).
+        """
+        return int(np.ceil(self.n_samples * float(sr) / self.samplerate))
+
+    def _count(self, blocksize=1 << 16):
         """Decode once to count the samples.
 
-        Files up to ``keep_seconds`` keep what was decoded (mono int16 is
+        Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono int16 is
         at most 53 MB for 10 minutes at 44.1 kHz) so that reading the
         window later needs no second decode; longer files are decoded again
         around the window, which keeps memory bounded.
         """
         n = 0
-        keep = keep_seconds * self.samplerate
+        keep = self.KEEP_DECODED_SECONDS * self.samplerate
         blocks = []
         try:
             with sf.SoundFile(self.path) as f:

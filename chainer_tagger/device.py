@@ -5,20 +5,27 @@ class DeviceError(RuntimeError):
     pass
 
 
-def to_device(link, gpu=None):
-    """Move ``link`` to GPU ``gpu`` (an int) or leave it on the CPU.
+def get_device(gpu=None):
+    """The Chainer device for ``gpu`` (None or negative: the CPU).
 
     Raises :class:`DeviceError` with an explanation when CuPy or the GPU is
     not usable.
     """
-    if gpu is None or int(gpu) < 0:
-        return link
     import chainer
+    if gpu is None or int(gpu) < 0:
+        return chainer.get_device('@numpy')
     if not chainer.backends.cuda.available:
         raise DeviceError(
             '--gpu {} asks for CUDA, but CuPy is not usable here; install '
             "chainer-tagger[gpu] (cupy-cuda12x) on a machine with an NVIDIA "
             'GPU'.format(gpu))
-    chainer.backends.cuda.get_device_from_id(int(gpu)).use()
-    link.to_gpu(int(gpu))
+    return chainer.get_device('@cupy:{}'.format(int(gpu)))
+
+
+def to_device(link, gpu=None):
+    """Move ``link`` to GPU ``gpu`` (an int) or leave it on the CPU."""
+    device = get_device(gpu)
+    if device.xp is not link.xp:
+        device.use()
+        link.to_device(device)
     return link

@@ -63,20 +63,17 @@ def _waveform_windows(path, length, sr, window, hop):
     """``(start_seconds, samples)`` windows of ``length`` samples at ``sr``:
     the centre one, or every ``hop`` seconds over the whole file."""
     from chainer_tagger.audio import AudioSource
-    from chainer_tagger.features import read_resampled
+    from chainer_tagger.features import (centre_window, read_window,
+                                         window_starts)
     source = AudioSource(path)
-    n = int(np.ceil(source.n_samples * float(sr) / source.samplerate))
+    n = source.length_at(sr)
     if window == 'centre':
-        starts = [max(0, (n - length) // 2)]
+        starts = [centre_window(n, length)[0]]
     else:
-        step = max(1, int(round(hop * sr)))
-        starts = [0]
-        while starts[-1] + length < n:
-            starts.append(starts[-1] + step)
+        starts = window_starts(n, hop, length, sr)
     for start in starts:
-        y = read_resampled(source, start, min(n, start + length), sr)
-        yield start / float(sr), np.concatenate(
-            [y, np.zeros(length - len(y), np.float32)])
+        yield start / float(sr), read_window(source, start, length,
+                                             sr).astype(np.float32)
 
 
 def _melgram_windows(path, window, hop):
@@ -128,10 +125,9 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
             if raw_audio:
                 windows = _waveform_windows(path, N_SAMPLES, 22050, window,
                                             hop)
-                extract = model.extract
             else:
                 windows = _melgram_windows(path, window, hop)
-                extract = model.extract
+            extract = model.extract
             starts, feats, batch = [], [], []
             for start, x in windows:
                 starts.append(start)

@@ -41,24 +41,29 @@ def log_melgram(y):
                                top_db=80.0).astype(np.float32)
 
 
-def centre_window(n):
-    """``(start, stop)`` of the analysed samples in a 12 kHz signal of ``n``.
+def centre_window(n, length=N_SAMPLES):
+    """``(start, stop)`` of the analysed samples in a signal of ``n``.
 
-    Python 2's integer division of the original: the centre
-    ``N_SAMPLES`` samples, or all of them when the signal is shorter.
+    Python 2's integer division of the original: the centre ``length``
+    samples, or all of them when the signal is shorter.
     """
-    if n > N_SAMPLES:
-        start = (n - N_SAMPLES) // 2
-        return start, start + N_SAMPLES
+    if n > length:
+        start = (n - length) // 2
+        return start, start + length
     return 0, n
 
 
-def fit_to_window(y):
-    """Centre-crop or zero-pad a 12 kHz signal to ``N_SAMPLES``."""
-    start, stop = centre_window(len(y))
+def fit_to_window(y, length=N_SAMPLES):
+    """Centre-crop or zero-pad a signal to ``length`` samples.
+
+    Padding is in float64, as the original's ``np.hstack`` with
+    ``np.zeros`` made it.
+    """
+    start, stop = centre_window(len(y), length)
     y = y[start:stop]
-    if len(y) < N_SAMPLES:
-        y = np.concatenate([y, np.zeros(N_SAMPLES - len(y), y.dtype)])
+    if len(y) < length:
+        y = np.concatenate([y.astype(np.float64),
+                            np.zeros(length - len(y))])
     return y
 
 
@@ -91,37 +96,34 @@ def melgram(path):
         For files that cannot be decoded, with the path and the reason.
     """
     source = AudioSource(path)
-    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
-    start, stop = centre_window(n)
-    y = read_resampled(source, start, stop)
-    if len(y) < N_SAMPLES:  # short file: zero-padded like the original
-        y = np.concatenate([y.astype(np.float64),
-                            np.zeros(N_SAMPLES - len(y))])
-    return log_melgram(y)
+    start, _ = centre_window(source.length_at(SR))
+    return window_melgram(source, start)
 
 
-def window_starts(n, hop=DURATION):
-    """Starts (in 12 kHz samples) of 29.12 s windows every ``hop`` seconds
-    over a signal of ``n`` samples; the last window may run past the end
-    (it is zero-padded)."""
+def window_starts(n, hop=DURATION, length=N_SAMPLES, sr=SR):
+    """Starts of windows of ``length`` samples every ``hop`` seconds over a
+    signal of ``n`` samples at ``sr`` (by default Choi's 29.12 s at 12 kHz);
+    the last window may run past the end (it is zero-padded)."""
     if hop <= 0:
         raise ValueError('hop must be positive, got {}'.format(hop))
-    step = max(1, int(round(hop * SR)))
+    step = max(1, int(round(hop * sr)))
     starts = [0]
-    while starts[-1] + N_SAMPLES < n:
+    while starts[-1] + length < n:
         starts.append(starts[-1] + step)
     return starts
+
+
+def read_window(source, start, length=N_SAMPLES, sr=SR):
+    """``length`` samples at ``sr`` from ``start`` (zero-padded past the
+    end) of an :class:`~chainer_tagger.audio.AudioSource`."""
+    stop = min(source.length_at(sr), start + length)
+    return fit_to_window(read_resampled(source, start, stop, sr), length)
 
 
 def window_melgram(source, start):
     """Choi's melgram of the 29.12 s window at ``start`` (12 kHz samples)
     of an :class:`~chainer_tagger.audio.AudioSource`."""
-    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
-    y = read_resampled(source, start, min(n, start + N_SAMPLES))
-    if len(y) < N_SAMPLES:
-        y = np.concatenate([y.astype(np.float64),
-                            np.zeros(N_SAMPLES - len(y))])
-    return log_melgram(y)
+    return log_melgram(read_window(source, start))
 
 
 def melgram_windows(path, hop=DURATION):
@@ -132,6 +134,5 @@ def melgram_windows(path, hop=DURATION):
     stays bounded for long files.
     """
     source = AudioSource(path)
-    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
-    for start in window_starts(n, hop):
+    for start in window_starts(source.length_at(SR), hop):
         yield start / float(SR), window_melgram(source, start)

@@ -43,6 +43,11 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
 
 def load_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
+    """See :func:`read_pickled_npy`; returns only the object."""
+    return read_pickled_npy(path, sha256, trust_unverified)[0]
+
+
+def read_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
     """Load a pickled object array ``.npy`` without running arbitrary code.
 
     Parameters
@@ -58,6 +63,8 @@ def load_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
     -------
     object
         The pickled object (for sound8.npy, a dict of layer dicts).
+    sha256 : str
+        The file's actual checksum (the file is read once).
     """
     with open(path, 'rb') as f:
         data = f.read()
@@ -82,7 +89,7 @@ def load_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
             path, e)) from None
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.size == 1:
         obj = obj.item()
-    return obj
+    return obj, actual
 
 
 def convert_soundnet_npy(src, dst, trust_unverified=False):
@@ -94,7 +101,7 @@ def convert_soundnet_npy(src, dst, trust_unverified=False):
     import os
     from chainer_tagger.links.model.soundnet import SoundNet8
     from chainer_tagger.model_file import rng_untouched, save_model_npz
-    layers = load_pickled_npy(src, trust_unverified=trust_unverified)
+    layers, sha = read_pickled_npy(src, trust_unverified=trust_unverified)
     with rng_untouched():
         model = SoundNet8()
 
@@ -118,7 +125,6 @@ def convert_soundnet_npy(src, dst, trust_unverified=False):
             put(bn.beta.array, w['beta'], name + '/beta')
             put(bn.avg_mean, w['mean'], name + '/mean')
             put(bn.avg_var, w['var'], name + '/var')
-    sha = hashlib.sha256(open(src, 'rb').read()).hexdigest()
     meta = {'arch': 'soundnet', 'settings': {}, 'name': 'soundnet8',
             'source': {'path': os.path.basename(os.fspath(src)),
                        'sha256': sha, 'backend': 'tensorflow'}}

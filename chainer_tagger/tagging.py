@@ -63,8 +63,7 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None):
         source = AudioSource(path)
     except AudioDecodeError as e:
         raise InputError(str(e)) from None
-    n = int(np.ceil(source.n_samples * float(SR) / source.samplerate))
-    starts = window_starts(n, hop or DURATION)
+    starts = window_starts(source.length_at(SR), hop or DURATION)
     workers = workers or min(4, os.cpu_count() or 1)
     def compute(start):
         try:

@@ -24,6 +24,7 @@ from chainer.training import extensions, triggers
 
 from chainer_tagger.datasets.gtzan import (DEFAULT_TEST_FRACTION, GTZAN,
                                            waveform_feature)
+from chainer_tagger.device import get_device
 from chainer_tagger.model_file import save_model_npz
 from chainer_tagger.tags import GTZAN_GENRES
 
@@ -83,14 +84,6 @@ def seed_everything(seed):
     if chainer.backends.cuda.available:
         import cupy
         cupy.random.seed(seed)
-
-
-def device_of(gpu):
-    if gpu is None or gpu < 0:
-        return chainer.get_device('@numpy')
-    from chainer_tagger.device import to_device  # raises when unusable
-    to_device(chainer.Chain(), gpu)
-    return chainer.get_device('@cupy:{}'.format(gpu))
 
 
 def clip_input(arch):
@@ -175,7 +168,7 @@ def train(model='music2vec', data=None, out='result', epochs=20,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
-    device = device_of(gpu)
+    device = get_device(gpu)
     net, kind, feature, transform, meta = build(model, freeze_soundnet,
                                                 dropout)
     cache_dir = Path(cache_dir) if cache_dir else default_cache() / 'features'
