@@ -372,11 +372,12 @@ def main(argv=None):
     from chainer_tagger.pretrained import PretrainedModelError
     from chainer_tagger.soundnet_npy import UnsafePickleError
     from chainer_tagger.datasets.gtzan import DatasetError
+    from chainer_tagger.training import TrainingError
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except (KerasWeightsError, ModelFileError, PretrainedModelError,
-            DeviceError, UnsafePickleError, DatasetError) as e:
+            DeviceError, UnsafePickleError, DatasetError, TrainingError) as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

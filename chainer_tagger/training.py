@@ -29,6 +29,10 @@ from chainer_tagger.model_file import save_model_npz
 from chainer_tagger.tags import GTZAN_GENRES
 
 
+class TrainingError(ValueError):
+    """A training request that cannot be carried out, with the reason."""
+
+
 class SeededOrderSampler(chainer.iterators.OrderSampler):
     """Epoch orders that depend only on the seed and the previous order."""
 
@@ -129,7 +133,7 @@ def build(model, freeze_soundnet=False, dropout=0.2):
     # Transfer learning like jsalbert's: a tagger with a new 10-genre top.
     base = load_model(model)
     if not hasattr(base, 'gru2'):
-        raise ValueError('fine-tuning is for the CRNN taggers (crnn-msd, '
+        raise TrainingError('fine-tuning is for the CRNN taggers (crnn-msd, '
                          'crnn-gtzan, rnn0-msd), not {}'.format(model))
     n_features = base.output.W.shape[1]
     del base.output
@@ -157,7 +161,7 @@ def train(model='music2vec', data=None, out='result', epochs=20,
     if distributed:
         from chainer_tagger import distributed as dist
         if resume:
-            raise ValueError('--resume is not supported with --distributed '
+            raise TrainingError('--resume is not supported with --distributed '
                              'yet: restart the run, or resume it on one '
                              'process')
         comm = dist.create_communicator(gpu)

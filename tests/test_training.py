@@ -173,3 +173,16 @@ def test_frozen_soundnet_trains_the_head_on_cached_outputs(tiny, tmp_path):
     start = Music2Vec(freeze_soundnet=True, soundnet='soundnet8')
     assert np.abs(trained.fc1.W.array - start.fc1.W.array).max() > 1e-3
     assert len(json.loads((out / 'log').read_text())) == 2
+
+
+def test_impossible_requests_are_clear_errors(tiny, tmp_path, capsys):
+    assert main(['train', '--model', 'cnn-msd', '--data', str(tiny),
+                 '--out', str(tmp_path / 'x'), '--no-progress']) == 2
+    assert 'fine-tuning is for the CRNN taggers' in capsys.readouterr().err
+    assert main(['train', '--data', str(tiny), '--resume', '--distributed',
+                 '--out', str(tmp_path / 'y'), '--no-progress']) == 2
+    assert '--resume is not supported with --distributed' in \
+        capsys.readouterr().err
+    assert main(['train', '--data', str(tmp_path / 'nothing'), '--out',
+                 str(tmp_path / 'z'), '--no-progress']) == 2
+    assert 'no such folder' in capsys.readouterr().err
