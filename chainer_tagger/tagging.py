@@ -157,6 +157,10 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
     files = expand_paths(paths)
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model, **({'per_clip': True} if per_clip else {}))
+    elif per_clip:
+        raise ValueError('per_clip=True applies when the model is given by '
+                         'name; build a loaded model with '
+                         'load_model(name, per_clip=True) instead')
     to_device(model, gpu)
     name = _model_name(model)
     workers = workers or min(4, os.cpu_count() or 1)

@@ -147,3 +147,9 @@ def test_old_entry_point(tmp_path):
     assert eval(crnn[i + 6])[0][0] == 'rock'
     assert 'set to use mode 2' in runs['CNN0']
     assert any(line.startswith('converted') for line in runs['CNN'])
+
+
+def test_per_clip_with_a_loaded_model_is_refused(model):
+    with pytest.raises(ValueError, match='load_model'):
+        chainer_tagger.tag(str(AUDIO / 'bensound-cute.melgram.npy'),
+                           model=model('cnn0-msd'), per_clip=True)
