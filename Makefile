@@ -4,9 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 SHARED ?= $(abspath $(CURDIR)/../shared)
 
-# chainer 7.8.1 needs numpy<2 and its sdist setuptools<81: the constraints
-# also apply inside pip's isolated build environments.
+# chainer 7.8.1 needs numpy<2 and its sdist setuptools<81 (it imports
+# pkg_resources). pip >= 26.2 no longer applies PIP_CONSTRAINT inside its
+# isolated build environments; PIP_BUILD_CONSTRAINT (pip >= 25.3) does.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_BUILD_CONSTRAINT := $(CURDIR)/constraints.txt
 export CHAINER_TAGGER_SHARED := $(SHARED)
 export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
 
@@ -17,7 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	command -v mpiexec >/dev/null || { apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openmpi-bin; }
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=23"
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.3"
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
