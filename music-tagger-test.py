@@ -38,16 +38,16 @@ def main(argv=None):
         parser.error('no such file: {} (give audio files as arguments)'
                      .format(', '.join(missing)))
 
-    from chainer_tagger import pretrained
-    from chainer_tagger.keras_h5 import convert_keras_h5
-    from chainer_tagger.report import top
-    from chainer_tagger.tagging import tag
+    from chainer_tagger.inference import tag
+    from chainer_tagger.inference.report import top
+    from chainer_tagger.models import ARCHITECTURES
+    from chainer_tagger.pretrained import registry
 
     name = MODELS[args.modelSel]
     if args.en:
-        source = pretrained.find_source(name)
-        target = pretrained.converted_path(name, pretrained.sha256sum(source))
-        convert_keras_h5(source, target, name=name)
+        source = registry.find_source(name)
+        target = registry.converted_path(name, registry.sha256sum(source))
+        registry.convert(source, target, ARCHITECTURES, name=name)
         print('converted {} -> {}'.format(source, target))
     if args.modelSel == 'CNN0':
         print('set to use mode 2')
@@ -68,8 +68,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from chainer_tagger.pretrained import PretrainedModelError
+    from chainer_tagger.errors import ChainerTaggerError
     try:
         sys.exit(main())
-    except PretrainedModelError as e:
+    except ChainerTaggerError as e:
         sys.exit('error: {}'.format(e))

@@ -105,8 +105,8 @@ def main():
     args = p.parse_args()
     repeat = 1 if args.quick else 3
     from chainer_tagger.device import to_device
-    from chainer_tagger.pretrained import load_model
-    from chainer_tagger.tagging import tag
+    from chainer_tagger.models import load_model
+    from chainer_tagger.inference import tag
 
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(
         platform.processor() or platform.machine(), os.cpu_count(),
@@ -132,7 +132,7 @@ def main():
     try:
         import tempfile
         import onnxruntime
-        from chainer_tagger.onnx_export import export_onnx
+        from chainer_tagger.inference.onnx_export import export_onnx
         with tempfile.TemporaryDirectory() as d:
             for name in ('crnn-msd', 'cnn-msd'):
                 path = os.path.join(d, name + '.onnx')
@@ -154,8 +154,8 @@ def main():
     except ImportError:
         print('(onnxruntime not installed: no ONNX rows)')
 
-    from chainer_tagger.links.model import Music2Vec
-    from chainer_tagger.links.model.music2vec import N_SAMPLES
+    from chainer_tagger.models import Music2Vec
+    from chainer_tagger.configuration import WAVEFORM_SAMPLES as N_SAMPLES
     m2v = to_device(Music2Vec(soundnet='soundnet8', dropout=0.0), args.gpu)
     wave = np.random.RandomState(0).uniform(
         -0.3, 0.3, (8, N_SAMPLES)).astype(np.float32)
@@ -193,7 +193,7 @@ def main():
     # A whole 5-minute song in 29.12 s windows with a 14.56 s hop.
     import tempfile
     import soundfile as sf
-    from chainer_tagger.features import melgram_windows
+    from chainer_tagger.audio import melgram_windows
     crnn = to_device(load_model('crnn-msd'), args.gpu)
     y, sr = sf.read(SHARED / 'audio' / 'bensound-cute.mp3', dtype='float32')
     with tempfile.TemporaryDirectory() as d:

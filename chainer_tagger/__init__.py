@@ -2,15 +2,21 @@
 
 Faithful ports of Keunwoo Choi's Keras-1 taggers (MusicTaggerCRNN,
 MusicTaggerCNN and their early mode-2 versions, and the GTZAN CRNN
-fine-tuned from them) running from the published Keras weights.
+fine-tuned from them) running from the published Keras weights, and
+music2vec (SoundNet-8 with two LSTMs) for genre classification.
+
+The data flows one way, and so do the packages: ``audio`` (files to model
+inputs) -> ``models`` (built from ``links`` and ``functions``, weights from
+``pretrained``) -> ``inference`` (scores, reports) and ``training``.
 
 >>> import chainer_tagger
 >>> results = chainer_tagger.tag('song.mp3', model='crnn-msd')  # doctest: +SKIP
 >>> results[0]['tags'][:3]                                       # doctest: +SKIP
 """
-from chainer_tagger.links.model import MusicTaggerCNN, MusicTaggerCRNN  # NOQA
-from chainer_tagger.features import melgram  # NOQA
-from chainer_tagger.pretrained import load_model  # NOQA
-from chainer_tagger.tagging import tag  # NOQA
+from chainer_tagger.audio import melgram  # NOQA
+from chainer_tagger.errors import ChainerTaggerError  # NOQA
+from chainer_tagger.inference import tag  # NOQA
+from chainer_tagger.models import (  # NOQA
+    Music2Vec, MusicTaggerCNN, MusicTaggerCRNN, SoundNet8, load_model)
 
 __version__ = '0.1.0'

@@ -30,3 +30,9 @@ def atomic_write(path, mode='wb', suffix=''):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_text_atomic(path, text):
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path, 'w') as f:
+        f.write(text)

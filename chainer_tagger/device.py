@@ -1,17 +1,15 @@
-"""Choosing CPU (NumPy) or a CUDA GPU (CuPy) for a link."""
+"""Choosing the CPU (NumPy) or a CUDA GPU (CuPy) for a link."""
+import chainer
 
-
-class DeviceError(RuntimeError):
-    pass
+from chainer_tagger.errors import DeviceError
 
 
 def get_device(gpu=None):
     """The Chainer device for ``gpu`` (None or negative: the CPU).
 
-    Raises :class:`DeviceError` with an explanation when CuPy or the GPU is
-    not usable.
+    Raises :class:`~chainer_tagger.errors.DeviceError` with an explanation
+    when CuPy or the GPU is not usable.
     """
-    import chainer
     if gpu is None or int(gpu) < 0:
         return chainer.get_device('@numpy')
     if not chainer.backends.cuda.available:

@@ -1,4 +1,12 @@
-"""Shared fixtures: the reference data in ../shared, a private cache."""
+"""Shared fixtures: the reference data in ../shared, a private cache.
+
+Tests that read ``../shared`` are marked ``shared``; those that start MPI
+processes ``mpi``; those that take minutes ``slow``.  Without ``../shared``
+the ``shared`` tests are deselected (with a line saying so) and the others
+run; under CI (``CI=true``) a missing ``../shared`` is an error instead.
+``pytest -m "not shared and not mpi and not slow"`` runs anywhere in
+seconds.
+"""
 import json
 import os
 from pathlib import Path
@@ -15,10 +23,36 @@ REFERENCE = SHARED / 'reference' / 'crnn-msd-theano-published.json'
 SONGS = ('bensound-cute', 'bensound-actionable', 'bensound-dubstep',
          'bensound-thejazzpiano')
 
-if not KERAS_WEIGHTS.is_dir():
-    raise RuntimeError(
-        'the reference data is missing: expected {} (set '
-        'CHAINER_TAGGER_SHARED to the shared/ folder)'.format(SHARED))
+HAVE_SHARED = KERAS_WEIGHTS.is_dir()
+MARKERS = {
+    'shared': 'reads the reference data in ../shared',
+    'mpi': 'starts MPI processes (mpiexec)',
+    'slow': 'takes a minute or more',
+}
+
+
+def pytest_configure(config):
+    for name, text in MARKERS.items():
+        config.addinivalue_line('markers', '{}: {}'.format(name, text))
+    config.addinivalue_line('markers', 'gpu: needs a CUDA GPU')
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAVE_SHARED:
+        return
+    if os.environ.get('CI'):
+        raise pytest.UsageError(
+            'the reference data is missing: expected {} (set '
+            'CHAINER_TAGGER_SHARED to the shared/ folder)'.format(SHARED))
+    needs = [i for i in items if i.get_closest_marker('shared')]
+    if needs:
+        config.hook.pytest_deselected(items=needs)
+        items[:] = [i for i in items if not i.get_closest_marker('shared')]
+        reporter = config.pluginmanager.get_plugin('terminalreporter')
+        if reporter is not None:
+            reporter.write_line(
+                '{} tests deselected: they need the reference data in {} '
+                '(set CHAINER_TAGGER_SHARED)'.format(len(needs), SHARED))
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -57,7 +91,7 @@ _MODELS = {}
 @pytest.fixture(scope='session')
 def model():
     """``model(name)``: registry models, loaded once per session."""
-    from chainer_tagger.pretrained import load_model
+    from chainer_tagger.models import load_model
 
     def get(name):
         if name not in _MODELS:

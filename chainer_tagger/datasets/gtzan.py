@@ -17,17 +17,14 @@ import numpy as np
 import chainer
 
 from chainer_tagger.atomic_file import atomic_write
-from chainer_tagger.audio import AudioDecodeError, load_audio
-from chainer_tagger.tags import GTZAN_GENRES
+from chainer_tagger.audio import load_audio
+from chainer_tagger.configuration import GTZAN_GENRES
+from chainer_tagger.errors import DatasetError, InputError
 
 EXTENSIONS = ('.wav', '.au')
 
 #: Test clips per genre in the original 950/50 split of the full set.
 DEFAULT_TEST_FRACTION = 0.05
-
-
-class DatasetError(ValueError):
-    pass
 
 
 def find_clips(root):
@@ -93,6 +90,8 @@ class GTZAN:
     cache_dir : path-like
         Where decoded features are kept.
     progress : bool
+    transform : callable, optional
+        Cached feature -> model input (:meth:`input`).
 
     Attributes
     ----------
@@ -104,8 +103,9 @@ class GTZAN:
     """
 
     def __init__(self, root, feature, kind, cache_dir, progress=True,
-                 workers=None):
+                 workers=None, transform=None):
         clips = find_clips(root)
+        self.transform = transform
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.kind = kind
@@ -145,7 +145,7 @@ class GTZAN:
             return None
         try:
             value = np.asarray(self._feature(path), np.float32)
-        except (AudioDecodeError, ValueError) as e:
+        except (InputError, ValueError) as e:
             return str(e)
         with atomic_write(target, 'wb', suffix='.npy') as f:
             np.save(f, value)
@@ -155,31 +155,53 @@ class GTZAN:
         return len(self.paths)
 
     def feature(self, i):
+        """Clip ``i``'s cached feature (memory-mapped)."""
         return np.load(self._cached(self.paths[i]), mmap_mode='r')
+
+    def input(self, i):
+        """Clip ``i`` as the model takes it (``transform`` of the
+        feature)."""
+        x = np.array(self.feature(i))
+        return x if self.transform is None else self.transform(x)
+
+    def inputs(self, indices=None):
+        """The model inputs of clips ``indices`` (default: all) as a lazy
+        sequence: slicing it reads only those clips."""
+        return _Inputs(self, np.arange(len(self)) if indices is None
+                       else np.asarray(indices))
 
     def split(self, test_fraction=DEFAULT_TEST_FRACTION, seed=0):
         return stratified_split(self.labels, test_fraction, seed)
 
-    def subset(self, indices, transform=None):
-        """A Chainer dataset of ``(feature, label)`` for ``indices``."""
-        return _Subset(self, np.asarray(indices), transform)
+    def subset(self, indices):
+        """A Chainer dataset of ``(input, label)`` for ``indices``."""
+        return _Subset(self, np.asarray(indices))
+
+
+class _Inputs:
+    def __init__(self, gtzan, indices):
+        self.gtzan, self.indices = gtzan, indices
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, s):
+        if isinstance(s, slice):
+            return [self.gtzan.input(j) for j in self.indices[s]]
+        return self.gtzan.input(self.indices[s])
 
 
 class _Subset(chainer.dataset.DatasetMixin):
-    def __init__(self, gtzan, indices, transform):
+    def __init__(self, gtzan, indices):
         self.gtzan = gtzan
         self.indices = indices
-        self.transform = transform
 
     def __len__(self):
         return len(self.indices)
 
     def get_example(self, i):
         j = self.indices[i]
-        x = np.array(self.gtzan.feature(j))
-        if self.transform is not None:
-            x = self.transform(x)
-        return x, self.gtzan.labels[j]
+        return self.gtzan.input(j), self.gtzan.labels[j]
 
 
 def waveform_feature(sr=22050):

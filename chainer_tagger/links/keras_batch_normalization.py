@@ -30,6 +30,8 @@ import chainer
 import chainer.functions as F
 from chainer import initializers
 
+from chainer_tagger.functions import batch_norm_affine, global_moments
+
 #: (eps, momentum) that Keras used by default for each running_std meaning.
 KERAS_DEFAULTS = {'std': (1e-6, 0.9), 'variance': (1e-3, 0.99)}
 
@@ -74,7 +76,8 @@ class KerasBatchNormalization(chainer.Link):
         self.momentum = default_momentum if momentum is None else momentum
         self.per_clip = per_clip
         #: A ChainerMN communicator: batch statistics over all processes
-        #: (set by :func:`chainer_tagger.distributed.make_batch_norm_global`).
+        #: (set by
+        #: :func:`chainer_tagger.training.distributed.make_batch_norm_global`).
         self.comm = None
         with self.init_scope():
             self.gamma = chainer.Parameter(initializers.One(), (size,))
@@ -88,19 +91,25 @@ class KerasBatchNormalization(chainer.Link):
             return self.running_std + self.eps
         return self.xp.sqrt(self.running_std + self.eps)
 
+    @property
+    def uses_batch_statistics(self):
+        """Whether the layer normalizes with the batch's statistics now
+        (mode 2 always; mode 0 while training)."""
+        return self.mode == 2 or bool(chainer.config.train)
+
     def inference_affine(self):
         """``(scale, shift)``: mode-0 inference is ``x * scale + shift``
         per entry of the normalized axis (arrays, no graph)."""
-        scale = self.gamma.array / self._running_denominator()
-        return scale, self.beta.array - self.running_mean * scale
+        return batch_norm_affine(self.gamma.array, self.beta.array,
+                                 self.running_mean,
+                                 self._running_denominator())
 
     def forward(self, x):
         if x.shape[self.axis] != self.size:
             raise ValueError(
                 'KerasBatchNormalization expects {} entries along axis {}, '
                 'got input of shape {}'.format(self.size, self.axis, x.shape))
-        use_batch_stats = self.mode == 2 or chainer.config.train
-        if not use_batch_stats:
+        if not self.uses_batch_statistics:
             scale, shift = self.inference_affine()
             return F.bias(F.scale(x, scale, self.axis), shift, self.axis)
 
@@ -108,7 +117,6 @@ class KerasBatchNormalization(chainer.Link):
             i for i in range(x.ndim)
             if i != self.axis and not (self.per_clip and i == 0))
         if self.comm is not None and not self.per_clip:
-            from chainer_tagger.distributed import global_moments
             mean, centered, var = global_moments(x, reduce_axes, self.comm)
         else:
             mean = F.mean(x, axis=reduce_axes, keepdims=True)

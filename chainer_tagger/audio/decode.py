@@ -1,0 +1,192 @@
+"""Decoding audio files into float32 samples, with bounded memory.
+
+libsndfile (through :mod:`soundfile`) decodes WAV, FLAC, OGG/Vorbis, Opus
+and MP3; files it cannot decode are tried with :mod:`audioread` when one of
+its back ends (ffmpeg, GStreamer) is installed.
+
+Two details reproduce how audio was decoded in 2016 (``librosa.load`` over
+``audioread`` and ffmpeg), which the published mel-spectrograms depend on:
+
+* MP3 is decoded to 16-bit integers and scaled by 1/32768, as ffmpeg's
+  ``s16`` output was;
+* the MP3 decoder's delay of 529 samples is dropped from the start while
+  the signal keeps its length (the old decoder delivered the same number of
+  samples, starting 529 later).
+"""
+import os
+
+import numpy as np
+import soundfile as sf
+
+from chainer_tagger.audio.resample import resample
+from chainer_tagger.errors import AudioDecodeError
+
+#: Samples of delay that an MP3 decoder adds at the start (MPEG layer III).
+MP3_DECODER_DELAY = 529
+
+
+class AudioSource:
+    """An audio file opened for reading windows of its samples.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Attributes
+    ----------
+    samplerate : int
+    channels : int
+    n_samples : int
+        Length in samples (per channel), after the MP3 decoder delay shift.
+    is_mp3 : bool
+    """
+
+    #: MP3s up to this long keep the samples decoded while counting them.
+    KEEP_DECODED_SECONDS = 600
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise AudioDecodeError('{}: no such file'.format(self.path))
+        if os.path.getsize(self.path) == 0:
+            raise AudioDecodeError('{}: empty file'.format(self.path))
+        self._audioread_samples = None
+        self._decoded = None
+        try:
+            info = sf.info(self.path)
+        except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+            self._open_with_audioread(e)
+            return
+        self.samplerate = int(info.samplerate)
+        self.channels = int(info.channels)
+        self.is_mp3 = info.format == 'MP3' or 'MPEG' in info.subtype
+        self._dtype = 'int16' if self.is_mp3 else 'float32'
+        self._delay = MP3_DECODER_DELAY if self.is_mp3 else 0
+        # libsndfile only estimates the length of an MP3; count by decoding.
+        self.n_samples = self._count() if self.is_mp3 else int(info.frames)
+        if self.n_samples <= 0:
+            raise AudioDecodeError('{}: no audio samples'.format(self.path))
+
+    def _open_with_audioread(self, sf_error):
+        try:
+            import audioread
+            with audioread.audio_open(self.path) as f:
+                self.samplerate = int(f.samplerate)
+                self.channels = int(f.channels)
+                buf = b''.join(f)
+        except Exception as e:
+            reason = str(e) or type(e).__name__
+            if type(e).__name__ == 'NoBackendError':
+                reason = 'no ffmpeg or GStreamer back end installed'
+            raise AudioDecodeError(
+                '{}: not a decodable audio file (libsndfile: {}; audioread: '
+                '{})'.format(self.path, _libsndfile_reason(sf_error),
+                             reason)) from None
+        data = np.frombuffer(buf, '<i2').reshape(-1, self.channels)
+        self.is_mp3 = self.path.lower().endswith('.mp3')
+        self._delay = 0  # ffmpeg and GStreamer already drop it
+        self._audioread_samples = data
+        self.n_samples = len(data)
+        if self.n_samples == 0:
+            raise AudioDecodeError('{}: no audio samples'.format(self.path))
+
+    @property
+    def duration(self):
+        return self.n_samples / float(self.samplerate)
+
+    def length_at(self, sr):
+        """Samples after resampling to ``sr``: ``ceil(n * sr / rate)``, the
+        length old librosa gave (see
+        :func:`chainer_tagger.audio.resample.resample`).
+        """
+        return int(np.ceil(self.n_samples * float(sr) / self.samplerate))
+
+    def _count(self, blocksize=1 << 16):
+        """Decode once to count the samples.
+
+        Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono int16 is
+        at most 53 MB for 10 minutes at 44.1 kHz) so that reading the
+        window later needs no second decode; longer files are decoded again
+        around the window, which keeps memory bounded.
+        """
+        n = 0
+        keep = self.KEEP_DECODED_SECONDS * self.samplerate
+        blocks = []
+        try:
+            with sf.SoundFile(self.path) as f:
+                while True:
+                    block = f.read(blocksize, dtype='int16', always_2d=True)
+                    if not len(block):
+                        break
+                    n += len(block)
+                    if blocks is not None:
+                        blocks.append(block)
+                        if n > keep:
+                            blocks = None
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioDecodeError('{}: cannot decode ({})'.format(
+                self.path, e)) from None
+        if blocks:
+            decoded = np.concatenate(blocks)[self._delay:]
+            self._decoded = np.concatenate([decoded, np.zeros(
+                (min(self._delay, n), self.channels), np.int16)])
+        return n  # the delay shift keeps the length
+
+    def read(self, start=0, stop=None):
+        """Mono float32 samples ``[start, stop)``, zeros outside the file.
+
+        Channels are averaged (``librosa.to_mono``).
+        """
+        stop = self.n_samples if stop is None else stop
+        out = np.zeros(max(0, stop - start), dtype=np.float32)
+        lo, hi = max(start, 0), min(stop, self.n_samples)
+        if hi <= lo:
+            return out
+        if self._decoded is not None:
+            raw = self._decoded[lo:hi]
+        elif self._audioread_samples is not None:
+            raw = self._audioread_samples[lo:hi]
+        else:
+            try:
+                with sf.SoundFile(self.path) as f:
+                    f.seek(lo + self._delay)
+                    raw = f.read(hi - lo, dtype=self._dtype, always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise AudioDecodeError('{}: cannot decode ({})'.format(
+                    self.path, e)) from None
+        if raw.dtype == np.int16:
+            raw = raw.astype(np.float32) / np.float32(32768)
+        mono = raw.mean(axis=1, dtype=np.float32) if raw.shape[1] > 1 \
+            else raw[:, 0]
+        out[lo - start:lo - start + len(mono)] = mono
+        return out
+
+
+def _libsndfile_reason(error):
+    text = str(error)
+    if 'not a regular file' in text or 'Format not recognised' in text:
+        return 'format not recognised'
+    return text
+
+
+def load_audio(path, sr=None):
+    """Decode a whole file to mono float32, optionally resampled.
+
+    Parameters
+    ----------
+    path : str or path-like
+    sr : int, optional
+        Target rate; resampled with 2016's ``kaiser_best``
+        (:func:`chainer_tagger.audio.resample.resample`).
+
+    Returns
+    -------
+    y : np.ndarray, float32
+    sr : int
+    """
+    source = AudioSource(path)
+    y = source.read()
+    if sr is not None and sr != source.samplerate:
+        y = resample(y, source.samplerate, sr)
+        return y, sr
+    return y, source.samplerate

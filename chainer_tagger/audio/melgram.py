@@ -1,0 +1,65 @@
+"""Choi's log mel-spectrogram, as ``audio_processor.compute_melgram`` made it.
+
+12 kHz mono, STFT of 512 samples (periodic Hann, reflect padding at the
+edges, hop 256), 96 Slaney mel bands, the centre 29.12 s (1366 frames;
+zero-padded at the end when shorter), and the log of the *squared* mel
+power, ``10 log10(max(1e-10, mel**2))``, clipped to 80 dB below the clip's
+peak (old ``librosa.logamplitude(..., ref_power=1.0)``).
+
+The file is decoded and resampled as in 2016 (see
+:mod:`chainer_tagger.audio.decode` and :mod:`chainer_tagger.audio.resample`),
+but only the samples around the analysed window are read and resampled
+(:mod:`chainer_tagger.audio.windows`).
+"""
+import librosa
+import numpy as np
+
+from chainer_tagger.audio.decode import AudioSource
+from chainer_tagger.audio.windows import (centre_window, read_window,
+                                          window_starts)
+from chainer_tagger.configuration import (HOP_LENGTH, MELGRAM_SECONDS,
+                                          MELGRAM_SR, N_FFT, N_MELS)
+
+
+def log_melgram(y):
+    """Log mel-spectrogram of a 12 kHz signal, shape ``(96, frames)``.
+
+    A small pure function: no cropping or padding here.
+    """
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(y), sr=MELGRAM_SR, n_fft=N_FFT, hop_length=HOP_LENGTH,
+        n_mels=N_MELS, center=True, pad_mode='reflect', power=2.0,
+        norm='slaney', htk=False)
+    return librosa.power_to_db(mel ** 2, ref=1.0, amin=1e-10,
+                               top_db=80.0).astype(np.float32)
+
+
+def window_melgram(source, start):
+    """Choi's melgram of the 29.12 s window at ``start`` (12 kHz samples)
+    of an :class:`~chainer_tagger.audio.decode.AudioSource`."""
+    return log_melgram(read_window(source, start))
+
+
+def melgram(path):
+    """Choi's mel-spectrogram of an audio file, shape ``(96, 1366)``, float32.
+
+    Raises
+    ------
+    chainer_tagger.errors.AudioDecodeError
+        For files that cannot be decoded, with the path and the reason.
+    """
+    source = AudioSource(path)
+    start, _ = centre_window(source.length_at(MELGRAM_SR))
+    return window_melgram(source, start)
+
+
+def melgram_windows(path, hop=MELGRAM_SECONDS):
+    """Choi's melgram of successive 29.12 s windows over a whole file.
+
+    Yields ``(start_seconds, melgram)`` for windows starting every ``hop``
+    seconds, reading and resampling only each window's samples, so memory
+    stays bounded for long files.
+    """
+    source = AudioSource(path)
+    for start in window_starts(source.length_at(MELGRAM_SR), hop):
+        yield start / float(MELGRAM_SR), window_melgram(source, start)

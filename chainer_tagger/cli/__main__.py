@@ -1,0 +1,5 @@
+import sys
+
+from chainer_tagger.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""Every constant of the models and their inputs, in one place.
+
+Sample rates and window geometry of the two input kinds, the layer tables
+of the architectures, and the label lists of the published models.  Other
+modules import these names; none of them types the numbers again.
+"""
+import collections
+
+from chainer_tagger.errors import ModelFileError
+
+# -- Choi's log mel-spectrogram (``audio_processor.compute_melgram``) -------
+
+#: Sample rate the melgram is computed at.
+MELGRAM_SR = 12000
+N_FFT = 512
+HOP_LENGTH = 256
+N_MELS = 96
+#: Seconds of audio in one melgram window (the centre of the file).
+MELGRAM_SECONDS = 29.12
+#: Samples at 12 kHz in one melgram window.
+MELGRAM_SAMPLES = int(MELGRAM_SECONDS * MELGRAM_SR)
+#: STFT frames of one window: a melgram is ``(N_MELS, N_FRAMES)``.
+N_FRAMES = 1 + MELGRAM_SAMPLES // HOP_LENGTH
+
+# -- SoundNet and music2vec on raw audio -----------------------------------
+
+#: SoundNet's input rate.
+WAVEFORM_SR = 22050
+#: music2vec's input length in samples at 22,050 Hz (30.6 s), as the
+#: original.
+WAVEFORM_SAMPLES = 675808
+#: SoundNet's input scaling: samples in [-1, 1] times 256.
+SOUNDNET_INPUT_SCALE = 256.0
+
+SoundNetLayer = collections.namedtuple(
+    'SoundNetLayer', 'name in_channels out_channels kernel stride pad pool')
+
+#: conv1..conv7 of SoundNet-8: each is followed by batch normalization
+#: (eps 1e-5) and ReLU, then max pooling of ``pool`` (None: no pooling).
+SOUNDNET_LAYERS = (
+    SoundNetLayer('conv1', 1, 16, 64, 2, 32, 8),
+    SoundNetLayer('conv2', 16, 32, 32, 2, 16, 8),
+    SoundNetLayer('conv3', 32, 64, 16, 2, 8, None),
+    SoundNetLayer('conv4', 64, 128, 8, 2, 4, None),
+    SoundNetLayer('conv5', 128, 256, 4, 2, 2, 4),
+    SoundNetLayer('conv6', 256, 512, 4, 2, 2, None),
+    SoundNetLayer('conv7', 512, 1024, 4, 2, 2, None),
+)
+SOUNDNET_BN_EPS = 1e-5
+#: The two heads after conv7: kernel 8, stride 2, no padding.
+SOUNDNET_HEAD_KERNEL = 8
+SOUNDNET_HEAD_STRIDE = 2
+N_OBJECTS = 1000
+N_SCENES = 401
+
+#: music2vec's head: LSTM units (two layers), then the dense layers.
+MUSIC2VEC_LSTM_UNITS = 200
+MUSIC2VEC_DENSE = (400, 100)
+
+# -- Choi's taggers --------------------------------------------------------
+
+#: MusicTaggerCRNN: zero frames added on each side of the time axis before
+#: the input BN, and the (out_channels, pooling) of the four conv blocks.
+CRNN_TIME_PADDING = 37
+CRNN_BLOCKS = ((64, (2, 2)), (128, (3, 3)), (128, (4, 4)), (128, (4, 4)))
+CRNN_GRU_UNITS = 32
+#: MusicTaggerCNN: (out_channels, pooling) of the five conv blocks.
+CNN_BLOCKS = ((32, (2, 4)), (128, (2, 4)), (128, (2, 4)), (192, (3, 5)),
+              (256, (4, 4)))
+
+
+class ClipInput(collections.namedtuple(
+        'ClipInput', 'kind sample_rate n_samples')):
+    """What one model input is made of.
+
+    ``kind`` is ``'melgram'`` (Choi's log mel-spectrogram of ``n_samples``
+    at ``sample_rate``) or ``'waveform'`` (the samples themselves).
+    """
+
+    @property
+    def seconds(self):
+        return self.n_samples / float(self.sample_rate)
+
+
+MELGRAM_INPUT = ClipInput('melgram', MELGRAM_SR, MELGRAM_SAMPLES)
+WAVEFORM_INPUT = ClipInput('waveform', WAVEFORM_SR, WAVEFORM_SAMPLES)
+
+# -- Label lists -----------------------------------------------------------
+
+#: The 50 Last.fm tags of the Million Song Dataset models, in the order of
+#: the output units of Choi's MusicTaggerCNN / MusicTaggerCRNN.
+MSD_TAGS = (
+    'rock', 'pop', 'alternative', 'indie', 'electronic', 'female vocalists',
+    'dance', '00s', 'alternative rock', 'jazz', 'beautiful', 'metal',
+    'chillout', 'male vocalists', 'classic rock', 'soul', 'indie rock',
+    'Mellow', 'electronica', '80s', 'folk', '90s', 'chill', 'instrumental',
+    'punk', 'oldies', 'blues', 'hard rock', 'ambient', 'acoustic',
+    'experimental', 'female vocalist', 'guitar', 'Hip-Hop', '70s', 'party',
+    'country', 'easy listening', 'sexy', 'catchy', 'funk', 'electro',
+    'heavy metal', 'Progressive rock', '60s', 'rnb', 'indie pop', 'sad',
+    'House', 'happy',
+)
+
+#: The 10 GTZAN genres, in the order of the GTZAN models' output units
+#: (alphabetical, as in jsalbert's fine-tuned CRNN and music2vec).
+GTZAN_GENRES = (
+    'blues', 'classical', 'country', 'disco', 'hiphop', 'jazz', 'metal',
+    'pop', 'reggae', 'rock',
+)
+
+VOCABULARIES = {'msd': MSD_TAGS, 'gtzan': GTZAN_GENRES}
+
+
+def resolve_tags(tags):
+    """Return a tuple of tag names from a vocabulary name or a sequence."""
+    if isinstance(tags, str):
+        try:
+            return VOCABULARIES[tags]
+        except KeyError:
+            raise ModelFileError('unknown tag vocabulary {!r} (known: {})'
+                                 .format(tags, ', '.join(sorted(
+                                     VOCABULARIES)))) from None
+    return tuple(tags)

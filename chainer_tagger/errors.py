@@ -1,0 +1,53 @@
+"""The exceptions of chainer-tagger, under one root.
+
+Everything the package raises on purpose (a file it cannot read, a model it
+cannot find, a request it cannot carry out) is a :class:`ChainerTaggerError`,
+so a program, and the command line, can catch one class.  Most also derive
+from :class:`ValueError` (a bad argument or file), as they always did.
+"""
+
+
+class ChainerTaggerError(Exception):
+    """Root of every error chainer-tagger raises on purpose."""
+
+
+class InputError(ChainerTaggerError, ValueError):
+    """An input (audio file, melgram ``.npy``) that cannot be turned into
+    a model input, with the path and the reason."""
+
+
+class AudioDecodeError(InputError):
+    """An audio file that cannot be decoded, with the reason."""
+
+
+class ModelFileError(ChainerTaggerError, ValueError):
+    """A file that is not a usable chainer-tagger model file."""
+
+
+class KerasWeightsError(ModelFileError):
+    """A Keras weight file that cannot be read into the requested model."""
+
+
+class UnsafeFileError(ModelFileError):
+    """A file that would run code when loaded (a pickle that is not the
+    registered one, or that asks for anything but arrays)."""
+
+
+class PretrainedModelError(ChainerTaggerError, ValueError):
+    """A model that cannot be found, verified, downloaded or converted."""
+
+
+class DeviceError(ChainerTaggerError, RuntimeError):
+    """A device (GPU) that was asked for but cannot be used."""
+
+
+class DatasetError(ChainerTaggerError, ValueError):
+    """A dataset folder that cannot be used."""
+
+
+class TrainingError(ChainerTaggerError, ValueError):
+    """A training request that cannot be carried out, with the reason."""
+
+
+class UsageError(ChainerTaggerError, ValueError):
+    """Arguments that do not fit together (a command-line mistake)."""

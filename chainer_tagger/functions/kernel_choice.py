@@ -1,0 +1,46 @@
+"""Where the kernel of a layer is chosen: the one place that decides."""
+import contextlib
+
+import numpy
+
+import chainer
+
+from chainer_tagger.errors import DeviceError
+
+#: ``chainer.config`` key: ``'auto'`` (CPU kernels on NumPy arrays) or
+#: ``'generic'`` (Chainer's standard functions everywhere: the graph a GPU
+#: runs, and what ONNX export traces).
+CONFIG_KEY = 'chainer_tagger_kernels'
+
+
+@contextlib.contextmanager
+def generic_kernels():
+    """Run Chainer's standard functions even on the CPU (ONNX export, and
+    tests of the graph the GPU runs)."""
+    with chainer.using_config(CONFIG_KEY, 'generic'):
+        yield
+
+
+def _array(a):
+    return a.array if isinstance(a, chainer.Variable) else a
+
+
+def cpu_kernels_apply(x, *params):
+    """Whether the CPU kernels should run on input ``x`` with ``params``.
+
+    True when every array is a NumPy array and the kernels are not switched
+    off by :func:`generic_kernels`.  An input on another device than the
+    weights is a :class:`~chainer_tagger.errors.DeviceError` (Chainer would
+    raise a ``TypeError`` deep inside a function).
+    """
+    arrays = [_array(a) for a in (x,) + params if _array(a) is not None]
+    on_cpu = [isinstance(a, numpy.ndarray) for a in arrays]
+    if any(on_cpu) and not all(on_cpu):
+        raise DeviceError(
+            'the input is on {} but the weights are on {}: send inputs to '
+            "the model's device (model.device.send(x))".format(
+                chainer.backend.get_device_from_array(arrays[0]),
+                chainer.backend.get_device_from_array(
+                    arrays[on_cpu.index(not on_cpu[0])])))
+    return all(on_cpu) and getattr(chainer.config, CONFIG_KEY,
+                                   'auto') != 'generic'

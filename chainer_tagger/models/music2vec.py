@@ -1,0 +1,113 @@
+"""music2vec: SoundNet, two stacked LSTMs and a dense head, on raw audio."""
+import chainer
+import chainer.functions as F
+import chainer.links as L
+
+from chainer_tagger.configuration import (
+    GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
+    WAVEFORM_INPUT, resolve_tags)
+from chainer_tagger.models.batching import run_in_batches
+from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
+                                            soundnet_steps)
+from chainer_tagger.pretrained import registry
+
+
+class Music2Vec(chainer.Chain):
+    """SoundNet body up to ``conv8_2`` -> 2 LSTMs (200) -> dense head.
+
+    The 401-channel scene output of SoundNet (8 steps for 675,808 samples)
+    is read as a sequence by two stacked LSTMs of 200 units returning
+    sequences; their outputs are flattened and pass Dense 400 (ReLU),
+    Dense 100 (ReLU) and Dense ``n_classes`` (softmax).
+
+    Parameters
+    ----------
+    tags : str or sequence
+        Class names (default: the 10 GTZAN genres).
+    freeze_soundnet : bool
+        Keep the SoundNet weights fixed (and its BN in inference mode).
+    dropout : float
+        Dropout between the LSTM layers and before the dense layers.
+    soundnet : str, optional
+        Initialise the SoundNet body from this pretrained model (normally
+        ``'soundnet8'``); ``None`` leaves it random.
+    pretrained_model : str, optional
+        A trained music2vec ``.npz``.
+    """
+
+    arch = 'music2vec'
+    clip_input = WAVEFORM_INPUT
+    exclusive_classes = True
+    model_name = None
+
+    def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
+                 soundnet=None, pretrained_model=None):
+        super().__init__()
+        self.tags = resolve_tags(tags)
+        self.settings = dict(tags=list(self.tags),
+                             freeze_soundnet=freeze_soundnet, dropout=dropout)
+        self.freeze_soundnet = freeze_soundnet
+        self.dropout = dropout
+        steps = soundnet_steps(self.clip_input.n_samples)
+        units = MUSIC2VEC_LSTM_UNITS
+        dense1, dense2 = MUSIC2VEC_DENSE
+        with self.init_scope():
+            self.soundnet = SoundNet8(pretrained_model=soundnet)
+            self.lstm = L.NStepLSTM(2, N_SCENES, units, dropout)
+            self.fc1 = L.Linear(steps * units, dense1)
+            self.fc2 = L.Linear(dense1, dense2)
+            self.output = L.Linear(dense2, len(self.tags))
+        if freeze_soundnet:
+            self.soundnet.disable_update()
+        if pretrained_model is not None:
+            path, _ = registry.prepare(pretrained_model,
+                                       {self.arch: type(self)}, self.arch)
+            registry.load_weights(path, self)
+
+    def scenes(self, x):
+        """SoundNet's ``conv8_2`` output, ``(N, 401, steps)``."""
+        if self.freeze_soundnet:
+            with chainer.using_config('train', False), \
+                    chainer.no_backprop_mode():
+                return self.soundnet.scenes(x)
+        return self.soundnet.scenes(x)
+
+    def embed(self, x):
+        """The flattened SoundNet output per clip, ``(N, 401 * steps)``."""
+        h = self.scenes(x)
+        return F.reshape(h, (h.shape[0], -1))
+
+    def logits(self, x):
+        return self.head(self.scenes(x))
+
+    def head(self, scenes):
+        """LSTMs and dense layers on SoundNet's ``(N, 401, steps)`` output."""
+        h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
+        _, _, hs = self.lstm(None, None, list(F.separate(h, axis=0)))
+        h = F.stack(hs)
+        h = F.reshape(h, (h.shape[0], -1))
+        if self.dropout:
+            h = F.dropout(h, self.dropout)
+        h = F.relu(self.fc1(h))
+        h = F.relu(self.fc2(h))
+        return self.output(h)
+
+    def forward(self, x):
+        """Class probabilities (softmax), ``(N, n_classes)``."""
+        return F.softmax(self.logits(x))
+
+    @property
+    def feature_size(self):
+        return self.soundnet.feature_size
+
+    def _run(self, method, waveforms, batch_size):
+        return run_in_batches(self, method, waveforms, batch_size,
+                              as_waveform_batch)
+
+    def predict(self, waveforms, batch_size=8):
+        """Class probabilities of 22,050 Hz waveforms in [-1, 1]."""
+        return self._run(self.forward, waveforms, batch_size)
+
+    def extract(self, waveforms, batch_size=8):
+        """Flattened SoundNet embeddings of 22,050 Hz waveforms."""
+        return self._run(self.embed, waveforms, batch_size)

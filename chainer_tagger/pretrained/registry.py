@@ -1,0 +1,313 @@
+"""The registry of pretrained models: find, verify, download, convert, cache.
+
+A model is asked for by registry name (``'crnn-msd'``) or by path (a
+converted ``.npz`` or a Keras ``.h5``).  For a name, the converted ``.npz``
+is looked up in this order:
+
+1. the cache (``$CHAINER_TAGGER_CACHE``, default ``~/.cache/chainer-tagger``),
+   where converted files are kept under a name that includes the source's
+   sha256;
+2. otherwise the upstream source file is needed, looked up in the folders
+   of ``$CHAINER_TAGGER_WEIGHTS_DIR`` (``os.pathsep``-separated), then in
+   the cache's ``sources/``, and else downloaded from its pinned URL; its
+   sha256 is checked in every case, and it is converted into the cache.
+
+The registry itself is ``weights/manifest.json``.
+
+This module never imports the models: the callers pass the model classes
+in (``classes``, a mapping from architecture name to class), as ChainerCV's
+``prepare_pretrained_model`` is handed each model's table.
+"""
+import hashlib
+import json
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.errors import KerasWeightsError, PretrainedModelError
+from chainer_tagger.pretrained.keras_h5 import (
+    convert_keras_h5, detect_architecture, read_keras_h5,
+    warn_unknown_keras_version)
+from chainer_tagger.pretrained.model_file import (load_model_npz,
+                                                  read_model_meta)
+from chainer_tagger.pretrained.soundnet_npy import convert_soundnet_npy
+
+WEIGHTS_DIR_ENV = 'CHAINER_TAGGER_WEIGHTS_DIR'
+CACHE_ENV = 'CHAINER_TAGGER_CACHE'
+
+
+def manifest_path():
+    """Where ``weights/manifest.json`` is (source tree or installed copy)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parents[1] / 'weights' / 'manifest.json',
+                      Path(sys.prefix) / 'share' / 'chainer-tagger' /
+                      'weights' / 'manifest.json'):
+        if candidate.is_file():
+            return candidate
+    raise PretrainedModelError('weights/manifest.json not found')
+
+
+_MANIFEST = None
+
+
+def manifest():
+    """The registry: ``{name: entry}``."""
+    global _MANIFEST
+    if _MANIFEST is None:
+        with open(manifest_path()) as f:
+            _MANIFEST = {k: v for k, v in json.load(f).items()
+                         if not k.startswith('_')}
+    return _MANIFEST
+
+
+def entry(name):
+    try:
+        return manifest()[name]
+    except KeyError:
+        raise PretrainedModelError(
+            'unknown model {!r}; known models: {} (or give a path to a '
+            '.npz or Keras .h5 file)'.format(
+                name, ', '.join(sorted(manifest())))) from None
+
+
+def cache_dir():
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME', '~/.cache')).expanduser() / \
+        'chainer-tagger'
+
+
+def weights_dirs():
+    env = os.environ.get(WEIGHTS_DIR_ENV, '')
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+
+
+def sha256sum(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lookup_sha256(sha):
+    """The (name, file record) of a known source file, or (None, None)."""
+    for name, e in manifest().items():
+        for record in e['files']:
+            if record['sha256'] == sha:
+                return name, record
+    return None, None
+
+
+def _verified(path, record):
+    actual = sha256sum(path)
+    if actual != record['sha256']:
+        raise PretrainedModelError(
+            '{}: sha256 {} does not match the registered {} for {}; the '
+            'file is corrupt or not the published one'.format(
+                path, actual, record['sha256'], record['filename']))
+    return path
+
+
+def download(url, sha256, filename, folder, progressbar=True):
+    """Download ``url`` into ``folder`` and verify its sha256 (pooch).
+
+    A file whose checksum does not match is refused: nothing is left under
+    ``filename`` and :class:`PretrainedModelError` is raised.
+    """
+    import pooch
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(pooch.retrieve(url, known_hash='sha256:' + sha256,
+                                   fname=filename, path=folder,
+                                   progressbar=progressbar))
+    except ValueError as e:
+        # pooch raises ValueError on a checksum mismatch, after removing
+        # the temporary download.
+        raise PretrainedModelError('download of {} refused: {}'.format(
+            url, e)) from None
+    except Exception as e:  # network errors of all kinds
+        raise PretrainedModelError(
+            'cannot download {} ({}: {}); put the file in a folder named by '
+            '${}'.format(url, type(e).__name__, e, WEIGHTS_DIR_ENV)) from None
+
+
+def find_source(name, backend=None, allow_download=True, progressbar=True):
+    """Path of a verified upstream weight file of registry model ``name``."""
+    e = entry(name)
+    records = [r for r in e['files']
+               if backend is None or r['backend'] == backend]
+    if not records:
+        raise PretrainedModelError('{} has no {} weight file'.format(
+            name, backend))
+    for record in records:
+        for folder in weights_dirs() + [cache_dir() / 'sources']:
+            candidate = folder / record['filename']
+            if candidate.is_file():
+                return _verified(candidate, record)
+    if not allow_download:
+        raise PretrainedModelError(
+            '{}: {} not found in ${} or the cache'.format(
+                name, records[0]['filename'], WEIGHTS_DIR_ENV))
+    record = records[0]
+    if 'archive_member' in record:
+        return download_member(record, cache_dir() / 'sources',
+                               progressbar=progressbar)
+    return download(record['url'], record['sha256'], record['filename'],
+                    cache_dir() / 'sources', progressbar=progressbar)
+
+
+def download_member(record, folder, progressbar=True):
+    """Download a verified archive and take one verified file out of it."""
+    folder = Path(folder)
+    archive = download(record['url'], record['archive_sha256'],
+                       record['url'].rsplit('/', 1)[-1], folder,
+                       progressbar=progressbar)
+    target = folder / record['filename']
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(record['archive_member'])
+        if member is None:
+            raise PretrainedModelError('{} has no {}'.format(
+                archive, record['archive_member']))
+        data = member.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != record['sha256']:
+        raise PretrainedModelError(
+            '{} in {}: sha256 {} does not match the registered {}'.format(
+                record['archive_member'], archive, actual, record['sha256']))
+    with atomic_write(target, 'wb') as f:
+        f.write(data)
+    archive.unlink()
+    return target
+
+
+def converted_path(name, sha):
+    return cache_dir() / '{}-{}.npz'.format(name, sha[:12])
+
+
+def status(name):
+    """How model ``name`` would be obtained now: a short human string."""
+    e = entry(name)
+    for record in e['files']:
+        if converted_path(name, record['sha256']).is_file():
+            return 'converted (cache)'
+    for record in e['files']:
+        for folder in weights_dirs():
+            if (folder / record['filename']).is_file():
+                return 'source in {}'.format(folder)
+        if (cache_dir() / 'sources' / record['filename']).is_file():
+            return 'source in cache'
+    return 'not downloaded'
+
+
+def _class_of(classes, arch):
+    try:
+        return classes[arch]
+    except KeyError:
+        raise PretrainedModelError(
+            'a {!r} model was asked for where only {} fit'.format(
+                arch, ', '.join(sorted(classes)))) from None
+
+
+def convert(src, dst, classes, name=None, arch=None, running_std_is=None,
+            trust_unverified=False):
+    """Convert an upstream weight file into a chainer-tagger ``.npz``.
+
+    Parameters
+    ----------
+    src : path-like
+        A Keras-1 ``.h5`` of Choi's taggers, or SoundNet's ``sound8.npy``.
+    dst : path-like
+        The ``.npz`` to write (atomically).
+    classes : mapping
+        Architecture name -> model class.
+    name : str, optional
+        Registry name; found from the file's sha256 when not given.
+    arch : {'crnn', 'cnn'}, optional
+        Detected from the layers when not given.
+    running_std_is : {'variance', 'std'}, optional
+        Taken from the registry for known files; for unknown files the
+        default is ``'variance'`` (Keras >= 1.0.7), with a warning.
+    trust_unverified : bool
+        Read a ``sound8.npy`` whose checksum is not the registered one
+        (still with the array-only unpickler).
+
+    Returns
+    -------
+    meta : dict
+        What was written to the file's ``_meta``.
+    """
+    if os.fspath(src).lower().endswith('.npy'):
+        return convert_soundnet_npy(src, dst, _class_of(classes, 'soundnet'),
+                                    trust_unverified=trust_unverified)
+    sha = sha256sum(src)
+    known_name, _ = lookup_sha256(sha)
+    name = name or known_name
+    layers, _ = read_keras_h5(src)
+    detected_arch, settings = detect_architecture(layers)
+    if name is not None:
+        e = entry(name)
+        detected_arch = e['arch']
+        settings = dict(e['settings'])
+    elif running_std_is is None:
+        running_std_is = 'variance'
+        warn_unknown_keras_version(src, running_std_is)
+    if running_std_is is not None:
+        settings['running_std_is'] = running_std_is
+    if arch is not None and arch != detected_arch:
+        raise KerasWeightsError(
+            '{}: holds a {!r} model, not {!r}'.format(src, detected_arch,
+                                                      arch))
+    return convert_keras_h5(src, dst, _class_of(classes, detected_arch),
+                            settings, name=name, sha256=sha)
+
+
+def ensure_converted(name, classes, progressbar=True):
+    """Path of the converted ``.npz`` of registry model ``name``."""
+    e = entry(name)
+    for record in e['files']:
+        path = converted_path(name, record['sha256'])
+        if path.is_file():
+            return path
+    source = find_source(name, progressbar=progressbar)
+    _, record = lookup_sha256(sha256sum(source))
+    path = converted_path(name, record['sha256'])
+    convert(source, path, classes, name=name)
+    return path
+
+
+def prepare(model, classes, arch=None):
+    """Resolve ``model`` (name or path) to ``(npz_path, meta)``.
+
+    ``classes`` maps architecture names to the model classes that may be
+    built (to convert a file that is not converted yet); ``arch``, when
+    given, must be the model's architecture.  A Keras ``.h5`` path is
+    converted into the cache first.
+    """
+    model = os.fspath(model)
+    if model in manifest():
+        path = ensure_converted(model, classes)
+    elif os.path.isfile(model):
+        path = Path(model)
+        if path.suffix.lower() in ('.h5', '.hdf5'):
+            sha = sha256sum(path)
+            path = cache_dir() / 'converted-{}.npz'.format(sha[:12])
+            if not path.is_file():
+                convert(model, path, classes)
+    else:
+        entry(model)  # raises with the list of known names
+    meta = read_model_meta(path)
+    if arch is not None and meta['arch'] != arch:
+        raise PretrainedModelError(
+            '{} holds a {!r} model, not {!r}'.format(model, meta['arch'],
+                                                     arch))
+    return path, meta
+
+
+def load_weights(path, link):
+    """Load the parameters of model file ``path`` into ``link``."""
+    return load_model_npz(path, link)

@@ -1,0 +1,71 @@
+"""Resampling as in 2016 and the windows of a signal: pure functions on
+synthetic signals (no reference data needed)."""
+import numpy as np
+import pytest
+import resampy
+
+from chainer_tagger.audio import melgram
+from chainer_tagger.audio.resample import _filter, kaiser_best_2016, resample
+from chainer_tagger.audio.windows import (centre_window, fit_to_window,
+                                          window_starts)
+from chainer_tagger.configuration import MELGRAM_SAMPLES, N_FRAMES
+
+
+def test_resampler_table_is_resampy_0_1_4_kaiser_best():
+    window, precision, rolloff = kaiser_best_2016()
+    assert window.shape == (64 * 512 + 1,) and precision == 512
+    assert rolloff == pytest.approx(0.9475937167399596)
+    # Known values of the shipped table (resampy 0.1.4 data/kaiser_best.npz).
+    np.testing.assert_allclose(
+        window[[1000, 20000]], [-0.07315044040130263, -2.0573706144215317e-05],
+        rtol=1e-12)
+    assert window[0] == pytest.approx(0.9475937167399596, rel=1e-15)
+    assert abs(window[-1]) < 1e-7
+
+
+def test_resample_length_is_librosa_2016():
+    y = np.random.RandomState(0).normal(size=44101).astype(np.float32)
+    out = resample(y, 44100, 12000)
+    assert len(out) == int(np.ceil(44101 * 12000 / 44100))
+    assert out.dtype == np.float32
+
+
+def test_centre_window_and_padding():
+    assert MELGRAM_SAMPLES == 349440 and N_FRAMES == 1366
+    assert centre_window(349440 + 11) == (5, 5 + 349440)
+    assert centre_window(1000) == (0, 1000)
+    y = np.arange(10, dtype=np.float32)
+    padded = fit_to_window(y)
+    assert len(padded) == MELGRAM_SAMPLES and padded[9] == 9 and \
+        not padded[10:].any()
+
+
+def test_long_files_are_read_around_the_centre_only(ten_minute_flac,
+                                                    read_lengths):
+    """Memory stays bounded: a 10-minute file is decoded in a 30 s window."""
+    path, sr = ten_minute_flac, 22050
+    m = melgram(path)
+    assert m.shape == (96, 1366) and np.isfinite(m).all()
+    assert read_lengths and max(read_lengths) < 31 * sr
+
+
+def test_window_starts():
+    n = MELGRAM_SAMPLES
+    assert window_starts(n) == [0]
+    assert window_starts(n + 1, hop=10) == [0, 120000]
+    assert window_starts(100) == [0]
+    with pytest.raises(ValueError):
+        window_starts(n, hop=0)
+
+
+@pytest.mark.parametrize('rates', [(44100, 12000), (22050, 12000),
+                                   (48000, 12000), (11025, 12000),
+                                   (8000, 22050)])
+def test_polyphase_resampling_equals_resampy(rates):
+    sr_orig, sr_new = rates
+    y = np.random.RandomState(1).uniform(-1, 1, sr_orig // 2 + 7).astype(
+        np.float32)
+    ours = resample(y, sr_orig, sr_new)
+    theirs = resampy.resample(y, sr_orig, sr_new, filter=_filter)
+    assert len(ours) == int(np.ceil(len(y) * sr_new / sr_orig))
+    np.testing.assert_allclose(ours[:len(theirs)], theirs, atol=2e-6)

