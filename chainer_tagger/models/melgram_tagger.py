@@ -48,6 +48,9 @@ class MelgramTagger(chainer.Chain):
 
     clip_input = MELGRAM_INPUT
     exclusive_classes = False
+    #: Settings a model file may give the constructor, and their types.
+    settings_types = {'tags': (str, list), 'bn_mode': int,
+                      'running_std_is': str, 'per_clip': bool}
     #: Dropout applied to the features before the classifier (training only).
     feature_dropout = 0.0
     model_name = None

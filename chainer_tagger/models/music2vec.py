@@ -39,6 +39,8 @@ class Music2Vec(chainer.Chain):
     clip_input = WAVEFORM_INPUT
     exclusive_classes = True
     model_name = None
+    settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
+                      'dropout': (int, float)}
 
     def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
                  soundnet=None, pretrained_model=None):

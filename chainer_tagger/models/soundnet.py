@@ -57,6 +57,7 @@ class SoundNet8(chainer.Chain):
     tags = None
     exclusive_classes = False
     model_name = None
+    settings_types = {}
 
     def __init__(self, pretrained_model=None):
         super().__init__()

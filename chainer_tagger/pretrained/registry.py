@@ -30,8 +30,8 @@ from chainer_tagger.errors import KerasWeightsError, PretrainedModelError
 from chainer_tagger.pretrained.keras_h5 import (
     convert_keras_h5, detect_architecture, read_keras_h5,
     warn_unknown_keras_version)
-from chainer_tagger.pretrained.model_file import (load_model_npz,
-                                                  read_model_meta)
+from chainer_tagger.pretrained.model_file import (
+    load_model_npz, read_model_meta, validate_meta)
 from chainer_tagger.pretrained.soundnet_npy import convert_soundnet_npy
 
 WEIGHTS_DIR_ENV = 'CHAINER_TAGGER_WEIGHTS_DIR'
@@ -284,8 +284,9 @@ def prepare(model, classes, arch=None):
     """Resolve ``model`` (name or path) to ``(npz_path, meta)``.
 
     ``classes`` maps architecture names to the model classes that may be
-    built (to convert a file that is not converted yet); ``arch``, when
-    given, must be the model's architecture.  A Keras ``.h5`` path is
+    built (to convert a file that is not converted yet, and to validate
+    the file's settings before anything is built from them); ``arch``,
+    when given, must be the model's architecture.  A Keras ``.h5`` path is
     converted into the cache first.
     """
     model = os.fspath(model)
@@ -300,7 +301,7 @@ def prepare(model, classes, arch=None):
                 convert(model, path, classes)
     else:
         entry(model)  # raises with the list of known names
-    meta = read_model_meta(path)
+    meta = validate_meta(read_model_meta(path), classes, path)
     if arch is not None and meta['arch'] != arch:
         raise PretrainedModelError(
             '{} holds a {!r} model, not {!r}'.format(model, meta['arch'],

@@ -12,7 +12,6 @@ dict of dicts of arrays, saved inside a ``.npy``.  Unpickling runs code, so:
 import hashlib
 import io
 import os
-import pickle
 
 import numpy as np
 
@@ -20,28 +19,11 @@ from chainer_tagger.configuration import SOUNDNET_LAYERS
 from chainer_tagger.errors import ModelFileError, UnsafeFileError
 from chainer_tagger.pretrained.model_file import (rng_untouched,
                                                   save_model_npz)
+from chainer_tagger.pretrained.safe_pickle import load_arrays_only
 
 #: sha256 of sound8.npy as published (MIT SoundNet, TF conversion).
 SOUND8_SHA256 = \
     '7bef691761d00a23b027751bb8e7bdadc603a03f3bbec5574e7cd54c98a850c5'
-
-_ALLOWED = {
-    ('numpy.core.multiarray', '_reconstruct'),
-    ('numpy._core.multiarray', '_reconstruct'),
-    ('numpy.core.multiarray', 'scalar'),
-    ('numpy._core.multiarray', 'scalar'),
-    ('numpy', 'ndarray'),
-    ('numpy', 'dtype'),
-}
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise UnsafeFileError(
-            'refusing to unpickle {}.{}: only NumPy arrays are allowed'
-            .format(module, name))
 
 
 def load_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
@@ -83,7 +65,7 @@ def read_pickled_npy(path, sha256=SOUND8_SHA256, trust_unverified=False):
     if dtype != np.dtype(object):
         raise UnsafeFileError('{}: not a pickled object array'.format(path))
     try:
-        obj = _ArrayOnlyUnpickler(stream, encoding='latin1').load()
+        obj = load_arrays_only(stream, encoding='latin1')
     except UnsafeFileError:
         raise
     except Exception as e:

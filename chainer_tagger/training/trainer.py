@@ -29,6 +29,7 @@ from chainer_tagger.inference.embedding import embed_dataset
 from chainer_tagger.inference.embedding_plot import plot_embeddings
 from chainer_tagger.models import Music2Vec, load_model
 from chainer_tagger.pretrained import registry, save_model_npz
+from chainer_tagger.pretrained.model_file import load_npz_safely
 from chainer_tagger.training import distributed as dist
 from chainer_tagger.training.inputs import (Logits, clip_pipeline,
                                             frozen_soundnet_pipeline)
@@ -68,6 +69,38 @@ class SeededOrderSampler(chainer.iterators.OrderSampler):
         order = np.asarray(current_order, dtype=np.int64)
         key = (zlib.crc32(order.tobytes()) ^ self.seed) & 0xffffffff
         return np.random.RandomState(key).permutation(len(order))
+
+
+SNAPSHOT_PREFIX = 'snapshot_iter_'
+
+
+def latest_snapshot(out):
+    """The snapshot of the highest iteration in folder ``out``, or None."""
+    found = []
+    for path in Path(out).glob(SNAPSHOT_PREFIX + '*'):
+        suffix = path.name[len(SNAPSHOT_PREFIX):]
+        if suffix.isdigit():
+            found.append((int(suffix), path))
+    return max(found)[1] if found else None
+
+
+class ResumeFromSnapshot(training.Extension):
+    """``--resume``: load the latest snapshot of the output folder into the
+    trainer when training starts, without unpickling
+    (:func:`~chainer_tagger.pretrained.model_file.load_npz_safely`), where
+    Chainer's ``snapshot(autoload=True)`` would open it with
+    ``allow_pickle=True``."""
+
+    trigger = (2 ** 62, 'iteration')  # never: it acts in initialize
+    priority = training.PRIORITY_READER
+
+    def initialize(self, trainer):
+        path = latest_snapshot(trainer.out)
+        if path is not None:
+            load_npz_safely(path, trainer)
+
+    def __call__(self, trainer):
+        pass
 
 
 def seed_everything(seed):
@@ -150,8 +183,10 @@ def _add_reporting(trainer, config, net, meta, has_test):
         return trainer.updater.is_new_epoch or bool(
             config.snapshot_every and it % config.snapshot_every == 0)
     trainer.extend(extensions.snapshot(
-        filename='snapshot_iter_{.updater.iteration}',
-        autoload=config.resume, n_retains=2), trigger=snapshot_due)
+        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2),
+        trigger=snapshot_due)
+    if config.resume:
+        trainer.extend(ResumeFromSnapshot())
 
     key = 'validation/main/accuracy' if has_test else 'main/accuracy'
 
