@@ -12,7 +12,7 @@ export PIP_BUILD_CONSTRAINT := $(CURDIR)/constraints.txt
 export CHAINER_TAGGER_SHARED := $(SHARED)
 export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
 
-.PHONY: install test tag benchmark clean
+.PHONY: install test tag benchmark gpu-check clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	@# Open MPI for the distributed-training tests (mpi4py's wheel loads it).
@@ -36,6 +36,13 @@ tag: install
 
 benchmark: install
 	$(VENV)/bin/python benchmarks/run.py
+
+# On a machine with a CUDA GPU: the GPU-marked tests and the benchmark's GPU rows.
+gpu-check: install
+	$(VENV)/bin/python -m pip install --quiet -e '.[gpu,test]'
+	$(VENV)/bin/chainer-tagger doctor
+	CHAINER_TAGGER_GPU_TESTS=1 $(VENV)/bin/python -m pytest -q -m gpu
+	$(VENV)/bin/python benchmarks/run.py --quick --gpu 0
 
 clean:
 	rm -rf $(VENV) build *.egg-info

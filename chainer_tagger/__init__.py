@@ -10,13 +10,19 @@ inputs) -> ``models`` (built from ``links`` and ``functions``, weights from
 ``pretrained``) -> ``inference`` (scores, reports) and ``training``.
 
 >>> import chainer_tagger
->>> results = chainer_tagger.tag('song.mp3', model='crnn-msd')  # doctest: +SKIP
->>> results[0]['tags'][:3]                                       # doctest: +SKIP
+>>> results = chainer_tagger.tag('song.mp3')  # doctest: +SKIP
+>>> results[0]['tags'][:3]                    # doctest: +SKIP
 """
-from chainer_tagger.audio import melgram  # NOQA
-from chainer_tagger.errors import ChainerTaggerError  # NOQA
-from chainer_tagger.inference import tag  # NOQA
-from chainer_tagger.models import (  # NOQA
+from chainer_tagger import cuda_libraries
+
+cuda_libraries.preload()  # before anything imports CuPy (see the module)
+
+from chainer_tagger.audio import melgram  # noqa: E402
+from chainer_tagger.errors import ChainerTaggerError  # noqa: E402
+from chainer_tagger.inference import tag  # noqa: E402
+from chainer_tagger.models import (  # noqa: E402
     Music2Vec, MusicTaggerCNN, MusicTaggerCRNN, SoundNet8, load_model)
 
+__all__ = ['ChainerTaggerError', 'Music2Vec', 'MusicTaggerCNN',
+           'MusicTaggerCRNN', 'SoundNet8', 'load_model', 'melgram', 'tag']
 __version__ = '0.1.0'

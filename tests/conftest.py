@@ -1,11 +1,13 @@
 """Shared fixtures: the reference data in ../shared, a private cache.
 
 Tests that read ``../shared`` are marked ``shared``; those that start MPI
-processes ``mpi``; those that take minutes ``slow``.  Without ``../shared``
-the ``shared`` tests are deselected (with a line saying so) and the others
-run; under CI (``CI=true``) a missing ``../shared`` is an error instead.
-``pytest -m "not shared and not mpi and not slow"`` runs anywhere in
-seconds.
+processes ``mpi``; those that take minutes ``slow``; those that need a CUDA
+GPU ``gpu``.  Without ``../shared`` the ``shared`` tests are deselected
+(with a line saying so) and the others run; under CI (``CI=true``) a
+missing ``../shared`` is an error instead.  The ``gpu`` tests run only with
+``CHAINER_TAGGER_GPU_TESTS=1`` (``make gpu-check``), where a missing GPU is
+an error.  ``pytest -m "not shared and not mpi and not slow"`` runs
+anywhere in seconds.
 """
 import json
 import os
@@ -28,31 +30,43 @@ MARKERS = {
     'shared': 'reads the reference data in ../shared',
     'mpi': 'starts MPI processes (mpiexec)',
     'slow': 'takes a minute or more',
+    'gpu': 'needs a CUDA GPU (run by make gpu-check)',
 }
+GPU_TESTS = os.environ.get('CHAINER_TAGGER_GPU_TESTS') == '1'
 
 
 def pytest_configure(config):
     for name, text in MARKERS.items():
         config.addinivalue_line('markers', '{}: {}'.format(name, text))
-    config.addinivalue_line('markers', 'gpu: needs a CUDA GPU')
+
+
+def _deselect(config, items, marker, why):
+    chosen = [i for i in items if i.get_closest_marker(marker)]
+    if chosen:
+        config.hook.pytest_deselected(items=chosen)
+        items[:] = [i for i in items if not i.get_closest_marker(marker)]
+        reporter = config.pluginmanager.get_plugin('terminalreporter')
+        if reporter is not None:
+            reporter.write_line('{} tests deselected: {}'.format(
+                len(chosen), why))
 
 
 def pytest_collection_modifyitems(config, items):
+    if GPU_TESTS:
+        from chainer_tagger.device import gpu_count
+        if not gpu_count():
+            raise pytest.UsageError('CHAINER_TAGGER_GPU_TESTS=1 but no CUDA '
+                                    'GPU is usable (chainer-tagger doctor)')
+    else:
+        _deselect(config, items, 'gpu', 'they need a GPU (make gpu-check)')
     if HAVE_SHARED:
         return
     if os.environ.get('CI'):
         raise pytest.UsageError(
             'the reference data is missing: expected {} (set '
             'CHAINER_TAGGER_SHARED to the shared/ folder)'.format(SHARED))
-    needs = [i for i in items if i.get_closest_marker('shared')]
-    if needs:
-        config.hook.pytest_deselected(items=needs)
-        items[:] = [i for i in items if not i.get_closest_marker('shared')]
-        reporter = config.pluginmanager.get_plugin('terminalreporter')
-        if reporter is not None:
-            reporter.write_line(
-                '{} tests deselected: they need the reference data in {} '
-                '(set CHAINER_TAGGER_SHARED)'.format(len(needs), SHARED))
+    _deselect(config, items, 'shared', 'they need the reference data in {} '
+              '(set CHAINER_TAGGER_SHARED)'.format(SHARED))
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -6,7 +6,7 @@ Each command's ``run`` imports the machinery it needs when it runs, so
 import argparse
 import sys
 
-from chainer_tagger.cli import embedding, models, tagging, training
+from chainer_tagger.cli import doctor, embedding, models, tagging, training
 from chainer_tagger.errors import ChainerTaggerError
 
 
@@ -15,7 +15,7 @@ def build_parser():
         prog='chainer-tagger',
         description='Music auto-tagging and genre classification in Chainer.')
     sub = parser.add_subparsers(dest='command', required=True)
-    for group in (tagging, models, training, embedding):
+    for group in (tagging, models, training, embedding, doctor):
         group.add_commands(sub)
     return parser
 

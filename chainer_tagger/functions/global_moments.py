@@ -1,22 +1,85 @@
 """Batch moments over the batches of every process (data-parallel BN)."""
+import numpy
+
+import chainer
 import chainer.functions as F
+from chainer import backend
+
+
+def allreduce_sum(comm, array):
+    """The elementwise sum of ``array`` over the processes of ChainerMN
+    communicator ``comm`` (a new array on ``array``'s device).
+
+    Host arrays go through MPI.  Device (CuPy) arrays go through NCCL when
+    the communicator has it (``pure_nccl``), as ChainerMN's own
+    multi-node batch normalization does: handing device pointers to MPI
+    would need a CUDA-aware MPI, which Debian's Open MPI is not.  Without
+    NCCL, a device array is summed through host memory.
+    """
+    xp = backend.get_array_module(array)
+    if xp is numpy:
+        out = numpy.array(array, copy=True)
+        comm.mpi_comm.Allreduce(_in_place(), out)
+        return out
+    from chainermn.communicators.pure_nccl_communicator import \
+        PureNcclCommunicator
+    if isinstance(comm, PureNcclCommunicator):
+        return _nccl_sum(comm, array)
+    host = chainer.backends.cuda.to_cpu(array)
+    comm.mpi_comm.Allreduce(_in_place(), host)
+    return chainer.backends.cuda.to_gpu(host, device=array.device)
+
+
+def _in_place():
+    from mpi4py import MPI
+    return MPI.IN_PLACE
+
+
+def _nccl_sum(comm, array):
+    """NCCL allreduce of a CuPy array, through ChainerMN's buffers."""
+    from chainermn.communicators import _memory_utility
+    n = array.size
+    send, receive = (_memory_utility.DeviceMemory(),
+                     _memory_utility.DeviceMemory())
+    send.assign(n * array.dtype.itemsize)
+    receive.assign(n * array.dtype.itemsize)
+    send.array(n, dtype=array.dtype)[...] = array.ravel()
+    comm._multi_node_mean_nccl(send, receive, n, array.dtype)  # a mean
+    return receive.array(n, dtype=array.dtype).reshape(array.shape) * \
+        comm.size
+
+
+class AllReduceSum(chainer.FunctionNode):
+    """``y = sum over processes of x``; differentiable: every process's
+    ``y`` depends on every ``x``, so ``gx`` is the sum over processes of
+    ``gy``."""
+
+    def __init__(self, comm):
+        self.comm = comm
+
+    def forward(self, inputs):
+        x, = inputs
+        return allreduce_sum(self.comm, x),
+
+    def backward(self, indexes, grad_outputs):
+        gy, = grad_outputs
+        return AllReduceSum(self.comm).apply((gy,))
 
 
 def global_moments(x, axes, comm):
     """Mean and (biased) variance over ``axes`` of ``x`` and of the same
     tensors on every process of ChainerMN communicator ``comm``,
-    differentiable (ChainerMN's allgather).
+    differentiable; every process has the same batch size.
 
     Returns ``(mean, x - mean, var)`` with ``keepdims`` shapes.
     """
-    import chainermn.functions
     count = 1
     for a in axes:
         count *= x.shape[a]
     total = count * comm.size
 
     def global_sum(v):
-        return F.sum(F.stack(chainermn.functions.allgather(comm, v)), axis=0)
+        return AllReduceSum(comm).apply((v,))[0]
 
     mean = global_sum(F.sum(x, axis=axes, keepdims=True)) / total
     centered = x - F.broadcast_to(mean, x.shape)

@@ -152,7 +152,7 @@ def assign_keras_weights(model, layers, backend):
             raise KerasWeightsError(
                 'layer {}: the file has shape {}, the model expects {}'
                 .format(where, value.shape, target.shape))
-        target[...] = model.xp.asarray(value)
+        target[...] = model.device.send(value)
 
     def layer(name):
         try:

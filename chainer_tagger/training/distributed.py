@@ -29,7 +29,11 @@ def create_communicator(gpu=None):
 
 
 def make_batch_norm_global(link, comm):
-    """Give every batch normalization under ``link`` global statistics."""
+    """Give every batch normalization under ``link`` global statistics.
+
+    Works on a link on any device: a replacement is moved to the device of
+    the layer it replaces before the statistics are copied.
+    """
     import chainermn
     for name, child in list(link.namedlinks(skipself=True)):
         if '/' in name.strip('/'):
@@ -40,6 +44,7 @@ def make_batch_norm_global(link, comm):
             size = child.avg_mean.shape[0]
             new = chainermn.links.MultiNodeBatchNormalization(
                 size, comm, decay=child.decay, eps=child.eps)
+            new.to_device(child.device)
             for attr in ('gamma', 'beta'):
                 getattr(new, attr).array[...] = getattr(child, attr).array
             new.avg_mean[...] = child.avg_mean
