@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import keras1_reference
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED',
                              ROOT.parent / 'shared')).resolve()
@@ -97,6 +99,27 @@ def shipped_melgrams():
     """The original preprocessing's melgrams of the four songs, one batch."""
     return np.concatenate([np.load(AUDIO / (s + '.melgram.npy'))
                            for s in SONGS]).astype(np.float32)
+
+
+@pytest.fixture(scope='session')
+def keras1_scores():
+    """``keras1_scores(name)``: ``(scores, features)`` of a registry
+    tagger from the independent float64 NumPy forward pass of
+    ``keras1_reference.py`` (Theano file), on the four shipped float64
+    melgrams as one batch; computed once per session."""
+    melgrams = np.concatenate([np.load(AUDIO / (s + '.melgram.npy'))
+                               for s in SONGS])
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            [filename] = [f for f, (model, backend, _, _)
+                          in keras1_reference.FILES.items()
+                          if model == name and backend == 'theano']
+            cache[name] = keras1_reference.run(KERAS_WEIGHTS, filename,
+                                               melgrams)
+        return cache[name]
+    return get
 
 
 _MODELS = {}

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from chainer_tagger.cli import main
-from chainer_tagger.models import convert_weights
 
 from conftest import AUDIO, KERAS_WEIGHTS, SONGS
 
@@ -29,31 +28,6 @@ def test_cli_reproduces_published_crnn_scores(capsys, reference):
             assert round(scores[tag], 3) == score, (song, tag)
         assert [t['tag'] for t in result['tags'][:10]] == \
             [t for t, _ in published]
-
-
-MODELS = {
-    'crnn-msd': 'music_tagger_crnn_weights',
-    'cnn-msd': 'music_tagger_cnn_weights',
-    'cnn0-msd': 'cnn_weights',
-    'rnn0-msd': 'rnn_weights',
-}
-
-
-@pytest.mark.parametrize('name', sorted(MODELS))
-def test_theano_and_tensorflow_files_predict_the_same(
-        name, tmp_path, shipped_melgrams):
-    from chainer_tagger.models import load_model
-    scores = {}
-    for backend in ('theano', 'tensorflow'):
-        src = KERAS_WEIGHTS / '{}_{}.h5'.format(MODELS[name], backend)
-        dst = tmp_path / (backend + '.npz')
-        meta = convert_weights(src, dst)
-        assert meta['name'] == name
-        assert meta['source']['backend'] == backend
-        scores[backend] = load_model(dst).predict(shipped_melgrams)
-    assert np.abs(scores['theano'] - scores['tensorflow']).max() <= 1e-5
-    # Unflipped Theano kernels would be a different model:
-    assert scores['theano'].std() > 1e-3
 
 
 def test_flipping_matters(tmp_path, shipped_melgrams):
