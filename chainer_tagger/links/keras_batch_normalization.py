@@ -8,10 +8,14 @@ different Keras versions, so the link must be told which one wrote them:
     ``running_std`` holds a standard deviation, ``sqrt(var + eps)``, and the
     layer computes ``(x - mean) / (std + eps) * gamma + beta`` with
     ``eps = 1e-6`` (momentum 0.9).
-``running_std_is='variance'`` (Keras 1.0.7 to 1.2.2)
+``running_std_is='variance'`` (Keras 1.0.8 to 1.1.2)
     Despite its name ``running_std`` holds a variance, and the layer computes
-    ``(x - mean) / sqrt(var + eps) * gamma + beta`` with ``eps = 1e-3``
-    (momentum 0.99).
+    ``(x - mean) / sqrt(var + eps) * gamma + beta`` with ``eps = 1e-5``
+    (momentum 0.99).  Keras 1.2 raised the default epsilon to 1e-3 (pass
+    ``eps=1e-3`` for files it wrote); Keras 1.0.7 divided by
+    ``sqrt(var) + 1e-6``.  The registered files of this kind (jsalbert's
+    GTZAN CRNN: Keras 1.1.0; Choi's CRNN, whose published scores predate
+    Keras 1.2) ran with 1e-5.
 
 Keras-1 modes:
 
@@ -33,7 +37,7 @@ from chainer import initializers
 from chainer_tagger.functions import batch_norm_affine, global_moments
 
 #: (eps, momentum) that Keras used by default for each running_std meaning.
-KERAS_DEFAULTS = {'std': (1e-6, 0.9), 'variance': (1e-3, 0.99)}
+KERAS_DEFAULTS = {'std': (1e-6, 0.9), 'variance': (1e-5, 0.99)}
 
 
 class KerasBatchNormalization(chainer.Link):
