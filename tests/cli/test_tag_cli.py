@@ -82,7 +82,16 @@ def test_npy_shapes_and_percent_and_top(inputs, capsys):
                  'json', '--percent', '--no-progress']) == 0
     flat, batch = _json(capsys)
     assert flat['tags'] == batch['tags']
-    assert sum(t['score'] for t in flat['tags']) == pytest.approx(100)
+    # Percentages of the sum of all 50 sigmoid scores, in the same order:
+    assert main(['tag', str(inputs / 'flat.npy'), '--format', 'json',
+                 '--no-progress']) == 0
+    [raw] = _json(capsys)
+    total = sum(t['score'] for t in raw['tags'])
+    assert 1.5 < total < 3  # sigmoid scores: not already normalized
+    assert [t['tag'] for t in flat['tags']] == [t['tag'] for t in raw['tags']]
+    np.testing.assert_allclose([t['score'] for t in flat['tags']],
+                               [100 * t['score'] / total
+                                for t in raw['tags']], rtol=1e-5)
     assert main(['tag', str(inputs / 'flat.npy'), '--top', '3',
                  '--format', 'csv', '--no-progress']) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

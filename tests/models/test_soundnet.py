@@ -68,15 +68,23 @@ def test_input_geometry():
     assert len(short) == N_SAMPLES and short[99] == 1 and not short[100:].any()
 
 
-def test_music2vec_shapes():
+def test_music2vec_shapes_and_softmax():
+    """Exclusive genres: the output is the softmax over the 10 classes of
+    the head's logits, and a clip's output does not depend on the other
+    clips of its batch (no batch statistics or state shared at
+    inference)."""
     m = Music2Vec(dropout=0.0)
     x = np.random.RandomState(0).uniform(-0.5, 0.5, (2, N_SAMPLES)).astype(
         np.float32)
     with chainer.using_config('train', False):
-        assert m.embed(x).shape == (2, 401 * 8)
-        p = m(x).array
-    assert p.shape == (2, 10)
-    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+        assert m.embed(x[:1]).shape == (1, 401 * 8)
+        logits = m.logits(x).array
+        alone = m(x[1:]).array
+    assert logits.shape == (2, 10) and alone.shape == (1, 10)
+    e = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    softmax = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(alone[0], softmax[1], rtol=1e-5, atol=1e-7)
+    assert np.abs(softmax[0] - softmax[1]).max() > 1e-3
 
 
 class _Exploit:

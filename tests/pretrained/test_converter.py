@@ -1,4 +1,5 @@
 """`chainer-tagger convert` and the Keras-1 h5 reader."""
+import hashlib
 import shutil
 
 import h5py
@@ -8,8 +9,7 @@ import pytest
 from chainer_tagger.cli import main
 from chainer_tagger.errors import KerasWeightsError
 from chainer_tagger.models import convert_weights
-from chainer_tagger.pretrained.keras_h5 import (detect_architecture,
-                                                read_keras_h5)
+from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.model_file import read_model_meta
 
 from conftest import KERAS_WEIGHTS
@@ -17,31 +17,88 @@ from conftest import KERAS_WEIGHTS
 pytestmark = pytest.mark.shared
 
 
-@pytest.mark.parametrize('filename,arch,name,backend', [
-    ('music_tagger_crnn_weights_theano.h5', 'crnn', 'crnn-msd', 'theano'),
-    ('music_tagger_crnn_weights_tensorflow.h5', 'crnn', 'crnn-msd',
-     'tensorflow'),
-    ('music_tagger_cnn_weights_theano.h5', 'cnn', 'cnn-msd', 'theano'),
-    ('music_tagger_cnn_weights_tensorflow.h5', 'cnn', 'cnn-msd', 'tensorflow'),
-    ('cnn_weights_theano.h5', 'cnn', 'cnn0-msd', 'theano'),
-    ('cnn_weights_tensorflow.h5', 'cnn', 'cnn0-msd', 'tensorflow'),
-    ('rnn_weights_theano.h5', 'crnn', 'rnn0-msd', 'theano'),
-    ('rnn_weights_tensorflow.h5', 'crnn', 'rnn0-msd', 'tensorflow'),
-    ('crnn_net_gru_adam_ours_epoch_40.h5', 'crnn', 'crnn-gtzan', 'theano'),
-])
-def test_convert_every_shared_file(filename, arch, name, backend, tmp_path,
-                                   capsys):
+#: The shared Keras files and what they are (shared/README.md and the
+#: upstream model code): architecture, registry name, backend, BN mode of the
+#: conv blocks, tag vocabulary.
+SHARED_FILES = {
+    'music_tagger_crnn_weights_theano.h5':
+        ('crnn', 'crnn-msd', 'theano', 0, 'msd'),
+    'music_tagger_crnn_weights_tensorflow.h5':
+        ('crnn', 'crnn-msd', 'tensorflow', 0, 'msd'),
+    'music_tagger_cnn_weights_theano.h5':
+        ('cnn', 'cnn-msd', 'theano', 0, 'msd'),
+    'music_tagger_cnn_weights_tensorflow.h5':
+        ('cnn', 'cnn-msd', 'tensorflow', 0, 'msd'),
+    'cnn_weights_theano.h5': ('cnn', 'cnn0-msd', 'theano', 2, 'msd'),
+    'cnn_weights_tensorflow.h5': ('cnn', 'cnn0-msd', 'tensorflow', 2, 'msd'),
+    'rnn_weights_theano.h5': ('crnn', 'rnn0-msd', 'theano', 2, 'msd'),
+    'rnn_weights_tensorflow.h5': ('crnn', 'rnn0-msd', 'tensorflow', 2, 'msd'),
+    'crnn_net_gru_adam_ours_epoch_40.h5':
+        ('crnn', 'crnn-gtzan', 'theano', 0, 'gtzan'),
+}
+
+
+def _weights(group):
+    return {n.decode(): group[n] for n in group.attrs.get('weight_names', [])}
+
+
+def h5_facts(path):
+    """What a Keras file says about itself, read with h5py alone."""
+    with h5py.File(path, 'r') as f:
+        layers = {n.decode(): _weights(f[n]) for n in f.attrs['layer_names']
+                  if n.decode() in f}
+        names = [w for weights in layers.values() for w in weights]
+        top = layers.get('output') or layers.get('preds')
+        bn1 = [w[()] for w in layers['bn1'].values()]
+        return {
+            'recurrent': 'gru1' in layers and 'gru2' in layers,
+            'conv1_filters': next(iter(layers['conv1'].values())).shape[0],
+            'outputs': next(iter(top.values())).shape[-1],
+            'tensorflow_names': all(n.endswith(':0') for n in names),
+            # gamma, beta, running_mean, running_std never updated: mode 2
+            'bn1_untouched': not bn1[2].any() and (bn1[3] == 1).all(),
+        }
+
+
+@pytest.mark.parametrize('filename', sorted(SHARED_FILES))
+def test_convert_every_shared_file(filename, tmp_path, capsys):
+    arch, name, backend, bn_mode, tags = SHARED_FILES[filename]
+    src = KERAS_WEIGHTS / filename
+    # The table holds in the file itself ...
+    assert h5_facts(src) == {
+        'recurrent': arch == 'crnn',
+        'conv1_filters': {'crnn': 64, 'cnn': 32}[arch],
+        'outputs': {'msd': 50, 'gtzan': 10}[tags],
+        'tensorflow_names': backend == 'tensorflow',
+        'bn1_untouched': bn_mode == 2}
+    # ... and in the registry, by the file's checksum:
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert sha in [f['sha256'] for f in registry.entry(name)['files']]
     dst = tmp_path / 'model.npz'
-    assert main(['convert', str(KERAS_WEIGHTS / filename), str(dst)]) == 0
+    assert main(['convert', str(src), str(dst)]) == 0
     assert name in capsys.readouterr().out
     meta = read_model_meta(dst)
-    assert (meta['arch'], meta['name'], meta['source']['backend']) == \
-        (arch, name, backend)
-    layers, _ = read_keras_h5(KERAS_WEIGHTS / filename)
-    detected, settings = detect_architecture(layers)
-    assert detected == arch
-    assert settings['bn_mode'] == meta['settings']['bn_mode']
-    assert settings['tags'] == meta['settings']['tags']
+    assert (meta['arch'], meta['name'], meta['source']['backend'],
+            meta['settings']['bn_mode'], meta['settings']['tags']) == \
+        (arch, name, backend, bn_mode, tags)
+
+
+@pytest.mark.parametrize('filename', sorted(SHARED_FILES))
+def test_unregistered_copy_is_read_as_the_same_model(filename, tmp_path):
+    """For a file the registry does not know (here: one attribute added,
+    so a new checksum) the converter reads architecture, backend, BN mode
+    and vocabulary off the layers."""
+    arch, _, backend, bn_mode, tags = SHARED_FILES[filename]
+    src = tmp_path / filename
+    shutil.copy(KERAS_WEIGHTS / filename, src)
+    with h5py.File(src, 'r+') as f:
+        f.attrs['note'] = 'a copy'
+    with pytest.warns(UserWarning, match='Keras version'):
+        meta = convert_weights(src, tmp_path / 'model.npz')
+    assert meta['name'] is None
+    assert (meta['arch'], meta['source']['backend'],
+            meta['settings']['bn_mode'], meta['settings']['tags']) == \
+        (arch, backend, bn_mode, tags)
 
 
 def test_keras_version_of_each_registered_file(tmp_path):
