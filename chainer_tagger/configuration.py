@@ -21,6 +21,30 @@ MELGRAM_SECONDS = 29.12
 MELGRAM_SAMPLES = int(MELGRAM_SECONDS * MELGRAM_SR)
 #: STFT frames of one window: a melgram is ``(N_MELS, N_FRAMES)``.
 N_FRAMES = 1 + MELGRAM_SAMPLES // HOP_LENGTH
+#: Shapes a melgram ``.npy`` may have (one melgram, with or without the
+#: batch and channel axes the original preprocessing saved).
+MELGRAM_NPY_SHAPES = ((N_MELS, N_FRAMES), (1, N_MELS, N_FRAMES),
+                      (1, 1, N_MELS, N_FRAMES))
+
+# -- What a result warns about (chainer_tagger.audio.quality) -------------
+
+#: A window more than this share of which is zero padding is reported
+#: ("0.5 s of audio: 98 % of the 29.12 s window is padding").
+PADDING_WARN_FRACTION = 0.25
+#: Audio whose peak stays below this level (dBFS) is reported as silent:
+#: its scores are the model's answer to silence, not to music.
+SILENCE_PEAK_DBFS = -60.0
+#: Decoding that delivers less than this share of the length a file's
+#: header implies, and at least ``TRUNCATION_MIN_SECONDS`` less, is
+#: reported ("decoding stopped at 15.4 s of 31.7 s").  The slack absorbs
+#: MP3 encoder padding and libsndfile's bitrate-based length estimate
+#: (31.69 s for a file that decodes to 31.27 s).
+TRUNCATION_FRACTION = 0.9
+TRUNCATION_MIN_SECONDS = 1.0
+#: ``--window full --aggregate max`` only takes windows holding at least
+#: this share of real audio (all windows when none does); ``mean`` weights
+#: each window by its share of real audio.
+MIN_WINDOW_AUDIO_FRACTION = 0.5
 
 # -- SoundNet and music2vec on raw audio -----------------------------------
 

@@ -51,3 +51,9 @@ class TrainingError(ChainerTaggerError, ValueError):
 
 class UsageError(ChainerTaggerError, ValueError):
     """Arguments that do not fit together (a command-line mistake)."""
+
+
+class ChainerTaggerWarning(UserWarning):
+    """Something a run should say without stopping: scores that depend on
+    a clip's batch mates, a damaged cache entry rebuilt.  The command line
+    prints each as one ``warning:`` line on stderr."""

@@ -3,8 +3,9 @@ melgram, and finding the files to work on.  No Chainer here."""
 from chainer_tagger.audio.decode import (  # NOQA
     MP3_DECODER_DELAY, AudioSource, load_audio)
 from chainer_tagger.audio.discovery import (  # NOQA
-    AUDIO_EXTENSIONS, expand_paths)
+    AUDIO_EXTENSIONS, SCAN_RULE, expand_paths)
 from chainer_tagger.audio.inputs import (  # NOQA
-    clip_windows, input_windows, read_input, read_melgram_npy)
+    FileInput, Window, clip_windows, open_input, read_input,
+    read_melgram_npy)
 from chainer_tagger.audio.melgram import (  # NOQA
     log_melgram, melgram, melgram_windows, window_melgram)

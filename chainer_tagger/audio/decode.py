@@ -14,6 +14,7 @@ Two details reproduce how audio was decoded in 2016 (``librosa.load`` over
   samples, starting 529 later).
 """
 import os
+import struct
 
 import numpy as np
 import soundfile as sf
@@ -37,7 +38,15 @@ class AudioSource:
     samplerate : int
     channels : int
     n_samples : int
-        Length in samples (per channel), after the MP3 decoder delay shift.
+        Length in samples (per channel), after the MP3 decoder delay shift:
+        what decodes.
+    expected_samples : int or None
+        The length the file's header implies (for MP3 libsndfile's estimate
+        from the size and bitrate, for WAV the declared data chunk), when
+        it differs from what decodes; None when unknown.
+    decoder_error : str or None
+        Why decoding stopped before the end of the file, when the decoder
+        failed part way (what decoded before the damage is kept).
     is_mp3 : bool
     """
 
@@ -46,14 +55,15 @@ class AudioSource:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        if not os.path.exists(self.path):
-            raise AudioDecodeError('{}: no such file'.format(self.path))
-        if os.path.getsize(self.path) == 0:
-            raise AudioDecodeError('{}: empty file'.format(self.path))
+        check_readable(self.path)
+        # Bytes: libsndfile then opens names that are not valid UTF-8 too.
+        self._file = os.fsencode(self.path)
         self._audioread_samples = None
         self._decoded = None
+        self.expected_samples = None
+        self.decoder_error = None
         try:
-            info = sf.info(self.path)
+            info = sf.info(self._file)
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             self._open_with_audioread(e)
             return
@@ -63,7 +73,13 @@ class AudioSource:
         self._dtype = 'int16' if self.is_mp3 else 'float32'
         self._delay = MP3_DECODER_DELAY if self.is_mp3 else 0
         # libsndfile only estimates the length of an MP3; count by decoding.
-        self.n_samples = self._count() if self.is_mp3 else int(info.frames)
+        if self.is_mp3:
+            self.n_samples = self._count()
+            self.expected_samples = int(info.frames)
+        else:
+            self.n_samples = int(info.frames)
+            if info.format == 'WAV':
+                self.expected_samples = riff_declared_frames(self._file)
         if self.n_samples <= 0:
             raise AudioDecodeError('{}: no audio samples'.format(self.path))
 
@@ -104,16 +120,16 @@ class AudioSource:
     def _count(self, blocksize=1 << 16):
         """Decode once to count the samples.
 
-        Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono int16 is
-        at most 53 MB for 10 minutes at 44.1 kHz) so that reading the
-        window later needs no second decode; longer files are decoded again
+        Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono
+        int16 is at most 53 MB for 10 minutes at 44.1 kHz) so that
+        reading the window later needs no second decode; longer files are decoded again
         around the window, which keeps memory bounded.
         """
         n = 0
         keep = self.KEEP_DECODED_SECONDS * self.samplerate
         blocks = []
         try:
-            with sf.SoundFile(self.path) as f:
+            with sf.SoundFile(self._file) as f:
                 while True:
                     block = f.read(blocksize, dtype='int16', always_2d=True)
                     if not len(block):
@@ -124,8 +140,11 @@ class AudioSource:
                         if n > keep:
                             blocks = None
         except (sf.LibsndfileError, RuntimeError) as e:
-            raise AudioDecodeError('{}: cannot decode ({})'.format(
-                self.path, e)) from None
+            if n == 0:
+                raise AudioDecodeError('{}: cannot decode ({})'.format(
+                    self.path, e)) from None
+            # Damage part way: keep what decoded before it, and say so.
+            self.decoder_error = 'decoder error: {}'.format(e)
         if blocks:
             decoded = np.concatenate(blocks)[self._delay:]
             self._decoded = np.concatenate([decoded, np.zeros(
@@ -148,7 +167,7 @@ class AudioSource:
             raw = self._audioread_samples[lo:hi]
         else:
             try:
-                with sf.SoundFile(self.path) as f:
+                with sf.SoundFile(self._file) as f:
                     f.seek(lo + self._delay)
                     raw = f.read(hi - lo, dtype=self._dtype, always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as e:
@@ -160,6 +179,59 @@ class AudioSource:
             else raw[:, 0]
         out[lo - start:lo - start + len(mono)] = mono
         return out
+
+
+def check_readable(path):
+    """An :class:`AudioDecodeError` naming what keeps ``path`` from being
+    read: missing, a folder, not readable (permission), or empty."""
+    try:
+        with open(path, 'rb') as f:
+            empty = not f.read(1)
+    except FileNotFoundError:
+        raise AudioDecodeError('{}: no such file'.format(path)) from None
+    except IsADirectoryError:
+        raise AudioDecodeError('{}: a folder that cannot be listed'.format(
+            path) if not os.access(path, os.R_OK | os.X_OK) else
+            '{}: is a folder'.format(path)) from None
+    except PermissionError:
+        raise AudioDecodeError('{}: permission denied (the file is not '
+                               'readable)'.format(path)) from None
+    except OSError as e:
+        raise AudioDecodeError('{}: cannot open ({})'.format(
+            path, e.strerror or e)) from None
+    if empty:
+        raise AudioDecodeError('{}: empty file'.format(path))
+
+
+def riff_declared_frames(path):
+    """Frames that a WAV file's ``data`` chunk declares, or None.
+
+    libsndfile reports what the file holds; a WAV cut short (an interrupted
+    copy) still declares its full length in its header, which tells how
+    much is missing.
+    """
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(12)
+            if head[:4] != b'RIFF' or head[8:] != b'WAVE':
+                return None
+            block_align = None
+            while True:
+                header = f.read(8)
+                if len(header) < 8:
+                    return None
+                chunk, size = header[:4], struct.unpack('<I', header[4:])[0]
+                if chunk == b'fmt ':
+                    fmt = f.read(size)
+                    if len(fmt) >= 14:
+                        block_align = struct.unpack('<H', fmt[12:14])[0]
+                    f.seek(size % 2, os.SEEK_CUR)
+                elif chunk == b'data':
+                    return size // block_align if block_align else None
+                else:
+                    f.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
 
 
 def _libsndfile_reason(error):

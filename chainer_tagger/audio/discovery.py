@@ -2,29 +2,66 @@
 import os
 from pathlib import Path
 
+import numpy as np
+
+from chainer_tagger.configuration import MELGRAM_NPY_SHAPES
+
 #: File name extensions taken from folders (files named explicitly are
 #: always tried, whatever their extension).
 AUDIO_EXTENSIONS = frozenset(
     '.mp3 .wav .flac .ogg .oga .opus .au .aif .aiff .m4a .wma'.split())
 
+#: What a folder scan takes, for ``--help``.
+SCAN_RULE = ('folders are searched recursively for audio files ({}), '
+             'skipping hidden files and folders; a .npy found there is '
+             'taken only when it holds one melgram (96, 1366); files named '
+             'explicitly are always tried'.format(
+                 ' '.join(sorted(AUDIO_EXTENSIONS))))
+
+
+def npy_shape(path):
+    """The array shape a ``.npy`` declares in its header, or None when the
+    file is not a readable ``.npy`` (only the header is read)."""
+    try:
+        with open(path, 'rb') as f:
+            version = np.lib.format.read_magic(f)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            return header(f)[0]
+    except (OSError, ValueError):
+        return None
+
+
+def is_scanned(name, path):
+    """Whether a folder scan takes the file ``name`` at ``path``: an audio
+    extension, or a ``.npy`` of a melgram's shape; never a hidden file."""
+    if name.startswith('.'):
+        return False
+    suffix = Path(name).suffix.lower()
+    if suffix in AUDIO_EXTENSIONS:
+        return True
+    return suffix == '.npy' and npy_shape(path) in MELGRAM_NPY_SHAPES
+
 
 def expand_paths(paths):
-    """Files to work on: the given files, and audio/``.npy`` files under
-    folders.
+    """Files to work on: the given files, and what :data:`SCAN_RULE` takes
+    from folders.
 
-    Folders are walked recursively in sorted order.  Paths that do not exist
-    are kept, so that they are reported as failures with the others.
+    Folders are walked recursively in sorted order.  Paths that do not
+    exist, and sub-folders that cannot be listed (permission denied), are
+    kept in the list, so that they are reported as failures with the
+    others rather than skipped without a word.
     """
     out = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    suffix = Path(name).suffix.lower()
-                    if suffix in AUDIO_EXTENSIONS or suffix == '.npy':
-                        out.append(Path(root) / name)
-        else:
+        if not p.is_dir():
             out.append(p)
+            continue
+        unreadable = []
+        for root, dirs, files in os.walk(p, onerror=unreadable.append):
+            dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+            out.extend(Path(root) / name for name in sorted(files)
+                       if is_scanned(name, os.path.join(root, name)))
+        out.extend(Path(e.filename) for e in unreadable)
     return out

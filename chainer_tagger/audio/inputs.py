@@ -1,10 +1,11 @@
 """Reading a file into what a model takes: windows of a melgram or of the
 waveform, as the model's :class:`~chainer_tagger.configuration.ClipInput`
-says.
+says, with what a result should warn about.
 
 Every failure to read an input is an :class:`~chainer_tagger.errors.InputError`
 naming the path, so that one bad file never stops a run over a library.
 """
+import collections
 import functools
 from pathlib import Path
 
@@ -12,26 +13,58 @@ import numpy as np
 
 from chainer_tagger.audio.decode import AudioSource
 from chainer_tagger.audio.melgram import log_melgram
+from chainer_tagger.audio.quality import (audio_fraction, file_name_warning,
+                                          padding_warning, peak_dbfs,
+                                          truncation_warning)
 from chainer_tagger.audio.windows import (centre_window, read_window,
                                           window_starts)
-from chainer_tagger.configuration import MELGRAM_INPUT, N_FRAMES, N_MELS
+from chainer_tagger.configuration import (MELGRAM_INPUT, MELGRAM_NPY_SHAPES,
+                                          N_FRAMES, N_MELS)
 from chainer_tagger.errors import InputError
+
+#: One window of a file: its ``start`` (seconds), the share of it that is
+#: real audio (``audio_fraction``; the rest is zero padding past the end),
+#: and ``read()``, which returns ``(model input, peak dBFS)`` (the peak of
+#: the window's samples; None for a melgram ``.npy``).
+Window = collections.namedtuple('Window', 'start audio_fraction read')
+
+#: A file opened for a model: ``duration`` in seconds (None for a melgram
+#: ``.npy``), its ``windows`` and the file-level ``warnings`` (decoding
+#: stopped early, a window that is mostly padding, a name that is not
+#: UTF-8).
+FileInput = collections.namedtuple('FileInput',
+                                   'path duration windows warnings')
 
 
 def read_melgram_npy(path):
-    """A melgram saved as ``.npy``, shape (96, 1366) or (1, 1, 96, 1366)."""
+    """A melgram saved as ``.npy``, shape (96, 1366), (1, 96, 1366) or
+    (1, 1, 96, 1366), as float32.
+
+    The stated rule for other dtypes: real numbers (any integer or float
+    dtype) are converted to float32; booleans, complex numbers and
+    anything else are refused, and so are NaN and infinite values (also
+    float64 values beyond float32's range), which would give NaN scores.
+    """
     try:
         x = np.load(path, allow_pickle=False)
     except Exception as e:
         raise InputError('{}: not a readable .npy ({})'.format(path, e)) \
             from None
-    if x.shape not in ((N_MELS, N_FRAMES), (1, 1, N_MELS, N_FRAMES),
-                       (1, N_MELS, N_FRAMES)):
+    if x.shape not in MELGRAM_NPY_SHAPES:
         raise InputError('{}: a melgram .npy must have shape (96, 1366) or '
                          '(1, 1, 96, 1366), not {}'.format(path, x.shape))
-    if not np.issubdtype(x.dtype, np.number):
-        raise InputError('{}: not numeric ({})'.format(path, x.dtype))
-    return x.reshape(N_MELS, N_FRAMES).astype(np.float32)
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.integer) or
+                                   np.issubdtype(x.dtype, np.floating)):
+        raise InputError('{}: a melgram .npy must hold real numbers '
+                         '(integers or floats), not {}'.format(path, x.dtype))
+    with np.errstate(over='ignore'):
+        x = x.reshape(N_MELS, N_FRAMES).astype(np.float32)
+    bad = np.count_nonzero(~np.isfinite(x))
+    if bad:
+        raise InputError('{}: the melgram holds {} NaN or infinite values '
+                         '(of {}; float64 values beyond float32 count too)'
+                         .format(path, bad, x.size))
+    return x
 
 
 def is_melgram_file(path):
@@ -41,12 +74,17 @@ def is_melgram_file(path):
 def _model_input(source, start, clip_input):
     samples = read_window(source, start, clip_input.n_samples,
                           clip_input.sample_rate)
+    peak = peak_dbfs(samples)
     if clip_input.kind == 'melgram':
-        return log_melgram(samples)
-    return samples.astype(np.float32)
+        return log_melgram(samples), peak
+    return samples.astype(np.float32), peak
 
 
-def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
+def _npy_input(path):
+    return read_melgram_npy(path), None
+
+
+def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
     """The windows of one file that a model takes, not read yet.
 
     Parameters
@@ -64,15 +102,15 @@ def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
 
     Returns
     -------
-    list of (float, callable)
-        Each window's start in seconds and a function that reads it (the
-        model input array).  The file is opened (and an MP3 decoded) once;
-        each window is read and resampled only when its function is called,
-        possibly on another thread, so memory stays bounded for long files.
+    FileInput
+        The file is opened (and an MP3 decoded) once; each window is read
+        and resampled only when its ``read`` is called, possibly on another
+        thread, so memory stays bounded for long files.
 
     Raises :class:`~chainer_tagger.errors.InputError` for a file that
-    cannot be read (here or from a window's function).
+    cannot be read (here or from a window's ``read``).
     """
+    warnings = [w for w in [file_name_warning(path)] if w]
     if is_melgram_file(path):
         if clip_input.kind != 'melgram':
             raise InputError('{}: a melgram .npy cannot feed a model of raw '
@@ -80,18 +118,28 @@ def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
         if window != 'centre':
             raise InputError('{}: --window full needs audio, not a melgram '
                              '.npy'.format(path))
-        return [(0.0, lambda: read_melgram_npy(path))]
+        return FileInput(path, None, [Window(0.0, 1.0, functools.partial(
+            _npy_input, path))], warnings)
     source = _guarded(path, AudioSource, path)
     n = source.length_at(clip_input.sample_rate)
+    length = clip_input.n_samples
     if window == 'centre':
-        starts = [centre_window(n, clip_input.n_samples)[0]]
+        starts = [centre_window(n, length)[0]]
     else:
-        starts = window_starts(n, hop or clip_input.seconds,
-                               clip_input.n_samples, clip_input.sample_rate)
-    return [(start / float(clip_input.sample_rate),
-             functools.partial(_guarded, path, _model_input, source, start,
-                               clip_input))
-            for start in starts]
+        starts = window_starts(n, hop or clip_input.seconds, length,
+                               clip_input.sample_rate)
+    windows = [Window(start / float(clip_input.sample_rate),
+                      audio_fraction(start, n, length),
+                      functools.partial(_guarded, path, _model_input, source,
+                                        start, clip_input))
+               for start in starts]
+    expected = None if source.expected_samples is None else \
+        source.expected_samples / float(source.samplerate)
+    warnings += [w for w in (
+        truncation_warning(source.duration, expected, source.decoder_error),
+        padding_warning(windows[0].audio_fraction * clip_input.seconds,
+                        clip_input.seconds)) if w]
+    return FileInput(path, source.duration, windows, warnings)
 
 
 def _guarded(path, function, *args):
@@ -110,13 +158,13 @@ def _guarded(path, function, *args):
 
 def clip_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
     """Model inputs of one file, ``(start_seconds, array)`` per window,
-    read one after the other (see :func:`input_windows`)."""
-    for start, read in input_windows(path, clip_input, window, hop):
-        yield start, read()
+    read one after the other (see :func:`open_input`)."""
+    for w in open_input(path, clip_input, window, hop).windows:
+        yield w.start, w.read()[0]
 
 
 def read_input(path, clip_input=MELGRAM_INPUT):
     """The centre-window model input of one file (by default Choi's
     melgram, ``(96, 1366)``): an audio file or a ``.npy`` melgram."""
-    [(_, read)] = input_windows(path, clip_input)
-    return read()
+    [w] = open_input(path, clip_input).windows
+    return w.read()[0]

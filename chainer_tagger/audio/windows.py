@@ -1,8 +1,8 @@
 """Windows of a signal: the centre one, or one every ``hop`` seconds.
 
-An input window is read from an :class:`~chainer_tagger.audio.decode.AudioSource`
-at the rate a model needs, decoding and resampling only the samples around
-it, so memory stays bounded for long files and the result equals resampling
+An input window is read from an
+:class:`~chainer_tagger.audio.decode.AudioSource` at the rate a model
+needs, decoding and resampling only the samples around it, so memory stays bounded for long files and the result equals resampling
 the whole file.
 """
 import numpy as np
@@ -45,12 +45,14 @@ def window_starts(n, hop=MELGRAM_SECONDS, length=MELGRAM_SAMPLES,
                   sr=MELGRAM_SR):
     """Starts of windows of ``length`` samples every ``hop`` seconds over a
     signal of ``n`` samples at ``sr`` (by default Choi's 29.12 s at 12 kHz);
-    the last window may run past the end (it is zero-padded)."""
+    the last window may run past the end (it is zero-padded), but no
+    window starts past the end: with a hop longer than the window, such a
+    window would hold nothing but padding."""
     if hop <= 0:
         raise ValueError('hop must be positive, got {}'.format(hop))
     step = max(1, int(round(hop * sr)))
     starts = [0]
-    while starts[-1] + length < n:
+    while starts[-1] + length < n and starts[-1] + step < n:
         starts.append(starts[-1] + step)
     return starts
 

@@ -1,9 +1,35 @@
 """Feature vectors of files (or of a dataset's clips) for any model."""
 import numpy as np
+from tqdm import tqdm
 
-from chainer_tagger.audio import clip_windows
+from chainer_tagger.audio import open_input
+from chainer_tagger.audio.quality import file_name_warning, silence_warning
 from chainer_tagger.errors import InputError
 from chainer_tagger.inference.aggregation import aggregate as combine
+
+
+def _embed_file(model, path, window, hop, batch_size):
+    """``(starts, features, audio fractions, warnings)`` of one file."""
+    source = open_input(path, model.clip_input, window, hop)
+    feats, batch, peaks = [], [], []
+    for w in source.windows:
+        x, peak = w.read()
+        if peak is not None:
+            peaks.append(peak)
+        batch.append(x)
+        if len(batch) == batch_size:
+            feats.append(model.extract(np.stack(batch), batch_size))
+            batch = []
+    if batch:
+        feats.append(model.extract(np.stack(batch), len(batch)))
+    feats = np.concatenate(feats)
+    if not np.all(np.isfinite(feats)):
+        raise InputError('{}: the model gave NaN or infinite features'.format(
+            path))
+    silent = silence_warning(max(peaks)) if peaks else None
+    return ([w.start for w in source.windows], feats,
+            [w.audio_fraction for w in source.windows],
+            source.warnings + [n for n in [silent] if n])
 
 
 def embed_files(model, paths, window='centre', hop=None, aggregate=None,
@@ -22,45 +48,50 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
         or windows every ``hop`` seconds over the whole file.
     aggregate : {None, 'mean', 'max'}
         With ``window='full'``: one row per window (``None``) or one per
-        file.
+        file (see :func:`~chainer_tagger.inference.aggregation.aggregate`:
+        windows count by their share of real audio).
 
     Returns
     -------
     features : np.ndarray, (rows, dim)
     index : list of dict
-        ``{'row', 'path', 'start'}`` per row (``start`` is None for
-        aggregated rows); files that cannot be read get ``'error'`` and no
-        row.
+        ``{'row', 'path', 'start', 'warnings'}`` per row (``start`` is None
+        for aggregated rows); files that cannot be read get ``'error'``
+        and no row.
     """
     rows, index, failures = [], [], []
     for path in paths:
+        name_note = [n for n in [file_name_warning(path)] if n]
         try:
-            starts, feats, batch = [], [], []
-            for start, x in clip_windows(path, model.clip_input, window, hop):
-                starts.append(start)
-                batch.append(x)
-                if len(batch) == batch_size:
-                    feats.append(model.extract(np.stack(batch), batch_size))
-                    batch = []
-            if batch:
-                feats.append(model.extract(np.stack(batch), len(batch)))
+            starts, feats, fractions, notes = _embed_file(
+                model, path, window, hop, batch_size)
         except InputError as e:
-            failures.append({'path': str(path), 'error': str(e)})
+            failures.append({'path': str(path), 'warnings': name_note,
+                             'error': str(e)})
             continue
-        feats = np.concatenate(feats)
         if aggregate:
-            feats = combine(feats, aggregate)[None]
+            feats = combine(feats, aggregate, fractions)[None]
             starts = [None]
         for start, f in zip(starts, feats):
             index.append({'row': len(rows), 'path': str(path),
-                          'start': start})
+                          'start': start, 'warnings': name_note + notes})
             rows.append(f)
     dim = rows[0].shape[-1] if rows else model.feature_size
     return (np.stack(rows) if rows else np.zeros((0, dim), np.float32),
             index + failures)
 
 
-def embed_dataset(model, dataset, batch_size=8):
+def embed_dataset(model, dataset, batch_size=8, progress=False):
     """``model.extract`` of every clip of a dataset
-    (:class:`~chainer_tagger.datasets.GTZAN`), ``(N, D)``."""
-    return model.extract(dataset.inputs(), batch_size)
+    (:class:`~chainer_tagger.datasets.GTZAN`), ``(N, D)``, with a progress
+    bar (tqdm, on stderr) when ``progress``."""
+    inputs = dataset.inputs()
+    out = []
+    with tqdm(total=len(inputs), unit='clip', desc='embedding',
+              disable=not progress) as bar:
+        for i in range(0, len(inputs), batch_size):
+            batch = inputs[i:i + batch_size]
+            out.append(model.extract(batch, batch_size))
+            bar.update(len(batch))
+    return np.concatenate(out) if out else np.zeros(
+        (0, model.feature_size), np.float32)

@@ -1,4 +1,11 @@
-"""Writing tagging results as a table, JSON or CSV."""
+"""Writing tagging results as a table, JSON or CSV.
+
+Every format shows every input: its tags, or its error, and its warnings
+(in a table a ``warning:`` line under the path, in CSV a ``warnings``
+column, in JSON the ``warnings`` list).  JSON is strict (no NaN: a
+result with non-finite scores is an error, see
+:func:`~chainer_tagger.inference.tagging.result`).
+"""
 import csv
 import io
 import json
@@ -19,28 +26,36 @@ def top(result, k=None, percent=False):
     return pairs[:k] if k else pairs
 
 
+def value_name(percent):
+    """The name of a tag's value: ``'percent'`` or ``'score'``."""
+    return 'percent' if percent else 'score'
+
+
 def to_json(results, k=None, percent=False):
+    key = value_name(percent)
     out = []
     for r in results:
-        if 'error' in r:
-            out.append(dict(r))
-            continue
-        out.append({'path': r['path'], 'model': r['model'], 'tags': [
-            {'tag': t, 'score': s} for t, s in top(r, k, percent)]})
-    return json.dumps(out, indent=1) + '\n'
+        r = dict(r)
+        if 'tags' in r:
+            r['tags'] = [{'tag': t, key: s} for t, s in top(r, k, percent)]
+        out.append(r)
+    return json.dumps(out, indent=1, allow_nan=False) + '\n'
 
 
 def to_csv(results, k=None, percent=False):
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
-    writer.writerow(['path', 'model', 'rank', 'tag',
-                     'percent' if percent else 'score'])
+    writer.writerow(['path', 'model', 'rank', 'tag', value_name(percent),
+                     'warnings', 'error'])
     for r in results:
+        notes = '; '.join(r.get('warnings', ()))
         if 'error' in r:
+            writer.writerow([r['path'], r['model'], '', '', '', notes,
+                             r['error']])
             continue
         for rank, (t, s) in enumerate(top(r, k, percent), 1):
             writer.writerow([r['path'], r['model'], rank, t,
-                             '{:.6f}'.format(s)])
+                             '{:.6f}'.format(s), notes, ''])
     return buf.getvalue()
 
 
@@ -48,6 +63,7 @@ def to_table(results, k=None, percent=False):
     lines = []
     for r in results:
         lines.append(r['path'])
+        lines.extend('  warning: ' + w for w in r.get('warnings', ()))
         if 'error' in r:
             lines.append('  error: ' + r['error'])
             continue

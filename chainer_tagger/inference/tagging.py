@@ -2,16 +2,25 @@
 
 Model inputs (Choi's melgram, or the waveform for models of raw audio, as
 the model's ``clip_input`` says) are computed on a small thread pool a few
-batches ahead of the model (:func:`~chainer_tagger.inference.prefetch.prefetch`),
+batches ahead of the model
+(:func:`~chainer_tagger.inference.prefetch.prefetch`),
 so feature extraction overlaps the forward pass and memory stays bounded.
+
+Every result says what makes it less than it seems (``warnings``: decoding
+stopped early, a window that is mostly padding, silence; see
+:mod:`chainer_tagger.audio.quality`).
 """
+import collections
 import os
+import warnings as pywarnings
 
 import numpy as np
+from tqdm import tqdm
 
-from chainer_tagger.audio import expand_paths, input_windows, read_input
+from chainer_tagger.audio import expand_paths, open_input
+from chainer_tagger.audio.quality import file_name_warning, silence_warning
 from chainer_tagger.device import to_device
-from chainer_tagger.errors import InputError, UsageError
+from chainer_tagger.errors import ChainerTaggerWarning, InputError, UsageError
 from chainer_tagger.inference.aggregation import aggregate as combine
 from chainer_tagger.inference.prefetch import prefetch
 from chainer_tagger.models import load_model
@@ -28,15 +37,26 @@ def model_name(model):
     return model.model_name or type(model).__name__
 
 
-def result(path, model, scores=None, error=None, **extra):
-    """One file's result: ``{'path', 'model', 'tags': [{'tag', 'score'},
-    ...]}`` with the tags by decreasing score (``extra`` keys in between),
-    or ``{'path', 'model', 'error'}``."""
+def result(path, model, scores=None, error=None, warnings=(), **extra):
+    """One file's result, the only place one is made.
+
+    ``{'path', 'model', 'warnings': [str, ...], 'tags': [{'tag', 'score'},
+    ...]}`` with the tags by decreasing score (``extra`` keys before
+    ``warnings``), or ``{'path', 'model', 'warnings', 'error'}``.
+    Scores that are not finite make an error: no NaN ever reaches a
+    report.  A path that is not valid UTF-8 gets a warning saying how it
+    is written (see :func:`~chainer_tagger.audio.quality.file_name_warning`).
+    """
     out = {'path': str(path), 'model': model_name(model)}
+    notes = [w for w in [file_name_warning(path)] if w] + list(warnings)
+    if error is None and not np.all(np.isfinite(scores)):
+        error = '{}: the model gave NaN or infinite scores'.format(path)
     if error is not None:
+        out['warnings'] = notes
         out['error'] = str(error)
         return out
     out.update(extra)
+    out['warnings'] = notes
     order = np.argsort(-scores, kind='stable')
     out['tags'] = [{'tag': model.tags[j], 'score': float(scores[j])}
                    for j in order]
@@ -50,69 +70,101 @@ def _check_classifier(model):
             '`chainer-tagger embed`)'.format(model_name(model)))
 
 
-def tag_windows(model, path, hop=None, batch_size=16, workers=None):
+#: Scores of every window of one file: window ``starts`` (seconds),
+#: ``scores`` ``(windows, n_tags)``, each window's share of real audio
+#: (``audio_fractions``), the file's ``duration`` (seconds), its ``hop``
+#: (seconds) and ``warnings``.
+WindowScores = collections.namedtuple(
+    'WindowScores', 'starts scores audio_fractions duration hop warnings')
+
+
+def tag_windows(model, path, hop=None, batch_size=16, workers=None,
+                bar=None):
     """Scores of every window of one file, ``hop`` seconds apart (default:
     the model's window length, 29.12 s for the melgram taggers).
 
     Returns
     -------
-    starts : np.ndarray
-        Window starts in seconds.
-    scores : np.ndarray, shape (windows, n_tags)
+    WindowScores
 
     Windows are read a few batches ahead on a thread pool and only their
-    scores are kept, so memory stays bounded for long files.
+    scores are kept, so memory stays bounded for long files.  ``bar``, a
+    tqdm bar, advances by one per window (its total grows by this file's
+    windows).
     """
     _check_classifier(model)
-    windows = input_windows(path, model.clip_input, 'full', hop)
+    hop = hop or model.clip_input.seconds
+    source = open_input(path, model.clip_input, 'full', hop)
+    warn_batch_dependence(model, batch_size, len(source.windows))
     workers = workers or default_workers()
-    scores, batch = [], []
-    for _, x in prefetch(lambda w: w[1](), windows, workers,
+    if bar is not None:
+        bar.total += len(source.windows)
+        bar.refresh()
+    scores, batch, peak = [], [], -np.inf
+    for _, x in prefetch(lambda w: w.read(), source.windows, workers,
                          depth=batch_size + workers):
         if isinstance(x, Exception):
             raise x
+        x, window_peak = x
+        peak = max(peak, window_peak)
         batch.append(x)
         if len(batch) == batch_size:
             scores.append(model.predict(np.stack(batch), len(batch)))
+            if bar is not None:
+                bar.update(len(batch))
             batch = []
     if batch:
         scores.append(model.predict(np.stack(batch), len(batch)))
-    return np.asarray([s for s, _ in windows]), np.concatenate(scores)
+        if bar is not None:
+            bar.update(len(batch))
+    notes = source.warnings + [w for w in [silence_warning(peak)] if w]
+    return WindowScores(
+        np.asarray([w.start for w in source.windows]),
+        np.concatenate(scores),
+        np.asarray([w.audio_fraction for w in source.windows]),
+        source.duration, float(hop), notes)
 
 
 def _tag_whole_files(model, files, hop, how, batch_size, workers, bar):
     results = []
     for path in files:
         try:
-            starts, scores = tag_windows(model, path, hop, batch_size,
-                                         workers)
+            w = tag_windows(model, path, hop, batch_size, workers, bar)
         except InputError as e:
             results.append(result(path, model, error=e))
         else:
-            results.append(result(path, model, combine(scores, how),
-                                  windows=len(starts), aggregate=how))
-        if bar is not None:
-            bar.update(1)
+            results.append(result(
+                path, model, combine(w.scores, how, w.audio_fractions),
+                warnings=w.warnings, windows=len(w.starts), hop=w.hop,
+                aggregate=how))
     return results
+
+
+def _read_centre(path, clip_input):
+    """The centre window of one file: ``(model input, warnings)``."""
+    source = open_input(path, clip_input)
+    x, peak = source.windows[0].read()
+    return x, source.warnings + [w for w in [silence_warning(peak)] if w]
 
 
 def _tag_centre_windows(model, files, batch_size, workers, bar):
     results = []
-    batch_paths, batch = [], []
+    batch_paths, batch, batch_notes = [], [], []
 
     def flush():
         if not batch:
             return
         scores = model.predict(np.stack(batch), batch_size=len(batch))
-        results.extend(result(p, model, s)
-                       for p, s in zip(batch_paths, scores))
+        results.extend(result(p, model, s, warnings=n)
+                       for p, s, n in zip(batch_paths, scores, batch_notes))
         if bar is not None:
             bar.update(len(batch))
         batch_paths.clear()
         batch.clear()
+        batch_notes.clear()
 
-    for path, x in prefetch(lambda p: read_input(p, model.clip_input), files,
-                            workers, depth=2 * batch_size + workers):
+    for path, x in prefetch(lambda p: _read_centre(p, model.clip_input),
+                            files, workers, depth=2 * batch_size + workers):
         if isinstance(x, Exception):
             flush()
             results.append(result(path, model, error=x))
@@ -120,16 +172,29 @@ def _tag_centre_windows(model, files, batch_size, workers, bar):
                 bar.update(1)
             continue
         batch_paths.append(path)
-        batch.append(x)
+        batch.append(x[0])
+        batch_notes.append(x[1])
         if len(batch) == batch_size:
             flush()
     flush()
     return results
 
 
+def warn_batch_dependence(model, batch_size, clips):
+    """Say at run time that a BN-mode-2 model's scores depend on the batch:
+    when it runs more than one clip in a batch."""
+    if model.batch_dependent and batch_size > 1 and clips > 1:
+        pywarnings.warn(
+            '{} normalises over each batch (Keras BN mode 2): a clip\'s '
+            'scores depend on the other clips of its batch of {}; use '
+            '--per-clip (per_clip=True) for scores of each clip on its '
+            'own'.format(model_name(model), batch_size),
+            ChainerTaggerWarning, stacklevel=3)
+
+
 def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         workers=None, per_clip=False, window='centre', hop=None,
-        aggregate='mean'):
+        aggregate=None):
     """Tag audio files, folders of them, or ``.npy`` melgrams.
 
     Parameters
@@ -139,11 +204,13 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         A registry name, a model file, or a loaded model of the zoo.
     batch_size : int
         Clips per forward pass.  Models with BN mode 2 ('cnn0-msd',
-        'rnn0-msd') normalise over each batch, so their scores depend on it.
+        'rnn0-msd') normalise over each batch, so their scores depend on it
+        (a :class:`~chainer_tagger.errors.ChainerTaggerWarning` says so).
     gpu : int, optional
         CUDA device id (needs CuPy).
     progress : bool
-        Show a progress bar (tqdm) when there are more than a few files.
+        Show a progress bar (tqdm, on stderr): files when there are more
+        than a few, windows with ``window='full'``.
     workers : int, optional
         Threads computing model inputs (default: number of CPUs, at most 4).
     per_clip : bool
@@ -152,13 +219,21 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         ``'centre'``: the centre window (29.12 s for the melgram taggers),
         as the original; ``'full'``: slide windows over the whole file
         every ``hop`` seconds (default: the window length) and aggregate
-        their scores with ``aggregate`` (``'mean'`` or ``'max'``).
+        their scores with ``aggregate`` (``'mean'``, the default, or
+        ``'max'``; see
+        :func:`~chainer_tagger.inference.aggregation.aggregate`).
 
     Returns
     -------
     list of dict
         One per input, in order (see :func:`result`).
     """
+    if window != 'full' and (hop is not None or aggregate is not None):
+        raise UsageError('hop and aggregate apply to window=\'full\' '
+                         '(--window full) only')
+    if batch_size is None or batch_size < 1:
+        raise UsageError('batch size must be a positive integer, not '
+                         '{}'.format(batch_size))
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files = expand_paths(paths)
@@ -172,13 +247,15 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
     to_device(model, gpu)
     workers = workers or default_workers()
     bar = None
-    if progress and len(files) > 3:
-        from tqdm import tqdm
-        bar = tqdm(total=len(files), unit='file', desc='tagging')
     try:
         if window == 'full':
-            return _tag_whole_files(model, files, hop, aggregate, batch_size,
-                                    workers, bar)
+            if progress:
+                bar = tqdm(total=0, unit='window', desc='tagging windows')
+            return _tag_whole_files(model, files, hop, aggregate or 'mean',
+                                    batch_size, workers, bar)
+        warn_batch_dependence(model, batch_size, len(files))
+        if progress and len(files) > 3:
+            bar = tqdm(total=len(files), unit='file', desc='tagging')
         return _tag_centre_windows(model, files, batch_size, workers, bar)
     finally:
         if bar is not None:

@@ -1,26 +1,73 @@
 """Tags over time: per-window scores of a whole file, as JSON or a heat
 map (musicnn's two steps: the taggram first, then what is made of it)."""
 import json
+import os
 
 import numpy as np
 
+from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.configuration import PADDING_WARN_FRACTION
+from chainer_tagger.errors import UsageError
 from chainer_tagger.inference.tagging import model_name, tag_windows
 
+#: Characters of a file name kept in a taggram's title.
+TITLE_CHARS = 60
 
-def taggram(model, path, hop=None, batch_size=16):
+
+def taggram(model, path, hop=None, batch_size=16, bar=None):
     """Per-window scores of one file as a JSON-able dict: ``{'path',
-    'model', 'window_seconds', 'windows': [{'start', 'scores': {tag:
-    score}}]}``."""
-    starts, scores = tag_windows(model, path, hop, batch_size)
+    'model', 'duration', 'window_seconds', 'hop', 'warnings', 'windows':
+    [{'start', 'audio_fraction', 'scores': {tag: score}}]}``.
+
+    ``duration`` is the seconds of audio in the file; ``audio_fraction``
+    the share of a window that is real audio (the rest, past the end of
+    the file, is zero padding).
+    """
+    w = tag_windows(model, path, hop, batch_size, bar=bar)
     return {'path': str(path), 'model': model_name(model),
-            'window_seconds': model.clip_input.seconds, 'windows': [
-                {'start': float(t), 'scores': dict(zip(
-                    model.tags, map(float, s)))}
-                for t, s in zip(starts, scores)]}
+            'duration': w.duration,
+            'window_seconds': model.clip_input.seconds, 'hop': w.hop,
+            'warnings': w.warnings, 'windows': [
+                {'start': float(t), 'audio_fraction': float(f),
+                 'scores': dict(zip(model.tags, map(float, s)))}
+                for t, f, s in zip(w.starts, w.audio_fractions, w.scores)]}
 
 
 def taggram_json(data):
-    return json.dumps(data, indent=1) + '\n'
+    return json.dumps(data, indent=1, allow_nan=False) + '\n'
+
+
+def check_image_path(path):
+    """A :class:`UsageError` now, before any work, for an image name whose
+    extension matplotlib cannot write."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip('.')
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    if ext not in supported:
+        raise UsageError('{}: cannot draw a taggram as {!r}; name a .json '
+                         'file, or an image: {}'.format(
+                             path, ext, ', '.join(sorted(supported))))
+
+
+def window_cells(starts, window_seconds, duration):
+    """The stretch of the song each window's column covers: ``(lo, hi)``.
+
+    Windows overlap when the hop is shorter than the window, so each
+    column covers the times whose nearest window centre is that window's
+    (never beyond the window itself), clipped to the song: with a hop of
+    2 s over a 32.5 s song the three windows cover 0-15.6, 15.6-17.6 and
+    17.6-32.5 s, and with the default hop the windows themselves, the last
+    one ending with the song rather than 29.12 s after its start.
+    """
+    starts = np.asarray(starts, float)
+    centres = starts + window_seconds / 2.0
+    mids = (centres[1:] + centres[:-1]) / 2.0
+    lo = np.maximum(np.concatenate([[0.0], mids]), starts)
+    hi = np.minimum(np.concatenate([mids, [np.inf]]),
+                    starts + window_seconds)
+    end = duration if duration is not None else \
+        float(starts[-1] + window_seconds)
+    return np.minimum(lo, end), np.minimum(hi, end)
 
 
 def plot_taggram_of(data, path, k=10, title=None):
@@ -29,43 +76,89 @@ def plot_taggram_of(data, path, k=10, title=None):
     scores = [[w['scores'][t] for t in tags] for w in data['windows']]
     return plot_taggram([w['start'] for w in data['windows']], scores, tags,
                         path, k=k, title=title,
-                        window_seconds=data['window_seconds'])
+                        window_seconds=data['window_seconds'],
+                        duration=data.get('duration'),
+                        audio_fractions=[w.get('audio_fraction', 1.0)
+                                         for w in data['windows']])
+
+
+def short_name(path, limit=TITLE_CHARS):
+    """A file's name for a title: its base name, the middle elided when
+    longer than ``limit`` characters (a long path never shrinks the
+    title's font)."""
+    name = os.path.basename(os.fspath(path)) or os.fspath(path)
+    if len(name) <= limit:
+        return name
+    keep = (limit - 1) // 2
+    return name[:keep] + '\u2026' + name[-(limit - 1 - keep):]
 
 
 def plot_taggram(starts, scores, tags, path, k=10, title=None,
-                 window_seconds=29.12):
-    """Draw the ``k`` tags with the best mean score against time.
+                 window_seconds=29.12, duration=None, audio_fractions=None):
+    """Draw the ``k`` tags with the best mean score against the song's time.
 
     Parameters
     ----------
     starts : array, seconds
     scores : array, shape (windows, n_tags)
     tags : sequence of str
-    path : where to write the PNG
+    path : where to write the image (its extension picks the format)
+    duration : float, optional
+        Seconds of audio; the x axis ends there (see :func:`window_cells`).
+    audio_fractions : array, optional
+        Each window's share of real audio; windows that hold zero padding
+        are hatched.
     """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
     scores = np.asarray(scores)
     best = np.argsort(-scores.mean(axis=0), kind='stable')[:k]
     image = scores[:, best].T
-    starts = np.asarray(starts, dtype=float)
-    hop = starts[1] - starts[0] if len(starts) > 1 else window_seconds
-    edges = np.append(starts, starts[-1] + hop)  # a cell per window start
-    fig, ax = plt.subplots(figsize=(max(6, min(16, 0.4 * len(starts) + 4)),
-                                    0.35 * len(best) + 1.5))
-    im = ax.pcolormesh(edges, np.arange(len(best) + 1) - 0.5, image,
-                       cmap='magma', vmin=0,
-                       vmax=max(1e-6, float(image.max())))
+    lo, hi = window_cells(starts, window_seconds, duration)
+    fig, ax = plt.subplots(figsize=(max(7, min(16, 0.4 * len(starts) + 5)),
+                                    0.35 * len(best) + 2.0))
+    rows = np.arange(len(best) + 1) - 0.5
+    vmax = max(1e-6, float(image.max()))
+    for j in range(len(lo)):  # one column per window, gaps left blank
+        im = ax.pcolormesh([lo[j], hi[j]], rows, image[:, j:j + 1],
+                           cmap='magma', vmin=0, vmax=vmax)
+    fractions = np.ones(len(lo)) if audio_fractions is None else \
+        np.asarray(audio_fractions)
+    padded = np.flatnonzero(fractions < 1.0 - PADDING_WARN_FRACTION)
+    for j in padded:
+        ax.add_patch(Rectangle(
+            (lo[j], rows[0]), hi[j] - lo[j], rows[-1] - rows[0], fill=False,
+            hatch='//', edgecolor='0.8', linewidth=0))
+    ax.set_xlim(0, hi[-1])
     ax.set_ylim(len(best) - 0.5, -0.5)
     ax.set_yticks(range(len(best)))
     ax.set_yticklabels([tags[j] for j in best])
-    ax.set_xlabel('window start (s); each window lasts {:.2f} s'.format(
-        window_seconds))
+    ax.set_xlabel('time in the song (s)')
+    hop = starts[1] - starts[0] if len(starts) > 1 else None
+    caption = 'columns: {:.2f} s windows{}, each drawn over the part of ' \
+        'the song nearest its centre'.format(
+            window_seconds, '' if hop is None else ' every {:g} s'.format(hop))
+    handles = [Patch(facecolor='none', edgecolor='none', label=caption)]
+    if len(padded):
+        handles.append(Patch(
+            facecolor='none', edgecolor='0.4', hatch='//',
+            label='window more than {:.0f} % zero padding, past the end of '
+                  'the audio (the last: {:.0f} %)'.format(
+                      100 * PADDING_WARN_FRACTION,
+                      100 * (1.0 - fractions[padded[-1]]))))
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=10, loc='left')
     fig.colorbar(im, ax=ax, label='score')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # Room at the bottom for the key, in inches, whatever the height.
+    height = fig.get_figheight()
+    fig.legend(handles=handles, loc='lower left', bbox_to_anchor=(0.01, 0.01),
+               fontsize=8, frameon=False, handlelength=1.5,
+               borderaxespad=0)
+    fig.tight_layout(rect=(0, (0.1 + 0.2 * len(handles)) / height, 1, 1))
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip('.') or 'png'
+    with atomic_write(path, 'wb', suffix='.' + ext) as f:
+        fig.savefig(f, dpi=100, format=ext)
     plt.close(fig)
     return path

@@ -42,6 +42,7 @@ class MelgramTagger(chainer.Chain):
     names): ``clip_input`` (what one input is made of), ``tags`` (class
     names, or None for a model without a classifier), ``exclusive_classes``
     (softmax over classes rather than independent sigmoid tags),
+    ``batch_dependent`` (scores that depend on the batch),
     ``arch`` and ``settings`` (what rebuilds it from a model file),
     ``model_name`` (the registry name or file it was loaded from).
     """
@@ -71,6 +72,13 @@ class MelgramTagger(chainer.Chain):
 
     def features(self, x):
         raise NotImplementedError
+
+    @property
+    def batch_dependent(self):
+        """Whether a clip's scores depend on the other clips of its batch
+        (Keras BN mode 2, unless ``per_clip``)."""
+        return self.settings.get('bn_mode') == 2 and \
+            not self.settings.get('per_clip')
 
     @property
     def feature_size(self):
@@ -109,7 +117,8 @@ class MelgramTagger(chainer.Chain):
         """Tag scores in [0, 1] as a NumPy array of shape ``(N, n_tags)``.
 
         ``melgrams``: one melgram, a batch, or any sequence of melgrams
-        (read a batch at a time).  Runs in inference mode.  With ``batch_size=None`` all clips form one
+        (read a batch at a time).  Runs in inference mode.  With
+        ``batch_size=None`` all clips form one
         batch, which matters only for models with Keras BN mode 2, whose
         outputs depend on the batch (see
         :class:`~chainer_tagger.links.KerasBatchNormalization`).
@@ -117,5 +126,6 @@ class MelgramTagger(chainer.Chain):
         return self._run(self.forward, melgrams, batch_size)
 
     def extract(self, melgrams, batch_size=None):
-        """The features before the classifier (Keras' ``include_top=False``)."""
+        """The features before the classifier (Keras'
+        ``include_top=False``)."""
         return self._run(self.features, melgrams, batch_size)

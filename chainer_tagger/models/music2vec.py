@@ -38,6 +38,8 @@ class Music2Vec(chainer.Chain):
     arch = 'music2vec'
     clip_input = WAVEFORM_INPUT
     exclusive_classes = True
+    #: Inference-mode BN: a clip's outputs never depend on its batch.
+    batch_dependent = False
     model_name = None
     settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
                       'dropout': (int, float)}

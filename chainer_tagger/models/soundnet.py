@@ -56,6 +56,8 @@ class SoundNet8(chainer.Chain):
     clip_input = WAVEFORM_INPUT
     tags = None
     exclusive_classes = False
+    #: Inference-mode BN: a clip's outputs never depend on its batch.
+    batch_dependent = False
     model_name = None
     settings_types = {}
 
