@@ -122,8 +122,8 @@ class AudioSource:
 
         Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono
         int16 is at most 53 MB for 10 minutes at 44.1 kHz) so that
-        reading the window later needs no second decode; longer files are decoded again
-        around the window, which keeps memory bounded.
+        reading the window later needs no second decode; longer files are
+        decoded again around the window, which keeps memory bounded.
         """
         n = 0
         keep = self.KEEP_DECODED_SECONDS * self.samplerate
