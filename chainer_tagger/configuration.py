@@ -81,6 +81,14 @@ N_SCENES = 401
 MUSIC2VEC_LSTM_UNITS = 200
 MUSIC2VEC_DENSE = (400, 100)
 
+#: Clips an embedding plot needs (t-SNE's perplexity must stay below the
+#: number of points; two points make no picture).
+MIN_CLIPS_TO_PLOT = 3
+
+#: ONNX opsets the export can write (onnx_chainer has no BroadcastTo
+#: before opset 8, and knows nothing after 11).
+ONNX_OPSETS = (8, 9, 10, 11)
+
 # -- Choi's taggers --------------------------------------------------------
 
 #: MusicTaggerCRNN: zero frames added on each side of the time axis before

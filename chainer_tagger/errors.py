@@ -49,6 +49,11 @@ class TrainingError(ChainerTaggerError, ValueError):
     """A training request that cannot be carried out, with the reason."""
 
 
+class FolderError(ChainerTaggerError, OSError):
+    """A folder that cannot be created or written (the cache, an output
+    folder), with the reason."""
+
+
 class UsageError(ChainerTaggerError, ValueError):
     """Arguments that do not fit together (a command-line mistake)."""
 

@@ -1,30 +1,66 @@
 """The ``chainer-tagger`` command: one module per command group.
 
 Each command's ``run`` imports the machinery it needs when it runs, so
-``--help`` and argument errors answer at once.
+``--help`` and argument errors answer at once.  Whatever goes wrong on
+purpose is one ``error:`` line on stderr and exit status 2; warnings are
+one ``warning:`` line each; progress bars and reports go to stderr, the
+results to stdout (or ``-o``).
 """
-import argparse
+import os
 import sys
+import warnings
 
+from chainer_tagger import __version__
 from chainer_tagger.cli import doctor, embedding, models, tagging, training
+from chainer_tagger.cli.common import Parser
 from chainer_tagger.errors import ChainerTaggerError
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog='chainer-tagger',
         description='Music auto-tagging and genre classification in Chainer.')
-    sub = parser.add_subparsers(dest='command', required=True)
+    parser.add_argument('--version', action='version',
+                        version='chainer-tagger {}'.format(__version__),
+                        help="print chainer-tagger's version and exit")
+    sub = parser.add_subparsers(dest='command', required=True,
+                                metavar='COMMAND')
     for group in (tagging, models, training, embedding, doctor):
         group.add_commands(sub)
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None,
+                  line=None):
+    """One ``warning:`` line per warning, without the source line."""
+    print('warning: {}'.format(message), file=sys.stderr)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (0: done, 1: some
+    inputs failed, 2: the command could not run, 130: interrupted)."""
     try:
-        return args.run(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, a mistake in the arguments
+        return e.code
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            status = args.run(args)
+            sys.stdout.flush()
+        return status
     except ChainerTaggerError as e:
+        print('error: {}'.format(e), file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (``chainer-tagger models | head``): stop
+        # quietly, and keep Python from failing again on flushing stdout.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a file descriptor (an embedding program)
+        return 1
+    except OSError as e:  # a file or folder the system refused
         print('error: {}'.format(e), file=sys.stderr)
         return 2
     except KeyboardInterrupt:

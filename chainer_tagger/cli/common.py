@@ -1,7 +1,47 @@
-"""What the commands share: parent parsers and checks of arguments."""
+"""What the commands share: parent parsers, checks of arguments and of
+output paths, and writing to the terminal."""
 import argparse
+import os
+import sys
 
 from chainer_tagger.errors import UsageError
+from chainer_tagger.inference.aggregation import AGGREGATE_RULE, AGGREGATES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported in one line
+    (``chainer-tagger tag: error: ...``, exit status 2) instead of the
+    usage block first."""
+
+    def error(self, message):
+        self.exit(2, '{}: error: {} (see {} --help)\n'.format(
+            self.prog, message, self.prog))
+
+
+def positive_int(text):
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            'must be a positive integer, not {!r}'.format(text)) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            'must be a positive integer, not {}'.format(value))
+    return value
+
+
+def positive_float(text):
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            'must be a positive number, not {!r}'.format(text)) from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(
+            'must be a positive number, not {}'.format(text))
+    return value
 
 
 def model_options(default, help_text):
@@ -25,7 +65,7 @@ def device_options():
 def batch_options(default):
     """``--batch-size/-b N``."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument('--batch-size', '-b', type=int, default=default,
+    p.add_argument('--batch-size', '-b', type=positive_int, default=default,
                    metavar='N',
                    help='clips per forward pass (default: {})'.format(
                        default))
@@ -36,27 +76,88 @@ def progress_options():
     """``--no-progress``."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument('--no-progress', action='store_true',
-                   help='no progress bar')
+                   help='no progress bar (default: a bar on stderr)')
     return p
 
 
 def window_options():
-    """``--window``, ``--hop``."""
+    """``--window``, ``--hop``, ``--aggregate``."""
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument('--window', choices=('centre', 'full'), default='centre',
                    help="'centre': the centre window, as the originals "
                         "(29.12 s; 30.6 s for music2vec); 'full': slide "
                         'windows over the whole file (default: centre)')
-    p.add_argument('--hop', type=float, default=None, metavar='SECONDS',
-                   help='seconds between windows with --window full '
+    p.add_argument('--hop', type=positive_float, default=None,
+                   metavar='SECONDS',
+                   help='seconds between windows, with --window full only '
                         '(default: the window length)')
+    p.add_argument('--aggregate', choices=AGGREGATES, default=None,
+                   help='with --window full only: one result per file, the '
+                        'windows combined: {} (default for tag: mean; for '
+                        'embed: a row per window)'.format(
+                            AGGREGATE_RULE.replace('%', '%%')))
     return p
 
 
-def check_positive(args, *names):
-    """A :class:`UsageError` for options that must be positive."""
-    for name in names:
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UsageError('--{} must be positive, got {}'.format(
-                name.replace('_', '-'), value))
+def check_window_options(args):
+    """A :class:`UsageError` for ``--hop`` or ``--aggregate`` without
+    ``--window full`` (they were silently ignored before)."""
+    given = [name for name in ('hop', 'aggregate')
+             if getattr(args, name, None) is not None]
+    if args.window != 'full' and given:
+        raise UsageError('{} only apply with --window full'.format(
+            ' and '.join('--' + g for g in given)))
+
+
+def check_output(path, inputs=()):
+    """Check ``-o PATH`` before any work: not a folder, not one of the
+    inputs, and its folder created (or a one-line error saying why not).
+
+    Returns ``path``.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise UsageError('-o {}: is a folder; name a file to write'.format(
+            path))
+    if os.path.exists(path):
+        for given in inputs:
+            try:
+                same = os.path.samefile(path, given)
+            except OSError:
+                same = False
+            if same:
+                raise UsageError(
+                    '-o {}: is one of the inputs; writing there would '
+                    'replace it'.format(path))
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UsageError('-o {}: cannot create its folder {} ({})'.format(
+            path, folder, e.strerror or e)) from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError('-o {}: the folder {} is not writable'.format(
+            path, folder))
+    return path
+
+
+def write_stdout(text):
+    """Write ``text`` to stdout; file names that are not valid UTF-8 (held
+    as surrogate escapes) are written as their original bytes, as ``ls``
+    does, rather than failing."""
+    try:
+        sys.stdout.write(text)
+    except UnicodeEncodeError:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode(
+            sys.stdout.encoding or 'utf-8', 'surrogateescape'))
+        sys.stdout.buffer.flush()
+
+
+def print_notes(results):
+    """Each result's warnings and error on stderr, one line each."""
+    for r in results:
+        for w in r.get('warnings', ()):
+            print('warning: {}: {}'.format(r['path'], w), file=sys.stderr)
+        if 'error' in r:
+            print('error: {}'.format(r['error']), file=sys.stderr)

@@ -1,15 +1,17 @@
 """``embed``: feature vectors of files, or of a GTZAN folder with plots."""
 import json
-import sys
+import os
 
 import numpy as np
 
-from chainer_tagger.atomic_file import write_text_atomic
-from chainer_tagger.audio import expand_paths
-from chainer_tagger.cli.common import (batch_options, device_options,
-                                       model_options, progress_options,
-                                       window_options)
-from chainer_tagger.configuration import GTZAN_GENRES
+from chainer_tagger.atomic_file import atomic_write, write_text_atomic
+from chainer_tagger.audio import SCAN_RULE, expand_paths
+from chainer_tagger.cli.common import (batch_options, check_output,
+                                       check_window_options, device_options,
+                                       model_options, print_notes,
+                                       progress_options, window_options,
+                                       write_stdout)
+from chainer_tagger.configuration import GTZAN_GENRES, MIN_CLIPS_TO_PLOT
 from chainer_tagger.datasets import GTZAN
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import UsageError
@@ -31,30 +33,56 @@ def add_commands(sub):
                  batch_options(8), device_options(), progress_options(),
                  window_options()])
     p.add_argument('paths', nargs='*', metavar='PATH',
-                   help='audio files, folders or .npy melgrams')
-    p.add_argument('--data', help='a GTZAN-layout folder instead: '
-                                  'embeddings with PCA/t-SNE plots by genre')
-    p.add_argument('-o', '--output', required=True, metavar='FEATURES.npy')
-    p.add_argument('--aggregate', choices=('mean', 'max'), default=None,
-                   help='with --window full: one row per file')
+                   help='audio files, folders or .npy melgrams ({})'.format(
+                       SCAN_RULE))
+    p.add_argument('--data', metavar='DIR',
+                   help='a GTZAN-layout folder instead of PATHs: embeddings '
+                        'with PCA/t-SNE plots by genre (at least {} clips; '
+                        'default: none)'.format(MIN_CLIPS_TO_PLOT))
+    p.add_argument('-o', '--output', required=True, metavar='FEATURES.npy',
+                   help='the features, in NumPy .npy format under exactly '
+                        'this name (its folder is created); beside it '
+                        'FEATURES.json (which row is which file) or, with '
+                        '--data, FEATURES.csv and the plots '
+                        'FEATURES_pca.png, FEATURES_tsne.png')
     p.set_defaults(run=run_embed)
+
+
+def _stem(path):
+    """``features.npy`` -> ``features``; ``feats.bin`` -> ``feats``."""
+    return os.path.splitext(path)[0]
+
+
+def _save_npy(path, array):
+    """``np.save`` under exactly ``path`` (np.save would add ``.npy``),
+    atomically."""
+    with atomic_write(path, 'wb', suffix='.npy') as f:
+        np.save(f, array)
 
 
 def run_embed(args):
     if bool(args.paths) == bool(args.data):
         raise UsageError('give either PATH... or --data DIR')
+    check_window_options(args)
+    check_output(args.output, args.paths)
+    if args.data and args.window != 'centre':
+        raise UsageError('--data embeds each clip whole; --window full is '
+                         'for PATH...')
     net = to_device(load_model(args.model), args.gpu)
-    stem = args.output[:-4] if args.output.endswith('.npy') else args.output
+    stem = _stem(args.output)
     if args.data:
         return _embed_gtzan(args, net, stem)
     feats, index = embed_files(net, expand_paths(args.paths), args.window,
                                args.hop, args.aggregate, args.batch_size)
-    np.save(args.output, feats)
-    write_text_atomic(stem + '.json', json.dumps(index, indent=1) + '\n')
+    _save_npy(args.output, feats)
+    write_text_atomic(stem + '.json', json.dumps(index, indent=1,
+                                                 allow_nan=False) + '\n')
+    first = {}
+    for r in index:  # one line per file, not per window
+        first.setdefault(r['path'], r)
+    print_notes(first.values())
     failed = [r for r in index if 'error' in r]
-    for r in failed:
-        print('error: {}'.format(r['error']), file=sys.stderr)
-    print('wrote {} ({} rows of {}) and {}'.format(
+    write_stdout('wrote {} (NumPy .npy, {} rows of {}) and {}\n'.format(
         args.output, feats.shape[0], feats.shape[1], stem + '.json'))
     return 1 if failed else 0
 
@@ -68,13 +96,22 @@ def _embed_gtzan(args, net, stem):
                   registry.cache_dir() / 'features',
                   progress=not args.no_progress,
                   transform=pipeline.transform)
-    emb = embed_dataset(net, gtzan, args.batch_size)
-    np.save(args.output, emb)
+    if len(gtzan) < MIN_CLIPS_TO_PLOT:
+        raise UsageError(
+            '{}: {} readable clips; the PCA and t-SNE plots need at least '
+            '{}'.format(args.data, len(gtzan), MIN_CLIPS_TO_PLOT))
+    emb = embed_dataset(net, gtzan, args.batch_size,
+                        progress=not args.no_progress)
+    _save_npy(args.output, emb)
     write_text_atomic(stem + '.csv', 'row,path,genre\n' + ''.join(
         '{},{},{}\n'.format(i, p, GTZAN_GENRES[k])
         for i, (p, k) in enumerate(zip(gtzan.paths, gtzan.labels))))
     plots = plot_embeddings(emb, gtzan.labels, GTZAN_GENRES, stem,
-                            'SoundNet embeddings ({})'.format(args.model))
-    print('wrote {} {} and {}'.format(args.output, stem + '.csv',
-                                      ', '.join(plots)))
+                            'SoundNet embeddings of {}, {}'.format(
+                                os.path.basename(os.path.normpath(
+                                    args.data)), args.model),
+                            progress=not args.no_progress)
+    write_stdout('wrote {} (NumPy .npy, {} rows of {}), {} and {}\n'.format(
+        args.output, emb.shape[0], emb.shape[1], stem + '.csv',
+        ', '.join(map(str, plots))))
     return 0

@@ -1,37 +1,51 @@
 """``models``, ``convert`` and ``export``: the model files themselves."""
-from chainer_tagger.cli.common import check_positive, model_options
-from chainer_tagger.inference.onnx_export import export_onnx
+from chainer_tagger.cli.common import (check_output, model_options,
+                                       positive_int, write_stdout)
+from chainer_tagger.configuration import ONNX_OPSETS
+from chainer_tagger.inference.onnx_export import (check_export_options,
+                                                  export_onnx)
 from chainer_tagger.models import convert_weights
 from chainer_tagger.pretrained import registry
 
 
 def add_commands(sub):
-    p = sub.add_parser('models', help='list the pretrained models')
+    p = sub.add_parser('models', help='list the pretrained models and '
+                                      'whether each is available here')
     p.set_defaults(run=run_models)
 
     p = sub.add_parser('convert', help='convert Keras-1 .h5 weights (or '
                                        "SoundNet's sound8.npy) to a "
                                        'chainer-tagger .npz')
-    p.add_argument('src', metavar='SRC.h5|sound8.npy')
-    p.add_argument('dst', metavar='DST.npz')
+    p.add_argument('src', metavar='SRC.h5|sound8.npy',
+                   help="a Keras-1 weight file of Choi's taggers, or "
+                        "SoundNet's sound8.npy")
+    p.add_argument('dst', metavar='DST.npz',
+                   help='the chainer-tagger model file to write')
     p.add_argument('--arch', choices=('crnn', 'cnn'),
-                   help='architecture (detected from the file by default)')
+                   help='architecture (default: detected from the file)')
     p.add_argument('--running-std-is', choices=('variance', 'std'),
                    help="meaning of BN running_std: 'std' for files written "
-                        "by Keras <= 1.0.6 (known files: from the registry)")
+                        "by Keras <= 1.0.6 (default: from the registry for "
+                        "known files, else 'variance', with a warning)")
     p.add_argument('--trust-unverified-pickle', action='store_true',
                    help='read a SoundNet .npy whose sha256 is not the '
-                        'registered one (still with a restricted unpickler)')
+                        'registered one (still with a restricted unpickler; '
+                        'default: refuse it)')
     p.set_defaults(run=run_convert)
 
     p = sub.add_parser('export', help='export a tagger to ONNX',
                        parents=[model_options('crnn-msd',
                                               'registry name or model file')])
-    p.add_argument('-o', '--output', required=True, metavar='model.onnx')
-    p.add_argument('--batch-size', type=int, default=1,
+    p.add_argument('-o', '--output', required=True, metavar='model.onnx',
+                   help='the ONNX file to write (its folder is created); '
+                        'its metadata_props hold the tag names')
+    p.add_argument('--batch-size', '-b', type=positive_int, default=1,
+                   metavar='N',
                    help='batch size fixed in the exported graph (default: 1)')
-    p.add_argument('--opset', type=int, default=11,
-                   help='ONNX opset version (default: 11)')
+    p.add_argument('--opset', type=int, default=ONNX_OPSETS[-1],
+                   choices=ONNX_OPSETS,
+                   help='ONNX opset version (default: {})'.format(
+                       ONNX_OPSETS[-1]))
     p.set_defaults(run=run_export)
 
 
@@ -39,14 +53,15 @@ def run_models(args):
     rows = [(name, e['arch'], e['settings'].get('tags', '-'),
              registry.status(name), e['description'])
             for name, e in sorted(registry.manifest().items())]
-    line = '{:<11} {:<9} {:<6} {:<40} {}'
-    print(line.format('name', 'arch', 'tags', 'available', 'description'))
-    for row in rows:
-        print(line.format(*row))
+    line = '{:<11} {:<9} {:<6} {:<40} {}\n'
+    write_stdout(line.format('name', 'arch', 'tags', 'available',
+                             'description') +
+                 ''.join(line.format(*row) for row in rows))
     return 0
 
 
 def run_convert(args):
+    check_output(args.dst, [args.src])
     meta = convert_weights(args.src, args.dst, arch=args.arch,
                            running_std_is=args.running_std_is,
                            trust_unverified=args.trust_unverified_pickle)
@@ -61,7 +76,8 @@ def run_convert(args):
 
 
 def run_export(args):
-    check_positive(args, 'batch_size')
+    check_export_options(args.batch_size, args.opset)
+    check_output(args.output, [args.model])
     export_onnx(args.model, args.output, batch_size=args.batch_size,
                 opset_version=args.opset)
     print('{} -> {}'.format(args.model, args.output))

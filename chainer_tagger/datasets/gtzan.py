@@ -16,10 +16,12 @@ import numpy as np
 
 import chainer
 
-from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.atomic_file import (atomic_write, remove_stale_partials,
+                                        writable_folder)
 from chainer_tagger.audio import load_audio
 from chainer_tagger.configuration import GTZAN_GENRES
-from chainer_tagger.errors import DatasetError, InputError
+from chainer_tagger.errors import (ChainerTaggerWarning, DatasetError,
+                                   InputError)
 
 EXTENSIONS = ('.wav', '.au')
 
@@ -106,8 +108,9 @@ class GTZAN:
                  workers=None, transform=None):
         clips = find_clips(root)
         self.transform = transform
-        self.cache_dir = Path(cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = Path(writable_folder(
+            cache_dir, 'feature cache folder (under $CHAINER_TAGGER_CACHE)'))
+        remove_stale_partials(self.cache_dir)
         self.kind = kind
         self._feature = feature
         self.paths, labels, self.skipped = [], [], []
@@ -142,7 +145,13 @@ class GTZAN:
     def _ensure_cached(self, path):
         target = self._cached(path)
         if target.is_file():
-            return None
+            try:  # the header and the file's size: a truncated file fails
+                np.load(target, mmap_mode='r')
+                return None
+            except (ValueError, OSError, EOFError) as e:
+                warnings.warn('cached features {} of {} are damaged ({}); '
+                              'computing them again'.format(target, path, e),
+                              ChainerTaggerWarning, stacklevel=2)
         try:
             value = np.asarray(self._feature(path), np.float32)
         except (InputError, ValueError) as e:

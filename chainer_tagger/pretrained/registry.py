@@ -23,10 +23,14 @@ import json
 import os
 import sys
 import tarfile
+import warnings
 from pathlib import Path
 
 from chainer_tagger.atomic_file import atomic_write
-from chainer_tagger.errors import KerasWeightsError, PretrainedModelError
+from chainer_tagger.errors import (ChainerTaggerWarning, KerasWeightsError,
+                                   PretrainedModelError)
+from chainer_tagger.pretrained import cache
+from chainer_tagger.pretrained.cache import sha256sum
 from chainer_tagger.pretrained.keras_h5 import (
     convert_keras_h5, detect_architecture, read_keras_h5,
     warn_unknown_keras_version)
@@ -83,14 +87,6 @@ def cache_dir():
 def weights_dirs():
     env = os.environ.get(WEIGHTS_DIR_ENV, '')
     return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
-
-
-def sha256sum(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def lookup_sha256(sha):
@@ -266,18 +262,43 @@ def convert(src, dst, classes, name=None, arch=None, running_std_is=None,
                             settings, name=name, sha256=sha)
 
 
+def _verified_cache_entry(path):
+    """``path`` if it is a cached conversion whose checksum holds; a damaged
+    one is removed with a warning naming it (it is then rebuilt), and
+    None is returned."""
+    if not path.is_file():
+        return None
+    problem = cache.damage(path)
+    if problem is None:
+        return path
+    warnings.warn('cached model file {}: {}; rebuilding it from the '
+                  'verified source'.format(path, problem),
+                  ChainerTaggerWarning, stacklevel=3)
+    cache.discard(path)
+    return None
+
+
+def _convert_into_cache(src, path, classes, **options):
+    cache.ready(path.parent)
+    convert(src, path, classes, **options)
+    cache.record_checksum(path)
+    return path
+
+
 def ensure_converted(name, classes, progressbar=True):
-    """Path of the converted ``.npz`` of registry model ``name``."""
+    """Path of the converted ``.npz`` of registry model ``name``, verified
+    against the checksum recorded when it was converted (a damaged one is
+    rebuilt, with a warning)."""
     e = entry(name)
     for record in e['files']:
-        path = converted_path(name, record['sha256'])
-        if path.is_file():
+        path = _verified_cache_entry(converted_path(name, record['sha256']))
+        if path is not None:
             return path
+    cache.ready(cache_dir())
     source = find_source(name, progressbar=progressbar)
     _, record = lookup_sha256(sha256sum(source))
-    path = converted_path(name, record['sha256'])
-    convert(source, path, classes, name=name)
-    return path
+    return _convert_into_cache(source, converted_path(name, record['sha256']),
+                               classes, name=name)
 
 
 def prepare(model, classes, arch=None):
@@ -297,8 +318,8 @@ def prepare(model, classes, arch=None):
         if path.suffix.lower() in ('.h5', '.hdf5'):
             sha = sha256sum(path)
             path = cache_dir() / 'converted-{}.npz'.format(sha[:12])
-            if not path.is_file():
-                convert(model, path, classes)
+            if _verified_cache_entry(path) is None:
+                _convert_into_cache(model, path, classes)
     else:
         entry(model)  # raises with the list of known names
     meta = validate_meta(read_model_meta(path), classes, path)

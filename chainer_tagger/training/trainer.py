@@ -11,6 +11,7 @@ resumed run sees the same batches as an uninterrupted one.
 import dataclasses
 import json
 import random
+import sys
 import zlib
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, GTZAN
 from chainer_tagger.device import get_device
 from chainer_tagger.errors import TrainingError
 from chainer_tagger.inference.embedding import embed_dataset
-from chainer_tagger.inference.embedding_plot import plot_embeddings
+from chainer_tagger.inference.embedding_plot import (
+    plot_embeddings, plot_embeddings_before_after)
 from chainer_tagger.models import Music2Vec, load_model
 from chainer_tagger.pretrained import registry, save_model_npz
 from chainer_tagger.pretrained.model_file import load_npz_safely
@@ -171,12 +173,15 @@ def _add_reporting(trainer, config, net, meta, has_test):
     trainer.extend(extensions.PlotReport(
         ['main/accuracy', 'validation/main/accuracy'], 'epoch',
         filename='accuracy.png'))
+    # Reports and progress go to stderr; Chainer's bar draws with ANSI
+    # escapes, so only on a terminal (the report's lines remain).
     trainer.extend(extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/accuracy',
          'validation/main/loss', 'validation/main/accuracy',
-         'elapsed_time']))
-    if config.progress:
-        trainer.extend(extensions.ProgressBar(update_interval=1))
+         'elapsed_time'], out=sys.stderr))
+    if config.progress and sys.stderr.isatty():
+        trainer.extend(extensions.ProgressBar(update_interval=1,
+                                              out=sys.stderr))
 
     def snapshot_due(trainer):
         it = trainer.updater.iteration
@@ -199,15 +204,22 @@ def _add_reporting(trainer, config, net, meta, has_test):
     trainer.extend(save_best, name='save_best')
 
 
-def _plot_embeddings(out, gtzan, before, after, seed):
+def _plot_embeddings(out, gtzan, before, after, seed, held_out, progress):
+    """One figure per projection with the embeddings before and after
+    training (held-out clips hollow); only after, when the run resumed
+    without the ``before`` file."""
     np.save(out / 'embeddings_after.npy', after)
     np.save(out / 'embedding_labels.npy', gtzan.labels)
-    for name, emb in (('before', before), ('after', after)):
-        if emb is not None:
-            plot_embeddings(emb, gtzan.labels, GTZAN_GENRES,
-                            out / 'embeddings_{}'.format(name),
-                            'SoundNet embeddings {} training'.format(name),
-                            seed=seed)
+    if before is None:
+        return plot_embeddings(after, gtzan.labels, GTZAN_GENRES,
+                               out / 'embeddings_after',
+                               'SoundNet embeddings after training',
+                               seed=seed, held_out=held_out,
+                               progress=progress)
+    return plot_embeddings_before_after(
+        before, after, gtzan.labels, GTZAN_GENRES, out / 'embeddings',
+        'SoundNet embeddings', seed=seed, held_out=held_out,
+        progress=progress)
 
 
 def train(config=None, **options):
@@ -237,6 +249,8 @@ def train(config=None, **options):
     net.to_device(device)
     gtzan, method = _dataset(config, net, comm, config.progress)
     train_idx, test_idx = gtzan.split(config.test_fraction, config.seed)
+    held_out = np.zeros(len(gtzan), bool)
+    held_out[test_idx] = True  # every process's, before sharding
     meta['training'] = {
         'data': str(Path(config.data).resolve()), 'seed': config.seed,
         'test_fraction': config.test_fraction, 'epochs': config.epochs,
@@ -286,7 +300,8 @@ def train(config=None, **options):
         not config.freeze_soundnet
     before = None
     if embeddings and not config.resume:
-        before = embed_dataset(net, gtzan, config.batch_size)
+        before = embed_dataset(net, gtzan, config.batch_size,
+                               progress=config.progress)
         np.save(out / 'embeddings_before.npy', before)
     trainer.run()
     save_model_npz(out / 'model.npz', net, dict(meta, epoch=config.epochs))
@@ -294,8 +309,9 @@ def train(config=None, **options):
         if before is None and (out / 'embeddings_before.npy').is_file():
             before = np.load(out / 'embeddings_before.npy')
         _plot_embeddings(out, gtzan, before,
-                         embed_dataset(net, gtzan, config.batch_size),
-                         config.seed)
+                         embed_dataset(net, gtzan, config.batch_size,
+                                       progress=config.progress),
+                         config.seed, held_out, config.progress)
     best_path = out / 'best_model.npz'
     if not best_path.is_file():
         save_model_npz(best_path, net, dict(meta, epoch=config.epochs))

@@ -45,8 +45,9 @@ def _json(capsys):
 def test_bad_inputs_are_reported_and_the_rest_tagged(inputs, tmp_path,
                                                      capsys):
     out = tmp_path / 'tags.json'
-    status = main(['tag', str(inputs), '--format', 'json', '--output',
-                   str(out), '--no-progress'])
+    status = main(['tag', str(inputs), str(inputs / 'wrong-shape.npy'),
+                   '--format', 'json', '--output', str(out),
+                   '--no-progress'])
     assert status == 1  # some inputs failed
     err = capsys.readouterr().err
     results = {r['path'].split('/')[-1]: r for r in json.loads(
@@ -82,14 +83,16 @@ def test_npy_shapes_and_percent_and_top(inputs, capsys):
                  'json', '--percent', '--no-progress']) == 0
     flat, batch = _json(capsys)
     assert flat['tags'] == batch['tags']
-    # Percentages of the sum of all 50 sigmoid scores, in the same order:
+    # Percentages of the sum of all 50 sigmoid scores, in the same order,
+    # under the key 'percent':
+    assert all(set(t) == {'tag', 'percent'} for t in flat['tags'])
     assert main(['tag', str(inputs / 'flat.npy'), '--format', 'json',
                  '--no-progress']) == 0
     [raw] = _json(capsys)
     total = sum(t['score'] for t in raw['tags'])
     assert 1.5 < total < 3  # sigmoid scores: not already normalized
     assert [t['tag'] for t in flat['tags']] == [t['tag'] for t in raw['tags']]
-    np.testing.assert_allclose([t['score'] for t in flat['tags']],
+    np.testing.assert_allclose([t['percent'] for t in flat['tags']],
                                [100 * t['score'] / total
                                 for t in raw['tags']], rtol=1e-5)
     assert main(['tag', str(inputs / 'flat.npy'), '--top', '3',

@@ -56,13 +56,22 @@ def test_taggram_json_and_aggregates(medley, tmp_path, capsys):
     assert first['jazz'] > last['jazz']
     assert last['rock'] > first['rock']
     capsys.readouterr()
-    for how, f in (('mean', np.mean), ('max', np.max)):
+    fractions = np.array([w['audio_fraction'] for w in doc['windows']])
+    # 63.8 s of audio: the last window (from 40 s) holds 23.8 s of it.
+    assert doc['duration'] == pytest.approx(63.817, abs=1e-3)
+    np.testing.assert_allclose(fractions, [1, 1, 1, 1, (63.817 - 40) / 29.12],
+                               atol=1e-3)
+    for how, want in (
+            ('mean', np.average(scores, axis=0, weights=fractions)),
+            ('max', scores[fractions >= 0.5].max(axis=0))):
         assert main(['tag', str(medley), '--model', 'crnn-gtzan',
                      '--window', 'full', '--hop', '10', '--aggregate', how,
                      '--format', 'json', '--no-progress']) == 0
         result = json.loads(capsys.readouterr().out)[0]
+        assert (result['windows'], result['hop'], result['aggregate']) == \
+            (5, 10.0, how)
         got = {t['tag']: t['score'] for t in result['tags']}
-        want = dict(zip(tags, f(scores, axis=0)))
+        want = dict(zip(tags, want))
         assert max(abs(got[t] - want[t]) for t in tags) < 1e-6
 
 

@@ -36,8 +36,8 @@ def trained(tiny, tmp_path_factory):
 def test_training_writes_log_plots_snapshots_and_best_model(trained):
     for name in ('best_model.npz', 'model.npz', 'log', 'loss.png',
                  'accuracy.png', 'run.json', 'embeddings_before.npy',
-                 'embeddings_after.npy', 'embeddings_before_pca.png',
-                 'embeddings_after_tsne.png'):
+                 'embeddings_after.npy', 'embeddings_pca.png',
+                 'embeddings_tsne.png'):
         assert (trained / name).is_file(), name
     log = json.loads((trained / 'log').read_text())
     assert [e['epoch'] for e in log] == [1, 2]
