@@ -184,15 +184,18 @@ class AudioSource:
 def check_readable(path):
     """An :class:`AudioDecodeError` naming what keeps ``path`` from being
     read: missing, a folder, not readable (permission), or empty."""
+    if os.path.isdir(path):
+        try:
+            os.scandir(path).close()
+        except OSError as e:
+            raise AudioDecodeError('{}: a folder that cannot be read ({})'
+                                   .format(path, e.strerror or e)) from None
+        raise AudioDecodeError('{}: a folder, not a file'.format(path))
     try:
         with open(path, 'rb') as f:
             empty = not f.read(1)
     except FileNotFoundError:
         raise AudioDecodeError('{}: no such file'.format(path)) from None
-    except IsADirectoryError:
-        raise AudioDecodeError('{}: a folder that cannot be listed'.format(
-            path) if not os.access(path, os.R_OK | os.X_OK) else
-            '{}: is a folder'.format(path)) from None
     except PermissionError:
         raise AudioDecodeError('{}: permission denied (the file is not '
                                'readable)'.format(path)) from None
