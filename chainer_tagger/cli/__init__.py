@@ -12,7 +12,7 @@ import warnings
 
 from chainer_tagger import __version__
 from chainer_tagger.cli import doctor, embedding, models, tagging, training
-from chainer_tagger.cli.common import Parser
+from chainer_tagger.cli.common import Parser, print_stderr
 from chainer_tagger.errors import ChainerTaggerError
 
 
@@ -33,7 +33,7 @@ def build_parser():
 def _show_warning(message, category, filename, lineno, file=None,
                   line=None):
     """One ``warning:`` line per warning, without the source line."""
-    print('warning: {}'.format(message), file=sys.stderr)
+    print_stderr('warning: {}'.format(message))
 
 
 def main(argv=None):
@@ -50,7 +50,7 @@ def main(argv=None):
             sys.stdout.flush()
         return status
     except ChainerTaggerError as e:
-        print('error: {}'.format(e), file=sys.stderr)
+        print_stderr('error: {}'.format(e))
         return 2
     except BrokenPipeError:
         # The reader went away (``chainer-tagger models | head``): stop
@@ -61,7 +61,7 @@ def main(argv=None):
             pass  # stdout is not a file descriptor (an embedding program)
         return 1
     except OSError as e:  # a file or folder the system refused
-        print('error: {}'.format(e), file=sys.stderr)
+        print_stderr('error: {}'.format(e))
         return 2
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)

@@ -154,10 +154,21 @@ def write_stdout(text):
         sys.stdout.buffer.flush()
 
 
+def print_stderr(line):
+    """One line on stderr; bytes of file names that are not valid UTF-8
+    are shown as ``\\udcXX`` escapes (Python's own choice for stderr)
+    whatever stream stands in for stderr."""
+    try:
+        print(line, file=sys.stderr)
+    except UnicodeEncodeError:
+        print(line.encode('utf-8', 'backslashreplace').decode('utf-8'),
+              file=sys.stderr)
+
+
 def print_notes(results):
     """Each result's warnings and error on stderr, one line each."""
     for r in results:
         for w in r.get('warnings', ()):
-            print('warning: {}: {}'.format(r['path'], w), file=sys.stderr)
+            print_stderr('warning: {}: {}'.format(r['path'], w))
         if 'error' in r:
-            print('error: {}'.format(r['error']), file=sys.stderr)
+            print_stderr('error: {}'.format(r['error']))

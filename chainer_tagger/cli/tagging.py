@@ -10,6 +10,7 @@ from chainer_tagger.cli.common import (batch_options, check_output,
                                        check_window_options, device_options,
                                        model_options, positive_float,
                                        positive_int, print_notes,
+                                       print_stderr,
                                        progress_options, window_options,
                                        write_stdout)
 from chainer_tagger.device import to_device
@@ -127,7 +128,7 @@ def run_taggram(args):
             data = taggram.taggram(model, args.path, args.hop,
                                    args.batch_size, bar=bar)
     except InputError as e:
-        print('error: {}'.format(e), file=sys.stderr)
+        print_stderr('error: {}'.format(e))
         return 1
     data['model'] = args.model
     print_notes([data])
@@ -138,6 +139,6 @@ def run_taggram(args):
                                 title='{} ({})'.format(
                                     taggram.short_name(args.path),
                                     args.model))
-    print('{}: {} windows -> {}'.format(args.path, len(data['windows']),
-                                        args.output))
+    write_stdout('{}: {} windows -> {}\n'.format(
+        args.path, len(data['windows']), args.output))
     return 0

@@ -14,7 +14,7 @@ def add_commands(sub):
                                             'fine-tune to the 10 genres '
                                             '(e.g. crnn-msd)'),
                  batch_options(8), device_options(), progress_options()])
-    p.add_argument('--data', required=True,
+    p.add_argument('--data', required=True, metavar='DIR',
                    help='folder with genres/<genre>/<genre>.NNNNN.wav')
     p.add_argument('--epochs', type=int, default=20, help='(default: 20)')
     p.add_argument('--optimizer', choices=('rmsprop', 'adam'),
@@ -29,8 +29,9 @@ def add_commands(sub):
     p.add_argument('--test-fraction', type=float, default=0.05,
                    help='clips of each genre held out for testing '
                         '(default 0.05: 950/50 on the full GTZAN)')
-    p.add_argument('--snapshot-every', type=int, default=None,
-                   help='also snapshot every N iterations')
+    p.add_argument('--snapshot-every', type=int, default=None, metavar='N',
+                   help='also snapshot every N iterations (default: at the '
+                        'end of each epoch only)')
     p.add_argument('--freeze-soundnet', action='store_true',
                    help="music2vec: keep SoundNet's weights fixed")
     p.add_argument('--dropout', type=float, default=0.2,
@@ -48,7 +49,8 @@ def add_commands(sub):
         parents=[model_options(None, 'a trained model file or registry '
                                      'name'),
                  batch_options(8), device_options(), progress_options()])
-    p.add_argument('--data', required=True)
+    p.add_argument('--data', required=True, metavar='DIR',
+                   help='the GTZAN-layout folder the model was trained on')
     p.add_argument('--split', choices=('test', 'all'), default='test',
                    help="'test': the held-out split of training; 'all': "
                         'every clip (default: test)')
