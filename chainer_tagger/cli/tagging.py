@@ -71,7 +71,8 @@ def add_commands(sub):
                         'length, 29.12 s)')
     p.add_argument('--top', '-k', type=positive_int, default=10,
                    metavar='K',
-                   help='tags shown in the heat map: the K best on average '
+                   help='tags shown in the heat map: the K best on average, '
+                        'windows weighted by their share of real audio '
                         '(default: 10)')
     p.add_argument('--format', '-f', choices=('png', 'json'), default=None,
                    help="'json': every window's start and scores; 'png': "

@@ -95,7 +95,8 @@ def short_name(path, limit=TITLE_CHARS):
 
 def plot_taggram(starts, scores, tags, path, k=10, title=None,
                  window_seconds=29.12, duration=None, audio_fractions=None):
-    """Draw the ``k`` tags with the best mean score against the song's time.
+    """Draw the ``k`` tags with the best mean score (weighted by each
+    window's share of real audio) against the song's time.
 
     Parameters
     ----------
@@ -114,7 +115,11 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
     scores = np.asarray(scores)
-    best = np.argsort(-scores.mean(axis=0), kind='stable')[:k]
+    fractions = np.ones(len(scores)) if audio_fractions is None else \
+        np.asarray(audio_fractions)
+    # The best tags of the song, not of the padding after it.
+    best = np.argsort(-np.average(scores, axis=0, weights=fractions),
+                      kind='stable')[:k]
     image = scores[:, best].T
     lo, hi = window_cells(starts, window_seconds, duration)
     fig, ax = plt.subplots(figsize=(max(7, min(16, 0.4 * len(starts) + 5)),
@@ -124,8 +129,6 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
     for j in range(len(lo)):  # one column per window, gaps left blank
         im = ax.pcolormesh([lo[j], hi[j]], rows, image[:, j:j + 1],
                            cmap='magma', vmin=0, vmax=vmax)
-    fractions = np.ones(len(lo)) if audio_fractions is None else \
-        np.asarray(audio_fractions)
     padded = np.flatnonzero(fractions < 1.0 - PADDING_WARN_FRACTION)
     for j in padded:
         ax.add_patch(Rectangle(

@@ -78,3 +78,65 @@ def test_full_windows_and_aggregate(tmp_path):
 
 def test_paths_or_data_not_both(tmp_path):
     assert main(['embed', '-o', str(tmp_path / 'x.npy')]) == 2
+
+
+def test_output_name_is_kept_and_said(tmp_path, capsys):
+    out = tmp_path / 'new' / 'feats.bin'
+    assert main(['embed', str(AUDIO / 'bensound-cute.melgram.npy'), '-m',
+                 'crnn-msd', '-o', str(out)]) == 0
+    assert np.load(out).shape == (1, 32)  # NumPy .npy, under that name
+    assert not (tmp_path / 'new' / 'feats.bin.npy').exists()
+    said = capsys.readouterr().out
+    assert said == 'wrote {} (NumPy .npy, 1 rows of 32) and {}\n'.format(
+        out, tmp_path / 'new' / 'feats.json')
+
+
+def test_data_folder_too_small_to_plot(tmp_path, capsys):
+    import shutil
+    from conftest import SHARED
+    for genre in ('blues', 'jazz'):
+        (tmp_path / 'genres' / genre).mkdir(parents=True)
+        shutil.copy(SHARED / 'gtzan-mini' / 'genres' / genre /
+                    '{}.00000.wav'.format(genre),
+                    tmp_path / 'genres' / genre)
+    out = tmp_path / 'emb.npy'
+    assert main(['embed', '--data', str(tmp_path), '-o', str(out),
+                 '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert '2 readable clips; the PCA and t-SNE plots need at least 3' in err
+    assert not out.exists()
+
+
+def test_plots_label_their_axes_and_held_out_clips(tmp_path):
+    """PC1/PC2 with the share of variance, one projection for before and
+    after, hollow held-out clips; titles without doubled brackets."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from unittest import mock
+    from chainer_tagger.inference import embedding_plot as ep
+    rng = np.random.RandomState(0)
+    labels = np.repeat(np.arange(4), 5)
+    before = rng.randn(20, 8) + labels[:, None]
+    after = before * np.linspace(1, 3, 8)
+    held = np.arange(20) % 5 == 0
+    titles, xlabels = [], []
+    real_figure = ep._figure
+
+    def spy(panels, *args, **kwargs):
+        xlabels.append([p[2][0] for p in panels])
+        titles.append(args[-1])
+        return real_figure(panels, *args, **kwargs)
+    with mock.patch.object(ep, '_figure', side_effect=spy):
+        paths = ep.plot_embeddings_before_after(
+            before, after, labels, list('abcd'), str(tmp_path / 'e'),
+            'SoundNet embeddings', held_out=held)
+    assert [p.split('/')[-1] for p in paths] == ['e_pca.png', 'e_tsne.png']
+    share = __import__('sklearn.decomposition').decomposition.PCA(2).fit(
+        np.concatenate([before, after])).explained_variance_ratio_[0]
+    assert xlabels[0] == ['PC1 ({:.0f} % of variance)'.format(100 * share)]*2
+    assert xlabels[1] == ['t-SNE 1', 't-SNE 2'][:1] * 2
+    assert titles == ['SoundNet embeddings: PCA (one projection of both)',
+                      'SoundNet embeddings: t-SNE (separate maps)']
+    xy_before, _ = ep.project(before, 'pca', fit=np.concatenate([before,
+                                                                 after]))
+    assert xy_before.shape == (20, 2)

@@ -40,3 +40,24 @@ def test_mode2_model_exports_with_its_batch(tmp_path, shipped_melgrams):
     got = session.run(None, {'melgram': shipped_melgrams})[0]
     want = load_model('cnn0-msd').predict(shipped_melgrams)  # one batch
     assert np.abs(got - want).max() <= 1e-4
+
+
+def test_metadata_names_the_tags(tmp_path):
+    import json
+    path = tmp_path / 'sub' / 'cnn.onnx'  # the folder is created
+    assert main(['export', '--model', 'cnn-msd', '-o', str(path)]) == 0
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    tags = json.loads(props['tags'])
+    assert len(tags) == 50 and tags[:2] == ['rock', 'pop']
+    assert props['model'] == 'cnn-msd'
+
+
+def test_what_cannot_be_exported_is_one_line(tmp_path, capsys, monkeypatch):
+    out = tmp_path / 'x.onnx'
+    assert main(['export', '-m', 'soundnet8', '-o', str(out)]) == 2
+    assert 'for the melgram taggers' in capsys.readouterr().err
+    monkeypatch.setitem(__import__('sys').modules, 'onnx_chainer', None)
+    assert main(['export', '-o', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert 'needs the onnx extra' in err and 'chainer-tagger[onnx]' in err
+    assert err.count('\n') == 1 and not out.exists()

@@ -76,6 +76,7 @@ def test_taggram_json_and_aggregates(medley, tmp_path, capsys):
 
 
 def test_taggram_png(medley, tmp_path):
+    """The picture: song time on the x axis, the padded window hatched."""
     out = tmp_path / 'taggram.png'
     assert main(['taggram', str(medley), '-o', str(out), '--top', '5']) == 0
     assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -94,3 +95,63 @@ def test_full_window_rejects_melgram_npy(capsys):
     assert main(['tag', str(AUDIO / 'bensound-cute.melgram.npy'),
                  '--window', 'full', '--no-progress']) == 1
     assert 'needs audio' in capsys.readouterr().err
+
+
+def test_padded_last_window_no_longer_outweighs_the_song(model):
+    """bensound-cute: a 2.3 s window with 26.8 s of zeros counted like the
+    full first one lifted crnn-gtzan's 'classical' from 0.010 to 0.107."""
+    from chainer_tagger import tag
+    from chainer_tagger.inference import tag_windows
+    song = AUDIO / 'bensound-cute.mp3'
+    w = tag_windows(model('crnn-gtzan'), song)
+    classical = list(model('crnn-gtzan').tags).index('classical')
+    np.testing.assert_allclose(w.audio_fractions, [1.0, 0.0738], atol=1e-4)
+    assert w.scores[:, classical] == pytest.approx([0.0104, 0.2030],
+                                                   abs=1e-4)
+    [r] = tag(song, model=model('crnn-gtzan'), window='full')
+    got = {t['tag']: t['score'] for t in r['tags']}
+    assert got['classical'] == pytest.approx(
+        (0.0104 + 0.0738 * 0.2030) / 1.0738, abs=2e-4)
+
+
+def test_taggram_cells_follow_the_song():
+    from chainer_tagger.inference.taggram import window_cells
+    # A 32.5 s song: hop 2 gives windows at 0, 2, 4 that cover 0-32.5 s.
+    lo, hi = window_cells([0, 2, 4], 29.12, 32.5)
+    np.testing.assert_allclose(lo, [0, 15.56, 17.56])
+    np.testing.assert_allclose(hi, [15.56, 17.56, 32.5])
+    # The default hop: the last window ends with the song, not at 58 s.
+    lo, hi = window_cells([0, 29.12], 29.12, 32.5)
+    np.testing.assert_allclose([lo, hi], [[0, 29.12], [29.12, 32.5]])
+    # A hop longer than the window leaves the unanalysed time blank.
+    lo, hi = window_cells([0, 60], 29.12, 80.0)
+    np.testing.assert_allclose([lo, hi], [[0, 60], [29.12, 80]])
+
+
+def test_taggram_format_from_extension_folders_and_progress(medley, tmp_path,
+                                                            capsys):
+    out = tmp_path / 'new' / 'deeper' / 'taggram.json'
+    assert main(['taggram', str(medley), '-m', 'crnn-gtzan', '--hop', '20',
+                 '-o', str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [round(w['start']) for w in doc['windows']] == [0, 20, 40]
+    assert doc['hop'] == 20.0 and doc['window_seconds'] == 29.12
+    err = capsys.readouterr().err
+    assert 'taggram' in err and '3/3' in err and '\x1b[' not in err
+    svg = tmp_path / 'other' / 'taggram.svg'
+    assert main(['taggram', str(medley), '-m', 'crnn-gtzan', '-o', str(svg),
+                 '--no-progress']) == 0
+    assert svg.read_text().lstrip().startswith('<?xml')
+    assert main(['taggram', str(medley), '-o', str(tmp_path / 'x.bin'),
+                 '--no-progress']) == 2
+    assert "cannot draw a taggram as 'bin'" in capsys.readouterr().err
+    assert main(['taggram', str(medley), '-o', str(tmp_path)]) == 2
+    assert 'is a folder' in capsys.readouterr().err
+
+
+def test_whole_file_progress_counts_windows(medley, capsys):
+    assert main(['tag', str(medley), '--window', 'full', '--hop', '10',
+                 '-m', 'cnn-msd', '-f', 'json']) == 0
+    captured = capsys.readouterr()
+    assert 'tagging windows' in captured.err and '5/5' in captured.err
+    assert json.loads(captured.out)[0]['windows'] == 5
