@@ -62,3 +62,30 @@ def test_cache_avoids_decoding_twice_and_bad_clips_warn(tmp_path):
 def test_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match='no clips found'):
         find_clips(tmp_path)
+
+
+def test_truncated_feature_cache_file_is_rebuilt(tmp_path):
+    """A cached .npy cut short (``mmap length is greater than file size``)
+    is decoded again, with a warning; leftovers of killed writes go."""
+    from chainer_tagger.errors import ChainerTaggerWarning
+    root = make_tiny_gtzan(tmp_path / 'data')
+    first = GTZAN(root, waveform_feature(), 'wave', tmp_path / 'cache',
+                  progress=False)
+    want = np.array(first.feature(2))
+    cached = first._cached(first.paths[2])
+    cached.write_bytes(cached.read_bytes()[:1000])
+    (tmp_path / 'cache' / '.partial-killed.npy').write_bytes(b'x')
+    with pytest.warns(ChainerTaggerWarning, match='damaged'):
+        second = GTZAN(root, waveform_feature(), 'wave', tmp_path / 'cache',
+                       progress=False)
+    np.testing.assert_array_equal(second.feature(2), want)
+    assert not (tmp_path / 'cache' / '.partial-killed.npy').exists()
+
+
+def test_feature_cache_folder_that_is_a_file(tmp_path):
+    from chainer_tagger.errors import FolderError
+    root = make_tiny_gtzan(tmp_path / 'data')
+    (tmp_path / 'cache').write_text('a file')
+    with pytest.raises(FolderError, match='exists and is not a folder'):
+        GTZAN(root, waveform_feature(), 'wave', tmp_path / 'cache',
+              progress=False)
