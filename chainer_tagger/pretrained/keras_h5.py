@@ -160,7 +160,8 @@ def assign_keras_weights(model, layers, backend):
         except KeyError:
             raise KerasWeightsError(
                 'the file has no layer {!r} (it has: {}); is it a weight '
-                'file of this model?'.format(name, ', '.join(layers))) from None
+                'file of this model?'.format(name, ', '.join(layers))) \
+                from None
 
     def put_bn(link, name):
         w = layer(name)

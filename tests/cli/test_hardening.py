@@ -94,8 +94,8 @@ def test_output_that_is_an_input_is_refused_before_any_work(tmp_path,
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['tag', str(MELGRAM), '--top', '0'], 'argument --top/-k: must be a '
-                                         'positive integer, not 0'),
+    (['tag', str(MELGRAM), '--top', '0'],
+     'argument --top/-k: must be a positive integer, not 0'),
     (['tag', str(MELGRAM), '-k', '-3'], 'not -3'),
     (['tag', str(MELGRAM), '--batch-size', '0'], 'argument --batch-size/-b'),
     (['embed', str(MELGRAM), '-o', 'x.npy', '-b', '0'], '--batch-size'),
@@ -135,8 +135,8 @@ def test_version_and_help_describe_every_option(capsys):
 
 
 def test_mode_2_model_warns_when_batches_mix_clips(capsys):
-    files = [str(AUDIO / (s + '.melgram.npy')) for s in ('bensound-cute',
-                                                          'bensound-dubstep')]
+    files = [str(AUDIO / (s + '.melgram.npy'))
+             for s in ('bensound-cute', 'bensound-dubstep')]
     assert main(['tag', '-m', 'cnn0-msd', '--no-progress'] + files) == 0
     assert 'warning: cnn0-msd normalises over each batch' in \
         capsys.readouterr().err
