@@ -106,15 +106,25 @@ def test_evaluate_refuses_the_file(evil, capsys, tmp_path):
 @pytest.mark.shared
 def test_poisoned_cache_entry_is_refused(genuine, tmp_path, capsys):
     """A writable cache is an attack path: a converted model replaced by a
-    poisoned file gives the error, not the payload."""
+    poisoned file is never unpickled.  Its checksum no longer matches, so
+    it is rebuilt from the verified source with a warning naming it; with
+    its recorded checksum forged too, the loader refuses it."""
+    from chainer_tagger.pretrained import cache
     marker = tmp_path / 'pwned'
     cached = registry.ensure_converted('cnn-msd', ARCHITECTURES)
     _poison(cached, cached, marker, entry='output/W')
     assert main(['tag', str(AUDIO / 'bensound-cute.melgram.npy'), '-m',
+                 'cnn-msd', '--no-progress']) == 0
+    assert 'warning: cached model file {}: damaged'.format(cached) in \
+        capsys.readouterr().err
+    assert not marker.exists()
+    _poison(cached, cached, marker, entry='output/W')
+    cache.record_checksum(cached)  # the attacker rewrote the checksum
+    assert main(['tag', str(AUDIO / 'bensound-cute.melgram.npy'), '-m',
                  'cnn-msd', '--no-progress']) == 2
     assert 'holds Python objects' in capsys.readouterr().err
     assert not marker.exists()
-    os.remove(cached)  # the session's cache: converted again when needed
+    cache.discard(cached)  # the session's cache: converted again
 
 
 @pytest.mark.shared
