@@ -109,7 +109,8 @@ def _embed_gtzan(args, net, stem):
     plots = plot_embeddings(emb, gtzan.labels, GTZAN_GENRES, stem,
                             'SoundNet embeddings of {}, {}'.format(
                                 os.path.basename(os.path.normpath(
-                                    args.data)), args.model),
+                                    args.data)),
+                                os.path.basename(args.model)),
                             progress=not args.no_progress)
     write_stdout('wrote {} (NumPy .npy, {} rows of {}), {} and {}\n'.format(
         args.output, emb.shape[0], emb.shape[1], stem + '.csv',
