@@ -19,7 +19,8 @@ from chainer_tagger.errors import InputError
 
 
 def read_melgram_npy(path):
-    """A melgram saved as ``.npy``, shape (96, 1366) or (1, 1, 96, 1366)."""
+    """A melgram saved as ``.npy``, shape (96, 1366) or (1, 1, 96, 1366);
+    float64 files stay float64, others become float32."""
     try:
         x = np.load(path, allow_pickle=False)
     except Exception as e:
@@ -31,7 +32,9 @@ def read_melgram_npy(path):
                          '(1, 1, 96, 1366), not {}'.format(path, x.shape))
     if not np.issubdtype(x.dtype, np.number):
         raise InputError('{}: not numeric ({})'.format(path, x.dtype))
-    return x.reshape(N_MELS, N_FRAMES).astype(np.float32)
+    # float64 stays float64 (as shipped): a float64 model gets it whole.
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    return x.reshape(N_MELS, N_FRAMES).astype(dtype)
 
 
 def is_melgram_file(path):
@@ -46,7 +49,8 @@ def _model_input(source, start, clip_input):
     return samples.astype(np.float32)
 
 
-def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
+def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
+                  decoder_delay='remove'):
     """The windows of one file that a model takes, not read yet.
 
     Parameters
@@ -61,6 +65,10 @@ def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
     window : {'centre', 'full'}
         The centre window, as the originals, or windows every ``hop``
         seconds (default: the window length) over the whole file.
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed (as the shipped melgrams were made)
+        or kept (as 2016 decoders without gapless information did); see
+        :class:`~chainer_tagger.audio.decode.AudioSource`.
 
     Returns
     -------
@@ -81,7 +89,7 @@ def input_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
             raise InputError('{}: --window full needs audio, not a melgram '
                              '.npy'.format(path))
         return [(0.0, lambda: read_melgram_npy(path))]
-    source = _guarded(path, AudioSource, path)
+    source = _guarded(path, AudioSource, path, decoder_delay)
     n = source.length_at(clip_input.sample_rate)
     if window == 'centre':
         starts = [centre_window(n, clip_input.n_samples)[0]]
@@ -108,15 +116,18 @@ def _guarded(path, function, *args):
             path, type(e).__name__, e)) from None
 
 
-def clip_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
+def clip_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
+                 decoder_delay='remove'):
     """Model inputs of one file, ``(start_seconds, array)`` per window,
     read one after the other (see :func:`input_windows`)."""
-    for start, read in input_windows(path, clip_input, window, hop):
+    for start, read in input_windows(path, clip_input, window, hop,
+                                     decoder_delay):
         yield start, read()
 
 
-def read_input(path, clip_input=MELGRAM_INPUT):
+def read_input(path, clip_input=MELGRAM_INPUT, decoder_delay='remove'):
     """The centre-window model input of one file (by default Choi's
     melgram, ``(96, 1366)``): an audio file or a ``.npy`` melgram."""
-    [(_, read)] = input_windows(path, clip_input)
+    [(_, read)] = input_windows(path, clip_input,
+                                decoder_delay=decoder_delay)
     return read()

@@ -6,9 +6,9 @@ import numpy as np
 
 from chainer_tagger.atomic_file import write_text_atomic
 from chainer_tagger.audio import expand_paths
-from chainer_tagger.cli.common import (batch_options, device_options,
-                                       model_options, progress_options,
-                                       window_options)
+from chainer_tagger.cli.common import (
+    batch_options, decoder_delay_options, device_options, keras_options,
+    model_options, precision_options, progress_options, window_options)
 from chainer_tagger.configuration import GTZAN_GENRES
 from chainer_tagger.datasets import GTZAN
 from chainer_tagger.device import to_device
@@ -29,7 +29,8 @@ def add_commands(sub):
                                             "'soundnet8' or music2vec "
                                             "(3208-d)"),
                  batch_options(8), device_options(), progress_options(),
-                 window_options()])
+                 window_options(), keras_options(), precision_options(),
+                 decoder_delay_options()])
     p.add_argument('paths', nargs='*', metavar='PATH',
                    help='audio files, folders or .npy melgrams')
     p.add_argument('--data', help='a GTZAN-layout folder instead: '
@@ -43,12 +44,14 @@ def add_commands(sub):
 def run_embed(args):
     if bool(args.paths) == bool(args.data):
         raise UsageError('give either PATH... or --data DIR')
-    net = to_device(load_model(args.model), args.gpu)
+    net = to_device(load_model(args.model, keras=args.keras,
+                               precision=args.precision), args.gpu)
     stem = args.output[:-4] if args.output.endswith('.npy') else args.output
     if args.data:
         return _embed_gtzan(args, net, stem)
     feats, index = embed_files(net, expand_paths(args.paths), args.window,
-                               args.hop, args.aggregate, args.batch_size)
+                               args.hop, args.aggregate, args.batch_size,
+                               args.decoder_delay)
     np.save(args.output, feats)
     write_text_atomic(stem + '.json', json.dumps(index, indent=1) + '\n')
     failed = [r for r in index if 'error' in r]

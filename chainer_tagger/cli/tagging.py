@@ -2,9 +2,10 @@
 import sys
 
 from chainer_tagger.atomic_file import write_text_atomic
-from chainer_tagger.cli.common import (batch_options, check_positive,
-                                       device_options, model_options,
-                                       progress_options, window_options)
+from chainer_tagger.cli.common import (
+    batch_options, check_positive, decoder_delay_options, device_options,
+    keras_options, model_options, precision_options, progress_options,
+    window_options)
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import InputError
 from chainer_tagger.inference import report, tag, taggram
@@ -13,10 +14,11 @@ from chainer_tagger.models import load_model
 
 def add_commands(sub):
     model = model_options('crnn-msd', 'registry name or model file')
+    reading = [keras_options(), precision_options(), decoder_delay_options()]
     p = sub.add_parser(
         'tag', help='tag audio files, folders or .npy melgrams',
         parents=[model, batch_options(16), device_options(),
-                 progress_options(), window_options()])
+                 progress_options(), window_options()] + reading)
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='audio file, folder (searched recursively) or '
                         '.npy melgram of shape (96, 1366) or (1, 1, 96, 1366)')
@@ -40,7 +42,7 @@ def add_commands(sub):
     p = sub.add_parser(
         'taggram', help='tags over time of a whole file: a heat map (PNG) '
                         'or per-window JSON',
-        parents=[model, batch_options(16), device_options()])
+        parents=[model, batch_options(16), device_options()] + reading)
     p.add_argument('path', metavar='FILE')
     p.add_argument('--hop', type=float, default=None,
                    help='seconds between windows (default: the window '
@@ -60,7 +62,9 @@ def run_tag(args):
     results = tag(args.paths, model=args.model, batch_size=args.batch_size,
                   gpu=args.gpu, progress=not args.no_progress,
                   per_clip=args.per_clip, window=args.window, hop=args.hop,
-                  aggregate=args.aggregate)
+                  aggregate=args.aggregate, keras=args.keras,
+                  precision=args.precision,
+                  decoder_delay=args.decoder_delay)
     k = args.top if args.top is not None else (
         10 if args.format == 'table' else None)
     text = report.render(results, args.format, k=k, percent=args.percent)
@@ -80,9 +84,11 @@ def run_tag(args):
 
 def run_taggram(args):
     check_positive(args, 'hop')
-    model = to_device(load_model(args.model), args.gpu)
+    model = to_device(load_model(args.model, keras=args.keras,
+                                 precision=args.precision), args.gpu)
     try:
-        data = taggram.taggram(model, args.path, args.hop, args.batch_size)
+        data = taggram.taggram(model, args.path, args.hop, args.batch_size,
+                               args.decoder_delay)
     except InputError as e:
         print('error: {}'.format(e), file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ from chainer_tagger.inference.aggregation import aggregate as combine
 
 
 def embed_files(model, paths, window='centre', hop=None, aggregate=None,
-                batch_size=8):
+                batch_size=8, decoder_delay='remove'):
     """Feature vectors of audio files (or melgram ``.npy``) for any model.
 
     CRNN taggers give 32 values, CNN taggers 256 (the layer before their
@@ -23,6 +23,9 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
     aggregate : {None, 'mean', 'max'}
         With ``window='full'``: one row per window (``None``) or one per
         file.
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed or kept (see
+        :func:`~chainer_tagger.inference.tagging.tag`).
 
     Returns
     -------
@@ -36,7 +39,8 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
     for path in paths:
         try:
             starts, feats, batch = [], [], []
-            for start, x in clip_windows(path, model.clip_input, window, hop):
+            for start, x in clip_windows(path, model.clip_input, window, hop,
+                                         decoder_delay):
                 starts.append(start)
                 batch.append(x)
                 if len(batch) == batch_size:

@@ -50,9 +50,11 @@ def _check_classifier(model):
             '`chainer-tagger embed`)'.format(model_name(model)))
 
 
-def tag_windows(model, path, hop=None, batch_size=16, workers=None):
+def tag_windows(model, path, hop=None, batch_size=16, workers=None,
+                decoder_delay='remove'):
     """Scores of every window of one file, ``hop`` seconds apart (default:
-    the model's window length, 29.12 s for the melgram taggers).
+    the model's window length, 29.12 s for the melgram taggers);
+    ``decoder_delay`` as for :func:`tag`.
 
     Returns
     -------
@@ -64,7 +66,8 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None):
     scores are kept, so memory stays bounded for long files.
     """
     _check_classifier(model)
-    windows = input_windows(path, model.clip_input, 'full', hop)
+    windows = input_windows(path, model.clip_input, 'full', hop,
+                            decoder_delay)
     workers = workers or default_workers()
     scores, batch = [], []
     for _, x in prefetch(lambda w: w[1](), windows, workers,
@@ -80,12 +83,13 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None):
     return np.asarray([s for s, _ in windows]), np.concatenate(scores)
 
 
-def _tag_whole_files(model, files, hop, how, batch_size, workers, bar):
+def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
+                     decoder_delay):
     results = []
     for path in files:
         try:
             starts, scores = tag_windows(model, path, hop, batch_size,
-                                         workers)
+                                         workers, decoder_delay)
         except InputError as e:
             results.append(result(path, model, error=e))
         else:
@@ -96,7 +100,8 @@ def _tag_whole_files(model, files, hop, how, batch_size, workers, bar):
     return results
 
 
-def _tag_centre_windows(model, files, batch_size, workers, bar):
+def _tag_centre_windows(model, files, batch_size, workers, bar,
+                        decoder_delay):
     results = []
     batch_paths, batch = [], []
 
@@ -111,8 +116,11 @@ def _tag_centre_windows(model, files, batch_size, workers, bar):
         batch_paths.clear()
         batch.clear()
 
-    for path, x in prefetch(lambda p: read_input(p, model.clip_input), files,
-                            workers, depth=2 * batch_size + workers):
+    def read(path):
+        return read_input(path, model.clip_input, decoder_delay)
+
+    for path, x in prefetch(read, files, workers,
+                            depth=2 * batch_size + workers):
         if isinstance(x, Exception):
             flush()
             results.append(result(path, model, error=x))
@@ -129,7 +137,8 @@ def _tag_centre_windows(model, files, batch_size, workers, bar):
 
 def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         workers=None, per_clip=False, window='centre', hop=None,
-        aggregate='mean'):
+        aggregate='mean', keras=None, precision='float32',
+        decoder_delay='remove'):
     """Tag audio files, folders of them, or ``.npy`` melgrams.
 
     Parameters
@@ -153,6 +162,16 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         as the original; ``'full'``: slide windows over the whole file
         every ``hop`` seconds (default: the window length) and aggregate
         their scores with ``aggregate`` (``'mean'`` or ``'max'``).
+    keras : str, optional
+        Run a Keras tagger given by name with another Keras release's
+        BatchNormalization than its default (a preset such as
+        ``'1.0.6-tensorflow'``; see ``chainer-tagger models``).
+    precision : {'float32', 'float64'}
+        float64 for reference runs (model given by name).
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed (default: as the shipped melgrams
+        were made) or kept (as 2016 decoders without gapless information
+        did; some published tables were computed that way).
 
     Returns
     -------
@@ -163,11 +182,17 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         paths = [paths]
     files = expand_paths(paths)
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model, **({'per_clip': True} if per_clip else {}))
-    elif per_clip:
-        raise UsageError('per_clip=True applies when the model is given by '
-                         'name; build a loaded model with '
-                         'load_model(name, per_clip=True) instead')
+        model = load_model(model, keras=keras, precision=precision,
+                           **({'per_clip': True} if per_clip else {}))
+    else:
+        asked = [o for o, v in (('per_clip', per_clip), ('keras', keras),
+                                ('precision', precision != 'float32'))
+                 if v]
+        if asked:
+            raise UsageError(
+                '{} apply when the model is given by name; build a loaded '
+                'model with load_model(name, {}=...) instead'.format(
+                    ', '.join(asked), asked[0]))
     _check_classifier(model)
     to_device(model, gpu)
     workers = workers or default_workers()
@@ -178,8 +203,9 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
     try:
         if window == 'full':
             return _tag_whole_files(model, files, hop, aggregate, batch_size,
-                                    workers, bar)
-        return _tag_centre_windows(model, files, batch_size, workers, bar)
+                                    workers, bar, decoder_delay)
+        return _tag_centre_windows(model, files, batch_size, workers, bar,
+                                   decoder_delay)
     finally:
         if bar is not None:
             bar.close()

@@ -7,11 +7,13 @@ import numpy as np
 from chainer_tagger.inference.tagging import model_name, tag_windows
 
 
-def taggram(model, path, hop=None, batch_size=16):
+def taggram(model, path, hop=None, batch_size=16, decoder_delay='remove'):
     """Per-window scores of one file as a JSON-able dict: ``{'path',
     'model', 'window_seconds', 'windows': [{'start', 'scores': {tag:
-    score}}]}``."""
-    starts, scores = tag_windows(model, path, hop, batch_size)
+    score}}]}``; ``decoder_delay`` as for
+    :func:`~chainer_tagger.inference.tagging.tag`."""
+    starts, scores = tag_windows(model, path, hop, batch_size,
+                                 decoder_delay=decoder_delay)
     return {'path': str(path), 'model': model_name(model),
             'window_seconds': model.clip_input.seconds, 'windows': [
                 {'start': float(t), 'scores': dict(zip(
