@@ -23,7 +23,8 @@ def add_commands(sub):
                    help='architecture (detected from the file by default)')
     p.add_argument('--running-std-is', choices=('variance', 'std'),
                    help="former option, an alias: 'std' is --keras "
-                        "1.0.6-theano, 'variance' --keras 1.2 (eps 1e-3)")
+                        "1.0.6-theano, 'variance' --keras 1.1-theano (eps "
+                        "1e-5)")
     p.add_argument('--trust-unverified-pickle', action='store_true',
                    help='read a SoundNet .npy whose sha256 is not the '
                         'registered one (still with a restricted unpickler)')

@@ -266,10 +266,10 @@ def convert(src, dst, classes, name=None, arch=None, keras=None,
         ``.npz``: taken from the registry for known files; for unknown
         files the default is
         :data:`~chainer_tagger.configuration.DEFAULT_KERAS_PRESET`
-        (Keras 1.2), with a warning that says so.
+        (Keras 1.1), with a warning that says so.
     running_std_is : {'std', 'variance'}, optional
         The former option, an alias of ``keras``: 'std' is 1.0.6-theano,
-        'variance' is 1.2 (eps 1e-3); a warning names the preset.
+        'variance' is 1.1-theano (eps 1e-5); a warning names the preset.
     trust_unverified : bool
         Read a ``sound8.npy`` whose checksum is not the registered one
         (still with the array-only unpickler).

@@ -270,17 +270,21 @@ def test_unregistered_file_warns_about_keras_version(tmp_path):
     _copy_with_modified_layer(
         KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5', src, 'output',
         'b', np.zeros(50, np.float32))
-    with pytest.warns(UserWarning, match='Keras version .* unknown; '
-                                         'reading it as Keras 1.2 .*eps'):
+    with pytest.warns(UserWarning, match='Keras version .* unknown; reading '
+                                         'it as Keras 1.1-theano .*eps 1e-05'):
         meta = convert_weights(src, tmp_path / 'o.npz')
     assert meta['name'] is None
-    assert meta['settings']['keras'] == '1.2'
+    assert meta['settings']['keras'] == '1.1-theano'
     meta = convert_weights(src, tmp_path / 'o.npz', keras='1.0.7-theano')
     assert meta['settings']['keras'] == '1.0.7-theano'
     # The former option names the preset it stands for.
     with pytest.warns(FutureWarning, match='1.0.6-theano'):
         meta = convert_weights(src, tmp_path / 'o.npz', running_std_is='std')
     assert meta['settings']['keras'] == '1.0.6-theano'
+    with pytest.warns(FutureWarning, match='1.1-theano .*eps 1e-05'):
+        meta = convert_weights(src, tmp_path / 'o.npz',
+                               running_std_is='variance')
+    assert meta['settings']['keras'] == '1.1-theano'
 
 
 def test_conversion_leaves_the_global_rng_alone(tmp_path):

@@ -42,7 +42,9 @@ def test_manifest_records_source_and_checksum_of_every_model():
         in m['rnn0-msd-v1']['files'][0]['url']
 
 
-def test_models_command_lists_availability_and_keras_presets(capsys):
+def test_models_command_lists_availability_and_keras_presets(
+        capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('CHAINER_TAGGER_CACHE', str(tmp_path))  # none yet
     assert main(['models']) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines()
