@@ -102,8 +102,8 @@ def polyphase_matrix(sr_orig, sr_new):
         n = int(register)
         frac = scale * (register - n)
         phases.append((n, wing(frac), wing(scale - frac)))
-    left = max(n + 1 for n, _, _ in phases) + max(len(lw) for _, lw, _ in
-                                                   phases)
+    left = max(n + 1 for n, _, _ in phases) + \
+        max(len(lw) for _, lw, _ in phases)
     right = max(len(rw) for _, _, rw in phases)
     H = np.zeros((left + down + right, up))
     for p, (n, lw, rw) in enumerate(phases):

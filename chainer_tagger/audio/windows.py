@@ -1,9 +1,9 @@
 """Windows of a signal: the centre one, or one every ``hop`` seconds.
 
-An input window is read from an :class:`~chainer_tagger.audio.decode.AudioSource`
-at the rate a model needs, decoding and resampling only the samples around
-it, so memory stays bounded for long files and the result equals resampling
-the whole file.
+An input window is read from an
+:class:`~chainer_tagger.audio.decode.AudioSource` at the rate a model needs,
+decoding and resampling only the samples around it, so memory stays bounded
+for long files and the result equals resampling the whole file.
 """
 import numpy as np
 

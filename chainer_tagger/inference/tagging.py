@@ -2,8 +2,9 @@
 
 Model inputs (Choi's melgram, or the waveform for models of raw audio, as
 the model's ``clip_input`` says) are computed on a small thread pool a few
-batches ahead of the model (:func:`~chainer_tagger.inference.prefetch.prefetch`),
-so feature extraction overlaps the forward pass and memory stays bounded.
+batches ahead of the model
+(:func:`~chainer_tagger.inference.prefetch.prefetch`), so feature
+extraction overlaps the forward pass and memory stays bounded.
 """
 import os
 

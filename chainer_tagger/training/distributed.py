@@ -2,7 +2,8 @@
 
 Start one process per device with MPI::
 
-    mpiexec -n 4 chainer-tagger train --model music2vec --data GTZAN/ --distributed
+    mpiexec -n 4 chainer-tagger train --model music2vec --data GTZAN/ \
+        --distributed
 
 Each process takes its shard of the training split; gradients are averaged
 by ChainerMN's multi-node optimizer, so a step over ``n`` processes of batch
