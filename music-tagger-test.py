@@ -8,6 +8,8 @@
 -m CNN   the 50-tag MusicTaggerCNN (cnn-msd)
 --en     convert the Keras .h5 weights to a Chainer model first (the .h5 is
          found through $CHAINER_TAGGER_WEIGHTS_DIR or downloaded)
+--keras VERSION-BACKEND, --precision, --decoder-delay: as for
+         `chainer-tagger tag`
 
 Prints each file's top-10 tags as percentages of the summed scores, in the
 old format.  All files form one batch, as in the old script (this matters
@@ -17,13 +19,19 @@ import argparse
 import os
 import sys
 
+from chainer_tagger.cli.common import (decoder_delay_options, keras_options,
+                                       precision_options)
+
 MODELS = {'CRNN': 'crnn-gtzan', 'CNN0': 'cnn0-msd', 'CNN': 'cnn-msd'}
 DEFAULT_FILES = ['data/bensound-thejazzpiano.wav',
                  'data/bensound-actionable.wav']
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Music Tagger for Chainer')
+    parser = argparse.ArgumentParser(
+        description='Music Tagger for Chainer',
+        parents=[keras_options(), precision_options(),
+                 decoder_delay_options()])
     parser.add_argument('--modelSel', '-m', default='CRNN',
                         choices=sorted(MODELS), help='model: CRNN, CNN0, CNN')
     parser.add_argument('--en', action='store_true',
@@ -51,7 +59,9 @@ def main(argv=None):
         print('converted {} -> {}'.format(source, target))
     if args.modelSel == 'CNN0':
         print('set to use mode 2')
-    results = tag(files, model=name, batch_size=len(files))
+    results = tag(files, model=name, batch_size=len(files), keras=args.keras,
+                  precision=args.precision,
+                  decoder_delay=args.decoder_delay)
     print('* top-10 tags: genre prediction result percentage *')
     status = 0
     for r in results:

@@ -6,7 +6,7 @@ modules import these names; none of them types the numbers again.
 """
 import collections
 
-from chainer_tagger.errors import ModelFileError
+from chainer_tagger.errors import ModelFileError, UsageError
 
 # -- Choi's log mel-spectrogram (``audio_processor.compute_melgram``) -------
 
@@ -96,9 +96,96 @@ ONNX_OPSETS = (8, 9, 10, 11)
 CRNN_TIME_PADDING = 37
 CRNN_BLOCKS = ((64, (2, 2)), (128, (3, 3)), (128, (4, 4)), (128, (4, 4)))
 CRNN_GRU_UNITS = 32
+#: Kernel size of the taggers' 'same' convolutions (3x3).
+TAGGER_CONV_KERNEL = 3
 #: MusicTaggerCNN: (out_channels, pooling) of the five conv blocks.
 CNN_BLOCKS = ((32, (2, 4)), (128, (2, 4)), (128, (2, 4)), (192, (3, 5)),
               (256, (4, 4)))
+
+
+# -- Keras-1 BatchNormalization, by Keras version and backend ---------------
+
+
+class KerasPreset(collections.namedtuple(
+        'KerasPreset',
+        'name versions running_std divisor eps momentum')):
+    """How one Keras-1 release (and backend) ran ``BatchNormalization``.
+
+    ``running_std`` is what the layer stored in its ``running_std`` weight
+    while training, and how it reads that weight: ``'std'`` (the running
+    average of ``sqrt(var + eps)``) or ``'variance'`` (of the biased batch
+    variance).  ``divisor`` is what ``x - mean`` is divided by, written
+    with ``s`` for that value: the stored one at test time (mode 0), the
+    batch's one in mode 2 (``sqrt(var + eps)`` or ``var``, as stored).
+    The output is then ``* gamma + beta``.  ``eps`` and ``momentum`` are
+    the layer's defaults in that release.  See
+    :mod:`chainer_tagger.links.keras_batch_normalization`.
+    """
+
+
+#: The Keras-1 BatchNormalization semantics, read from the Keras source
+#: (tags 1.0.3 to 1.2.2: keras/layers/normalization.py and both backends).
+#: The weight files are the same whatever the version; what changes is
+#: how ``running_std`` is read, where eps enters, and eps itself.
+KERAS_PRESETS = collections.OrderedDict((p.name, p) for p in (
+    # 1.0.3-1.0.5: the maths is in the layer, identical on both backends.
+    KerasPreset('1.0.5', 'Keras 1.0.3-1.0.5, Theano or TensorFlow',
+                'std', 's + eps', 1e-6, 0.9),
+    # 1.0.6 moved it into the backends: Theano kept the std ...
+    KerasPreset('1.0.6-theano', 'Keras 1.0.6, Theano',
+                'std', 's + eps', 1e-6, 0.9),
+    # ... TensorFlow's tf.nn.moments returns (mean, variance).
+    KerasPreset('1.0.6-tensorflow', 'Keras 1.0.6, TensorFlow',
+                'variance', 'sqrt(s + eps)', 1e-6, 0.9),
+    # 1.0.7 "Unify BN behavior in TF and Theano": a variance on both, but
+    # Theano's T.nnet.bn got sqrt(var) + eps; momentum 0.99.
+    KerasPreset('1.0.7-theano', 'Keras 1.0.7, Theano',
+                'variance', 'sqrt(s) + eps', 1e-6, 0.99),
+    KerasPreset('1.0.7-tensorflow', 'Keras 1.0.7, TensorFlow',
+                'variance', 'sqrt(s + eps)', 1e-6, 0.99),
+    # 1.0.8: eps 1e-5 (cuDNN's minimum) and Theano's eps inside the sqrt.
+    KerasPreset('1.1-theano', 'Keras 1.0.8-1.1.2, Theano',
+                'variance', 'sqrt(s + eps)', 1e-5, 0.99),
+    KerasPreset('1.1-tensorflow', 'Keras 1.0.8-1.1.2, TensorFlow',
+                'variance', 'sqrt(s + eps)', 1e-5, 0.99),
+    # 1.2.0: eps 1e-3 on both backends.
+    KerasPreset('1.2', 'Keras 1.2.0-1.2.2, Theano or TensorFlow',
+                'variance', 'sqrt(s + eps)', 1e-3, 0.99),
+))
+
+#: What the old ``running_std_is`` setting meant, as a preset: 'std' was
+#: Keras <= 1.0.6 (eps 1e-6), 'variance' Keras 1.0.8-1.1.2 (eps 1e-5).
+RUNNING_STD_ALIASES = {'std': '1.0.6-theano', 'variance': '1.1-theano'}
+
+#: The preset of a Keras file that is not in the registry (nothing in a
+#: Keras-1 weight file says which version wrote it): Keras 1.1, what the
+#: registered files of later Keras ran with (and the former default).
+DEFAULT_KERAS_PRESET = '1.1-theano'
+
+
+def keras_preset(preset):
+    """The :class:`KerasPreset` of a name (``'1.0.6-theano'``) or preset.
+
+    Raises :class:`~chainer_tagger.errors.UsageError` naming the known
+    presets for anything else.
+    """
+    if isinstance(preset, KerasPreset):
+        return preset
+    try:
+        return KERAS_PRESETS[preset]
+    except (KeyError, TypeError):
+        raise UsageError('unknown Keras preset {!r}; known: {}'.format(
+            preset, ', '.join(KERAS_PRESETS))) from None
+
+
+#: Numeric precisions a model can run in: float32 (the default and the
+#: fast CPU kernels) or float64 (reference runs).
+PRECISIONS = ('float32', 'float64')
+
+#: What to do with the MP3 decoder's delay (529 samples at the start):
+#: 'remove' it, as the shipped melgrams were made, or 'keep' it, as
+#: decoders without gapless information did on 2016 Linux machines.
+DECODER_DELAY_CHOICES = ('remove', 'keep')
 
 
 class ClipInput(collections.namedtuple(

@@ -2,11 +2,12 @@
 """Convert a Keras-1 weight file of Choi's taggers into a chainer-tagger .npz.
 
     python convert/keras_h5_to_npz.py SRC.h5 DST.npz [--arch crnn|cnn]
-                                      [--running-std-is variance|std]
+                                      [--keras VERSION-BACKEND]
 
-The same as `chainer-tagger convert`; see chainer_tagger.keras_h5 for what
-the conversion does (kernel flipping for Theano files, BN semantics of the
-Keras version that wrote the file, shape checks, atomic write).
+The same as `chainer-tagger convert`; see chainer_tagger.pretrained.keras_h5
+for what the conversion does (layers matched by structure, nested
+containers, kernel flipping for Theano files, the Keras preset recorded,
+shape checks, atomic write).
 """
 import sys
 

@@ -10,8 +10,12 @@ Two details reproduce how audio was decoded in 2016 (``librosa.load`` over
 * MP3 is decoded to 16-bit integers and scaled by 1/32768, as ffmpeg's
   ``s16`` output was;
 * the MP3 decoder's delay of 529 samples is dropped from the start while
-  the signal keeps its length (the old decoder delivered the same number of
-  samples, starting 529 later).
+  the signal keeps its length (``decoder_delay='remove'``, the default:
+  what made the shipped melgrams).  Decoders without gapless information,
+  as on many 2016 Linux machines, delivered the same number of samples
+  with the delay kept, i.e. the music 529 samples later
+  (``decoder_delay='keep'``); some published tables were computed from
+  such audio.
 """
 import os
 import struct
@@ -20,7 +24,8 @@ import numpy as np
 import soundfile as sf
 
 from chainer_tagger.audio.resample import resample
-from chainer_tagger.errors import AudioDecodeError
+from chainer_tagger.configuration import DECODER_DELAY_CHOICES
+from chainer_tagger.errors import AudioDecodeError, UsageError
 
 #: Samples of delay that an MP3 decoder adds at the start (MPEG layer III).
 MP3_DECODER_DELAY = 529
@@ -32,14 +37,18 @@ class AudioSource:
     Parameters
     ----------
     path : str or path-like
+    decoder_delay : {'remove', 'keep'}
+        For MP3: drop the decoder's delay (529 samples) from the start, or
+        keep it, as 2016 decoders without gapless information did.  The
+        length is the same either way.
 
     Attributes
     ----------
     samplerate : int
     channels : int
     n_samples : int
-        Length in samples (per channel), after the MP3 decoder delay shift:
-        what decodes.
+        Length in samples (per channel), after the MP3 decoder delay shift
+        (the same with the delay removed or kept): what decodes.
     expected_samples : int or None
         The length the file's header implies (for MP3 libsndfile's estimate
         from the size and bitrate, for WAV the declared data chunk), when
@@ -53,7 +62,11 @@ class AudioSource:
     #: MP3s up to this long keep the samples decoded while counting them.
     KEEP_DECODED_SECONDS = 600
 
-    def __init__(self, path):
+    def __init__(self, path, decoder_delay='remove'):
+        if decoder_delay not in DECODER_DELAY_CHOICES:
+            raise UsageError('decoder_delay must be {}, not {!r}'.format(
+                ' or '.join(DECODER_DELAY_CHOICES), decoder_delay))
+        self.decoder_delay = decoder_delay
         self.path = os.fspath(path)
         check_readable(self.path)
         # Bytes: libsndfile then opens names that are not valid UTF-8 too.
@@ -71,7 +84,9 @@ class AudioSource:
         self.channels = int(info.channels)
         self.is_mp3 = info.format == 'MP3' or 'MPEG' in info.subtype
         self._dtype = 'int16' if self.is_mp3 else 'float32'
-        self._delay = MP3_DECODER_DELAY if self.is_mp3 else 0
+        # libsndfile delivers the delay: drop it, or keep what it gives.
+        self._delay = MP3_DECODER_DELAY if (
+            self.is_mp3 and decoder_delay == 'remove') else 0
         # libsndfile only estimates the length of an MP3; count by decoding.
         if self.is_mp3:
             self.n_samples = self._count()
@@ -100,7 +115,12 @@ class AudioSource:
                              reason)) from None
         data = np.frombuffer(buf, '<i2').reshape(-1, self.channels)
         self.is_mp3 = self.path.lower().endswith('.mp3')
-        self._delay = 0  # ffmpeg and GStreamer already drop it
+        self._delay = 0  # ffmpeg and GStreamer already drop it ...
+        if self.is_mp3 and self.decoder_delay == 'keep':
+            # ... so put it back: the same length, 529 samples later.
+            data = np.concatenate([np.zeros(
+                (MP3_DECODER_DELAY, self.channels), data.dtype), data])[
+                    :len(data)]
         self._audioread_samples = data
         self.n_samples = len(data)
         if self.n_samples == 0:
@@ -244,7 +264,7 @@ def _libsndfile_reason(error):
     return text
 
 
-def load_audio(path, sr=None):
+def load_audio(path, sr=None, decoder_delay='remove'):
     """Decode a whole file to mono float32, optionally resampled.
 
     Parameters
@@ -253,13 +273,15 @@ def load_audio(path, sr=None):
     sr : int, optional
         Target rate; resampled with 2016's ``kaiser_best``
         (:func:`chainer_tagger.audio.resample.resample`).
+    decoder_delay : {'remove', 'keep'}
+        See :class:`AudioSource`.
 
     Returns
     -------
     y : np.ndarray, float32
     sr : int
     """
-    source = AudioSource(path)
+    source = AudioSource(path, decoder_delay)
     y = source.read()
     if sr is not None and sr != source.samplerate:
         y = resample(y, source.samplerate, sr)

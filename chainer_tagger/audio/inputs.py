@@ -38,12 +38,14 @@ FileInput = collections.namedtuple('FileInput',
 
 def read_melgram_npy(path):
     """A melgram saved as ``.npy``, shape (96, 1366), (1, 96, 1366) or
-    (1, 1, 96, 1366), as float32.
+    (1, 1, 96, 1366).
 
-    The stated rule for other dtypes: real numbers (any integer or float
-    dtype) are converted to float32; booleans, complex numbers and
-    anything else are refused, and so are NaN and infinite values (also
-    float64 values beyond float32's range), which would give NaN scores.
+    The stated rule for dtypes: real numbers (any integer or float dtype)
+    are converted to float32, except float64, which stays float64 (as the
+    original's melgrams were shipped: a float64 model gets them whole);
+    booleans, complex numbers and anything else are refused, and so are
+    NaN and infinite values (also float64 values beyond float32's range),
+    which would give NaN scores.
     """
     try:
         x = np.load(path, allow_pickle=False)
@@ -58,13 +60,13 @@ def read_melgram_npy(path):
         raise InputError('{}: a melgram .npy must hold real numbers '
                          '(integers or floats), not {}'.format(path, x.dtype))
     with np.errstate(over='ignore'):
-        x = x.reshape(N_MELS, N_FRAMES).astype(np.float32)
-    bad = np.count_nonzero(~np.isfinite(x))
+        bad = np.count_nonzero(~np.isfinite(x.astype(np.float32)))
     if bad:
         raise InputError('{}: the melgram holds {} NaN or infinite values '
                          '(of {}; float64 values beyond float32 count too)'
                          .format(path, bad, x.size))
-    return x
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    return x.reshape(N_MELS, N_FRAMES).astype(dtype)
 
 
 def is_melgram_file(path):
@@ -84,7 +86,8 @@ def _npy_input(path):
     return read_melgram_npy(path), None
 
 
-def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
+def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
+               decoder_delay='remove'):
     """The windows of one file that a model takes, not read yet.
 
     Parameters
@@ -99,6 +102,10 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
     window : {'centre', 'full'}
         The centre window, as the originals, or windows every ``hop``
         seconds (default: the window length) over the whole file.
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed (as the shipped melgrams were made)
+        or kept (as 2016 decoders without gapless information did); see
+        :class:`~chainer_tagger.audio.decode.AudioSource`.
 
     Returns
     -------
@@ -120,7 +127,7 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
                              '.npy'.format(path))
         return FileInput(path, None, [Window(0.0, 1.0, functools.partial(
             _npy_input, path))], warnings)
-    source = _guarded(path, AudioSource, path)
+    source = _guarded(path, AudioSource, path, decoder_delay)
     n = source.length_at(clip_input.sample_rate)
     length = clip_input.n_samples
     if window == 'centre':
@@ -156,15 +163,17 @@ def _guarded(path, function, *args):
             path, type(e).__name__, e)) from None
 
 
-def clip_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None):
+def clip_windows(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
+                 decoder_delay='remove'):
     """Model inputs of one file, ``(start_seconds, array)`` per window,
     read one after the other (see :func:`open_input`)."""
-    for w in open_input(path, clip_input, window, hop).windows:
+    for w in open_input(path, clip_input, window, hop,
+                        decoder_delay).windows:
         yield w.start, w.read()[0]
 
 
-def read_input(path, clip_input=MELGRAM_INPUT):
+def read_input(path, clip_input=MELGRAM_INPUT, decoder_delay='remove'):
     """The centre-window model input of one file (by default Choi's
     melgram, ``(96, 1366)``): an audio file or a ``.npy`` melgram."""
-    [w] = open_input(path, clip_input).windows
+    [w] = open_input(path, clip_input, decoder_delay=decoder_delay).windows
     return w.read()[0]

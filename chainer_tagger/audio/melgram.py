@@ -40,26 +40,30 @@ def window_melgram(source, start):
     return log_melgram(read_window(source, start))
 
 
-def melgram(path):
+def melgram(path, decoder_delay='remove'):
     """Choi's mel-spectrogram of an audio file, shape ``(96, 1366)``, float32.
+
+    ``decoder_delay``: an MP3's decoder delay removed (as the shipped
+    melgrams were made) or kept (as some published tables were); see
+    :class:`~chainer_tagger.audio.decode.AudioSource`.
 
     Raises
     ------
     chainer_tagger.errors.AudioDecodeError
         For files that cannot be decoded, with the path and the reason.
     """
-    source = AudioSource(path)
+    source = AudioSource(path, decoder_delay)
     start, _ = centre_window(source.length_at(MELGRAM_SR))
     return window_melgram(source, start)
 
 
-def melgram_windows(path, hop=MELGRAM_SECONDS):
+def melgram_windows(path, hop=MELGRAM_SECONDS, decoder_delay='remove'):
     """Choi's melgram of successive 29.12 s windows over a whole file.
 
     Yields ``(start_seconds, melgram)`` for windows starting every ``hop``
     seconds, reading and resampling only each window's samples, so memory
     stays bounded for long files.
     """
-    source = AudioSource(path)
+    source = AudioSource(path, decoder_delay)
     for start in window_starts(source.length_at(MELGRAM_SR), hop):
         yield start / float(MELGRAM_SR), window_melgram(source, start)

@@ -4,6 +4,8 @@ import argparse
 import os
 import sys
 
+from chainer_tagger.configuration import (DECODER_DELAY_CHOICES,
+                                          KERAS_PRESETS, PRECISIONS)
 from chainer_tagger.errors import UsageError
 from chainer_tagger.inference.aggregation import AGGREGATE_RULE, AGGREGATES
 
@@ -50,6 +52,41 @@ def model_options(default, help_text):
     p.add_argument('--model', '-m', default=default, required=default is None,
                    help=help_text + (' (default: {})'.format(default)
                                      if default else ''))
+    return p
+
+
+def keras_options():
+    """``--keras VERSION-BACKEND``: a Keras tagger's BatchNormalization."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        '--keras', choices=list(KERAS_PRESETS), default=None,
+        metavar='VERSION-BACKEND',
+        help='run a Keras tagger as this Keras-1 release (and backend) ran '
+             "BatchNormalization: what running_std holds, where eps enters "
+             'and eps ({}); default: the model\'s, see `chainer-tagger '
+             'models`'.format(', '.join(KERAS_PRESETS)))
+    return p
+
+
+def precision_options():
+    """``--precision float32|float64``."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument('--precision', choices=PRECISIONS, default='float32',
+                   help='float64 runs the model in double precision, for '
+                        'reference runs against published full-precision '
+                        'tables (slower; default: float32)')
+    return p
+
+
+def decoder_delay_options():
+    """``--decoder-delay remove|keep``."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument('--decoder-delay', choices=DECODER_DELAY_CHOICES,
+                   default='remove',
+                   help="MP3 decoder delay (529 samples): 'remove' it, as the "
+                        "shipped melgrams were made, or 'keep' it, as 2016 "
+                        'decoders without gapless information did (some '
+                        'published tables; default: remove)')
     return p
 
 

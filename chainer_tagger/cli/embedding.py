@@ -6,11 +6,10 @@ import numpy as np
 
 from chainer_tagger.atomic_file import atomic_write, write_text_atomic
 from chainer_tagger.audio import SCAN_RULE, expand_paths
-from chainer_tagger.cli.common import (batch_options, check_output,
-                                       check_window_options, device_options,
-                                       model_options, print_notes,
-                                       progress_options, window_options,
-                                       write_stdout)
+from chainer_tagger.cli.common import (
+    batch_options, check_output, check_window_options, decoder_delay_options,
+    device_options, keras_options, model_options, precision_options,
+    print_notes, progress_options, window_options, write_stdout)
 from chainer_tagger.configuration import GTZAN_GENRES, MIN_CLIPS_TO_PLOT
 from chainer_tagger.datasets import GTZAN
 from chainer_tagger.device import to_device
@@ -31,7 +30,8 @@ def add_commands(sub):
                                             "'soundnet8' or music2vec "
                                             "(3208-d)"),
                  batch_options(8), device_options(), progress_options(),
-                 window_options()])
+                 window_options(), keras_options(), precision_options(),
+                 decoder_delay_options()])
     p.add_argument('paths', nargs='*', metavar='PATH',
                    help='audio files, folders or .npy melgrams ({})'.format(
                        SCAN_RULE))
@@ -68,12 +68,14 @@ def run_embed(args):
     if args.data and args.window != 'centre':
         raise UsageError('--data embeds each clip whole; --window full is '
                          'for PATH...')
-    net = to_device(load_model(args.model), args.gpu)
+    net = to_device(load_model(args.model, keras=args.keras,
+                               precision=args.precision), args.gpu)
     stem = _stem(args.output)
     if args.data:
         return _embed_gtzan(args, net, stem)
     feats, index = embed_files(net, expand_paths(args.paths), args.window,
-                               args.hop, args.aggregate, args.batch_size)
+                               args.hop, args.aggregate, args.batch_size,
+                               args.decoder_delay)
     _save_npy(args.output, feats)
     write_text_atomic(stem + '.json', json.dumps(index, indent=1,
                                                  allow_nan=False) + '\n')

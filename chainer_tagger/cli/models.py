@@ -1,7 +1,10 @@
 """``models``, ``convert`` and ``export``: the model files themselves."""
-from chainer_tagger.cli.common import (check_output, model_options,
-                                       positive_int, write_stdout)
-from chainer_tagger.configuration import ONNX_OPSETS
+import textwrap
+
+from chainer_tagger.cli.common import (check_output, keras_options,
+                                       model_options, positive_int,
+                                       write_stdout)
+from chainer_tagger.configuration import ONNX_OPSETS, keras_preset
 from chainer_tagger.inference.onnx_export import (check_export_options,
                                                   export_onnx)
 from chainer_tagger.models import convert_weights
@@ -15,7 +18,8 @@ def add_commands(sub):
 
     p = sub.add_parser('convert', help='convert Keras-1 .h5 weights (or '
                                        "SoundNet's sound8.npy) to a "
-                                       'chainer-tagger .npz')
+                                       'chainer-tagger .npz',
+                       parents=[keras_options()])
     p.add_argument('src', metavar='SRC.h5|sound8.npy',
                    help="a Keras-1 weight file of Choi's taggers, or "
                         "SoundNet's sound8.npy")
@@ -24,9 +28,9 @@ def add_commands(sub):
     p.add_argument('--arch', choices=('crnn', 'cnn'),
                    help='architecture (default: detected from the file)')
     p.add_argument('--running-std-is', choices=('variance', 'std'),
-                   help="meaning of BN running_std: 'std' for files written "
-                        "by Keras <= 1.0.6 (default: from the registry for "
-                        "known files, else 'variance', with a warning)")
+                   help="former option, an alias: 'std' is --keras "
+                        "1.0.6-theano, 'variance' --keras 1.1-theano (eps "
+                        "1e-5)")
     p.add_argument('--trust-unverified-pickle', action='store_true',
                    help='read a SoundNet .npy whose sha256 is not the '
                         'registered one (still with a restricted unpickler; '
@@ -50,28 +54,42 @@ def add_commands(sub):
 
 
 def run_models(args):
-    rows = [(name, e['arch'], e['settings'].get('tags', '-'),
-             registry.status(name), e['description'])
-            for name, e in sorted(registry.manifest().items())]
-    line = '{:<11} {:<9} {:<6} {:<40} {}\n'
-    write_stdout(line.format('name', 'arch', 'tags', 'available',
-                             'description') +
-                 ''.join(line.format(*row) for row in rows))
+    """Each registry model: architecture, tags, default Keras preset,
+    where it is, what it is, and why that preset."""
+    line = '{:<12} {:<9} {:<6} {:<13} {:<40} {}\n'
+    out = [line.format('name', 'arch', 'tags', 'keras', 'available',
+                       'description')]
+    for name, e in sorted(registry.manifest().items()):
+        settings = e['settings']
+        out.append(line.format(name, e['arch'], settings.get('tags', '-'),
+                               settings.get('keras', '-'),
+                               registry.status(name), e['description']))
+        reason = e.get('keras_reason')
+        if reason:
+            lead = ('why {}: '.format(settings['keras'])
+                    if 'keras' in settings else '')
+            out.append(textwrap.fill(
+                lead + reason, 100, initial_indent=' ' * 13,
+                subsequent_indent=' ' * 13) + '\n')
+    write_stdout(''.join(out))
     return 0
 
 
 def run_convert(args):
     check_output(args.dst, [args.src])
     meta = convert_weights(args.src, args.dst, arch=args.arch,
+                           keras=args.keras,
                            running_std_is=args.running_std_is,
                            trust_unverified=args.trust_unverified_pickle)
     if meta['arch'] == 'soundnet':
         print('{} -> {}: SoundNet-8'.format(args.src, args.dst))
         return 0
-    print('{} -> {}: {} ({}), {} kernels, running_std read as a {}'.format(
-        args.src, args.dst, meta['name'] or 'unregistered file',
-        meta['arch'], meta['source']['backend'],
-        meta['settings']['running_std_is']))
+    preset = keras_preset(meta['settings']['keras'])
+    print('{} -> {}: {} ({}), {} kernels, run as Keras {} by default ({}: '
+          'running_std read as a {}, eps {:g})'.format(
+              args.src, args.dst, meta['name'] or 'unregistered file',
+              meta['arch'], meta['source']['backend'], preset.name,
+              preset.versions, preset.running_std, preset.eps))
     return 0
 
 

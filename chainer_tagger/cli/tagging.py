@@ -6,13 +6,11 @@ from tqdm import tqdm
 
 from chainer_tagger.atomic_file import write_text_atomic
 from chainer_tagger.audio import SCAN_RULE
-from chainer_tagger.cli.common import (batch_options, check_output,
-                                       check_window_options, device_options,
-                                       model_options, positive_float,
-                                       positive_int, print_notes,
-                                       print_stderr,
-                                       progress_options, window_options,
-                                       write_stdout)
+from chainer_tagger.cli.common import (
+    batch_options, check_output, check_window_options, decoder_delay_options,
+    device_options, keras_options, model_options, positive_float,
+    positive_int, precision_options, print_notes, print_stderr,
+    progress_options, window_options, write_stdout)
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import InputError
 from chainer_tagger.inference import report, tag, taggram
@@ -20,12 +18,14 @@ from chainer_tagger.models import load_model
 
 NPY_RULE = ('a .npy melgram has shape (96, 1366), (1, 96, 1366) or '
             '(1, 1, 96, 1366) and holds integers or floats (converted to '
-            'float32); complex or boolean arrays and NaN or infinite values '
-            'are refused')
+            'float32; float64 stays float64 for --precision float64); '
+            'complex or boolean arrays and NaN or infinite values are '
+            'refused')
 
 
 def add_commands(sub):
     model = model_options('crnn-msd', 'registry name or model file')
+    reading = [keras_options(), precision_options(), decoder_delay_options()]
     p = sub.add_parser(
         'tag', help='tag audio files, folders or .npy melgrams',
         description='Tag audio files, folders or .npy melgrams.  Each '
@@ -35,7 +35,7 @@ def add_commands(sub):
                     'some inputs failed (each reported), 2 the command '
                     'could not run.',
         parents=[model, batch_options(16), device_options(),
-                 progress_options(), window_options()])
+                 progress_options(), window_options()] + reading)
     p.add_argument('paths', nargs='+', metavar='PATH',
                    help='audio file, folder or .npy melgram; {}; {}'.format(
                        SCAN_RULE, NPY_RULE))
@@ -63,7 +63,7 @@ def add_commands(sub):
         'taggram', help='tags over time of a whole file: a heat map '
                         '(PNG, SVG, PDF...) or per-window JSON',
         parents=[model, batch_options(16), device_options(),
-                 progress_options()])
+                 progress_options()] + reading)
     p.add_argument('path', metavar='FILE', help='an audio file')
     p.add_argument('--hop', type=positive_float, default=None,
                    metavar='SECONDS',
@@ -92,7 +92,9 @@ def run_tag(args):
     results = tag(args.paths, model=args.model, batch_size=args.batch_size,
                   gpu=args.gpu, progress=not args.no_progress,
                   per_clip=args.per_clip, window=args.window, hop=args.hop,
-                  aggregate=args.aggregate)
+                  aggregate=args.aggregate, keras=args.keras,
+                  precision=args.precision,
+                  decoder_delay=args.decoder_delay)
     k = args.top if args.top is not None else (
         10 if args.format == 'table' else None)
     text = report.render(results, args.format, k=k, percent=args.percent)
@@ -122,12 +124,14 @@ def run_taggram(args):
     check_output(args.output, [args.path])
     if fmt == 'png':
         taggram.check_image_path(args.output)
-    model = to_device(load_model(args.model), args.gpu)
+    model = to_device(load_model(args.model, keras=args.keras,
+                                 precision=args.precision), args.gpu)
     try:
         with tqdm(total=0, unit='window', desc='taggram',
                   disable=args.no_progress) as bar:
             data = taggram.taggram(model, args.path, args.hop,
-                                   args.batch_size, bar=bar)
+                                   args.batch_size, bar=bar,
+                                   decoder_delay=args.decoder_delay)
     except InputError as e:
         print_stderr('error: {}'.format(e))
         return 1

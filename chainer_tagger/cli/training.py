@@ -2,7 +2,8 @@
 import os
 
 from chainer_tagger.cli.common import (batch_options, device_options,
-                                       model_options, progress_options)
+                                       keras_options, model_options,
+                                       progress_options)
 from chainer_tagger.training import TrainingConfig, evaluate, train
 
 
@@ -48,7 +49,8 @@ def add_commands(sub):
                          'classifier',
         parents=[model_options(None, 'a trained model file or registry '
                                      'name'),
-                 batch_options(8), device_options(), progress_options()])
+                 batch_options(8), device_options(), progress_options(),
+                 keras_options()])
     p.add_argument('--data', required=True, metavar='DIR',
                    help='the GTZAN-layout folder the model was trained on')
     p.add_argument('--split', choices=('test', 'all'), default='test',
@@ -81,7 +83,7 @@ def run_evaluate(args):
             if os.path.isfile(args.model) else '.'
     r = evaluate(args.model, args.data, split=args.split, out=out,
                  batch_size=args.batch_size, gpu=args.gpu,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, keras=args.keras)
     print('{} clips: accuracy {:.3f}, weighted precision {:.3f}, recall '
           '{:.3f}, F1 {:.3f}'.format(r['n_clips'], r['accuracy'],
                                      r['weighted']['precision'],

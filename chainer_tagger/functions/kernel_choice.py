@@ -28,10 +28,12 @@ def _array(a):
 def cpu_kernels_apply(x, *params):
     """Whether the CPU kernels should run on input ``x`` with ``params``.
 
-    True when every array is a NumPy array and the kernels are not switched
-    off by :func:`generic_kernels`.  An input on another device than the
-    weights is a :class:`~chainer_tagger.errors.DeviceError` (Chainer would
-    raise a ``TypeError`` deep inside a function).
+    True when every array is a float32 NumPy array (the CPU kernels compute
+    in float32; a float64 model runs Chainer's functions) and the kernels
+    are not switched off by :func:`generic_kernels`.  An input on another
+    device than the weights is a
+    :class:`~chainer_tagger.errors.DeviceError` (Chainer would raise a
+    ``TypeError`` deep inside a function).
     """
     arrays = [_array(a) for a in (x,) + params if _array(a) is not None]
     on_cpu = [isinstance(a, numpy.ndarray) for a in arrays]
@@ -42,5 +44,5 @@ def cpu_kernels_apply(x, *params):
                 chainer.backend.get_device_from_array(arrays[0]),
                 chainer.backend.get_device_from_array(
                     arrays[on_cpu.index(not on_cpu[0])])))
-    return all(on_cpu) and getattr(chainer.config, CONFIG_KEY,
-                                   'auto') != 'generic'
+    return all(on_cpu) and all(a.dtype == numpy.float32 for a in arrays) \
+        and getattr(chainer.config, CONFIG_KEY, 'auto') != 'generic'

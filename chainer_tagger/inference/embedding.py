@@ -8,9 +8,9 @@ from chainer_tagger.errors import InputError
 from chainer_tagger.inference.aggregation import aggregate as combine
 
 
-def _embed_file(model, path, window, hop, batch_size):
+def _embed_file(model, path, window, hop, batch_size, decoder_delay):
     """``(starts, features, audio fractions, warnings)`` of one file."""
-    source = open_input(path, model.clip_input, window, hop)
+    source = open_input(path, model.clip_input, window, hop, decoder_delay)
     feats, batch, peaks = [], [], []
     for w in source.windows:
         x, peak = w.read()
@@ -33,7 +33,7 @@ def _embed_file(model, path, window, hop, batch_size):
 
 
 def embed_files(model, paths, window='centre', hop=None, aggregate=None,
-                batch_size=8):
+                batch_size=8, decoder_delay='remove'):
     """Feature vectors of audio files (or melgram ``.npy``) for any model.
 
     CRNN taggers give 32 values, CNN taggers 256 (the layer before their
@@ -50,6 +50,9 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
         With ``window='full'``: one row per window (``None``) or one per
         file (see :func:`~chainer_tagger.inference.aggregation.aggregate`:
         windows count by their share of real audio).
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed or kept (see
+        :func:`~chainer_tagger.inference.tagging.tag`).
 
     Returns
     -------
@@ -64,7 +67,7 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
         name_note = [n for n in [file_name_warning(path)] if n]
         try:
             starts, feats, fractions, notes = _embed_file(
-                model, path, window, hop, batch_size)
+                model, path, window, hop, batch_size, decoder_delay)
         except InputError as e:
             failures.append({'path': str(path), 'warnings': name_note,
                              'error': str(e)})

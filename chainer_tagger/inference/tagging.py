@@ -79,9 +79,10 @@ WindowScores = collections.namedtuple(
 
 
 def tag_windows(model, path, hop=None, batch_size=16, workers=None,
-                bar=None):
+                bar=None, decoder_delay='remove'):
     """Scores of every window of one file, ``hop`` seconds apart (default:
-    the model's window length, 29.12 s for the melgram taggers).
+    the model's window length, 29.12 s for the melgram taggers);
+    ``decoder_delay`` as for :func:`tag`.
 
     Returns
     -------
@@ -94,7 +95,7 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
     """
     _check_classifier(model)
     hop = hop or model.clip_input.seconds
-    source = open_input(path, model.clip_input, 'full', hop)
+    source = open_input(path, model.clip_input, 'full', hop, decoder_delay)
     warn_batch_dependence(model, batch_size, len(source.windows))
     workers = workers or default_workers()
     if bar is not None:
@@ -125,11 +126,13 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
         source.duration, float(hop), notes)
 
 
-def _tag_whole_files(model, files, hop, how, batch_size, workers, bar):
+def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
+                     decoder_delay):
     results = []
     for path in files:
         try:
-            w = tag_windows(model, path, hop, batch_size, workers, bar)
+            w = tag_windows(model, path, hop, batch_size, workers, bar,
+                            decoder_delay)
         except InputError as e:
             results.append(result(path, model, error=e))
         else:
@@ -140,14 +143,15 @@ def _tag_whole_files(model, files, hop, how, batch_size, workers, bar):
     return results
 
 
-def _read_centre(path, clip_input):
+def _read_centre(path, clip_input, decoder_delay):
     """The centre window of one file: ``(model input, warnings)``."""
-    source = open_input(path, clip_input)
+    source = open_input(path, clip_input, decoder_delay=decoder_delay)
     x, peak = source.windows[0].read()
     return x, source.warnings + [w for w in [silence_warning(peak)] if w]
 
 
-def _tag_centre_windows(model, files, batch_size, workers, bar):
+def _tag_centre_windows(model, files, batch_size, workers, bar,
+                        decoder_delay):
     results = []
     batch_paths, batch, batch_notes = [], [], []
 
@@ -163,8 +167,11 @@ def _tag_centre_windows(model, files, batch_size, workers, bar):
         batch.clear()
         batch_notes.clear()
 
-    for path, x in prefetch(lambda p: _read_centre(p, model.clip_input),
-                            files, workers, depth=2 * batch_size + workers):
+    def read(path):
+        return _read_centre(path, model.clip_input, decoder_delay)
+
+    for path, x in prefetch(read, files, workers,
+                            depth=2 * batch_size + workers):
         if isinstance(x, Exception):
             flush()
             results.append(result(path, model, error=x))
@@ -194,7 +201,8 @@ def warn_batch_dependence(model, batch_size, clips):
 
 def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         workers=None, per_clip=False, window='centre', hop=None,
-        aggregate=None):
+        aggregate=None, keras=None, precision='float32',
+        decoder_delay='remove'):
     """Tag audio files, folders of them, or ``.npy`` melgrams.
 
     Parameters
@@ -222,6 +230,16 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         their scores with ``aggregate`` (``'mean'``, the default, or
         ``'max'``; see
         :func:`~chainer_tagger.inference.aggregation.aggregate`).
+    keras : str, optional
+        Run a Keras tagger given by name with another Keras release's
+        BatchNormalization than its default (a preset such as
+        ``'1.0.6-tensorflow'``; see ``chainer-tagger models``).
+    precision : {'float32', 'float64'}
+        float64 for reference runs (model given by name).
+    decoder_delay : {'remove', 'keep'}
+        An MP3's decoder delay removed (default: as the shipped melgrams
+        were made) or kept (as 2016 decoders without gapless information
+        did; some published tables were computed that way).
 
     Returns
     -------
@@ -238,11 +256,17 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
         paths = [paths]
     files = expand_paths(paths)
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model, **({'per_clip': True} if per_clip else {}))
-    elif per_clip:
-        raise UsageError('per_clip=True applies when the model is given by '
-                         'name; build a loaded model with '
-                         'load_model(name, per_clip=True) instead')
+        model = load_model(model, keras=keras, precision=precision,
+                           **({'per_clip': True} if per_clip else {}))
+    else:
+        asked = [o for o, v in (('per_clip', per_clip), ('keras', keras),
+                                ('precision', precision != 'float32'))
+                 if v]
+        if asked:
+            raise UsageError(
+                '{} apply when the model is given by name; build a loaded '
+                'model with load_model(name, {}=...) instead'.format(
+                    ', '.join(asked), asked[0]))
     _check_classifier(model)
     to_device(model, gpu)
     workers = workers or default_workers()
@@ -252,11 +276,12 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
             if progress:
                 bar = tqdm(total=0, unit='window', desc='tagging windows')
             return _tag_whole_files(model, files, hop, aggregate or 'mean',
-                                    batch_size, workers, bar)
+                                    batch_size, workers, bar, decoder_delay)
         warn_batch_dependence(model, batch_size, len(files))
         if progress and len(files) > 3:
             bar = tqdm(total=len(files), unit='file', desc='tagging')
-        return _tag_centre_windows(model, files, batch_size, workers, bar)
+        return _tag_centre_windows(model, files, batch_size, workers, bar,
+                                   decoder_delay)
     finally:
         if bar is not None:
             bar.close()

@@ -14,16 +14,19 @@ from chainer_tagger.inference.tagging import model_name, tag_windows
 TITLE_CHARS = 60
 
 
-def taggram(model, path, hop=None, batch_size=16, bar=None):
+def taggram(model, path, hop=None, batch_size=16, bar=None,
+            decoder_delay='remove'):
     """Per-window scores of one file as a JSON-able dict: ``{'path',
     'model', 'duration', 'window_seconds', 'hop', 'warnings', 'windows':
     [{'start', 'audio_fraction', 'scores': {tag: score}}]}``.
 
     ``duration`` is the seconds of audio in the file; ``audio_fraction``
     the share of a window that is real audio (the rest, past the end of
-    the file, is zero padding).
+    the file, is zero padding); ``decoder_delay`` as for
+    :func:`~chainer_tagger.inference.tagging.tag`.
     """
-    w = tag_windows(model, path, hop, batch_size, bar=bar)
+    w = tag_windows(model, path, hop, batch_size, bar=bar,
+                    decoder_delay=decoder_delay)
     return {'path': str(path), 'model': model_name(model),
             'duration': w.duration,
             'window_seconds': model.clip_input.seconds, 'hop': w.hop,

@@ -21,20 +21,22 @@ class KerasConvBlock(chainer.Chain):
     pool : tuple of int
         Pooling window, also the stride.
     dropout : float
-    bn_mode, running_std_is, per_clip
-        Passed to :class:`KerasBatchNormalization`.
+    bn_mode, keras, per_clip, running_std_is
+        Passed to :class:`KerasBatchNormalization` (its ``mode``, ``keras``,
+        ``per_clip`` and ``running_std_is``).
     """
 
     def __init__(self, in_channels, out_channels, pool, dropout=0.0,
-                 bn_mode=0, running_std_is='variance', per_clip=False):
+                 bn_mode=0, keras='1.1-theano', per_clip=False,
+                 running_std_is=None):
         super().__init__()
         self.pool = tuple(pool)
         self.dropout = dropout
         with self.init_scope():
             self.conv = L.Convolution2D(in_channels, out_channels, 3, pad=1)
             self.bn = KerasBatchNormalization(
-                out_channels, axis=1, mode=bn_mode,
-                running_std_is=running_std_is, per_clip=per_clip)
+                out_channels, axis=1, mode=bn_mode, keras=keras,
+                per_clip=per_clip, running_std_is=running_std_is)
 
     def forward(self, x):
         affine = (None if self.bn.uses_batch_statistics

@@ -1,6 +1,11 @@
 """Building a model of the zoo from a registry name or a model file."""
 import os
 
+import numpy as np
+
+import chainer
+
+from chainer_tagger.errors import UsageError
 from chainer_tagger.models.music2vec import Music2Vec
 from chainer_tagger.models.music_tagger_cnn import MusicTaggerCNN
 from chainer_tagger.models.music_tagger_crnn import MusicTaggerCRNN
@@ -12,21 +17,41 @@ ARCHITECTURES = {'crnn': MusicTaggerCRNN, 'cnn': MusicTaggerCNN,
                  'soundnet': SoundNet8, 'music2vec': Music2Vec}
 
 
-def load_model(model, **overrides):
+def load_model(model, keras=None, precision='float32', **overrides):
     """Build and load a model from a registry name or a model file.
 
     Parameters
     ----------
     model : str or path-like
         ``'crnn-msd'``, ``'crnn-gtzan'``, ``'cnn-msd'``, ``'cnn0-msd'``,
-        ``'rnn0-msd'``, ``'soundnet8'``, or a path to a converted or trained
-        ``.npz`` or a Keras ``.h5``.
+        ``'rnn0-msd'``, ``'cnn0-msd-v1'``, ``'rnn0-msd-v1'``,
+        ``'soundnet8'``, or a path to a converted or trained ``.npz`` or a
+        Keras ``.h5``.
+    keras : str, optional
+        Run a Keras tagger with the BatchNormalization of another Keras-1
+        release than its default (a preset name such as ``'1.0.6-theano'``;
+        see :data:`~chainer_tagger.configuration.KERAS_PRESETS` and
+        ``chainer-tagger models`` for each model's default and why).
+    precision : {'float32', 'float64'}
+        float64 runs the model (weights and inputs) in double precision,
+        on Chainer's standard functions: for reference runs against
+        published full-precision tables.  float32 is the fast default.
     overrides
-        Settings that do not change the weights, such as ``per_clip=True``.
+        Other settings that do not change the weights, such as
+        ``per_clip=True``.
     """
     path, meta = registry.prepare(model, ARCHITECTURES)
     cls = ARCHITECTURES[meta['arch']]
-    link = cls(**dict(meta['settings'], **overrides))
+    if keras is not None:
+        if 'keras' not in cls.settings_types:
+            raise UsageError('{} is not a Keras-1 model: a Keras preset does '
+                             'not apply to it'.format(os.fspath(model)))
+        overrides['keras'] = keras
+    if precision not in cls.precisions:
+        raise UsageError('{} runs in {}, not {!r}'.format(
+            os.fspath(model), ' or '.join(cls.precisions), precision))
+    with chainer.using_config('dtype', np.dtype(precision)):
+        link = cls(**dict(meta['settings'], **overrides))
     registry.load_weights(path, link)
     link.model_name = meta.get('name') or os.fspath(model)
     return link

@@ -1,19 +1,23 @@
 """What every mel-spectrogram tagger of the zoo shares."""
+import functools
+
 import numpy as np
 
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
-from chainer_tagger.configuration import (MELGRAM_INPUT, N_FRAMES, N_MELS,
-                                          resolve_tags)
-from chainer_tagger.errors import InputError
+from chainer_tagger.configuration import (
+    MELGRAM_INPUT, N_FRAMES, N_MELS, PRECISIONS, RUNNING_STD_ALIASES,
+    keras_preset, resolve_tags)
+from chainer_tagger.errors import InputError, ModelFileError
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.pretrained import registry
 
 
-def as_melgram_batch(melgrams):
-    """Return ``melgrams`` as a float32 batch of shape ``(N, 1, 96, 1366)``.
+def as_melgram_batch(melgrams, dtype=np.float32):
+    """Return ``melgrams`` as a batch of shape ``(N, 1, 96, 1366)`` in
+    ``dtype`` (the model's: float32, or float64 for reference runs).
 
     Accepts one melgram ``(96, 1366)``, ``(1, 96, 1366)`` or a batch
     ``(N, 96, 1366)`` / ``(N, 1, 96, 1366)``.
@@ -27,7 +31,24 @@ def as_melgram_batch(melgrams):
         raise InputError(
             'expected mel-spectrograms of shape (96, 1366) or '
             '(N, 1, 96, 1366), got {}'.format(np.asarray(melgrams).shape))
-    return x.astype(np.float32, copy=False)
+    return x.astype(dtype, copy=False)
+
+
+def keras_setting(keras, running_std_is, default):
+    """The Keras preset name a tagger is built with.
+
+    ``keras`` wins; else the former ``running_std_is`` setting of older
+    model files (``'std'``: 1.0.6-theano, ``'variance'``: 1.1-theano); else
+    ``default``.  An unknown name is refused, listing the known presets.
+    """
+    if keras is None and running_std_is is not None:
+        try:
+            keras = RUNNING_STD_ALIASES[running_std_is]
+        except KeyError:
+            raise ModelFileError(
+                "running_std_is must be 'std' or 'variance', not {!r}"
+                .format(running_std_is)) from None
+    return keras_preset(default if keras is None else keras).name
 
 
 class MelgramTagger(chainer.Chain):
@@ -44,14 +65,19 @@ class MelgramTagger(chainer.Chain):
     (softmax over classes rather than independent sigmoid tags),
     ``batch_dependent`` (scores that depend on the batch),
     ``arch`` and ``settings`` (what rebuilds it from a model file),
-    ``model_name`` (the registry name or file it was loaded from).
+    ``model_name`` (the registry name or file it was loaded from),
+    ``precisions`` (the float types it can run in; build it under
+    ``chainer.using_config('dtype', numpy.float64)`` for float64) and
+    ``dtype`` (the one it runs in).
     """
 
     clip_input = MELGRAM_INPUT
     exclusive_classes = False
     #: Settings a model file may give the constructor, and their types.
-    settings_types = {'tags': (str, list), 'bn_mode': int,
+    #: (``running_std_is`` is the former name of ``keras``, in older files.)
+    settings_types = {'tags': (str, list), 'bn_mode': int, 'keras': str,
                       'running_std_is': str, 'per_clip': bool}
+    precisions = PRECISIONS
     #: Dropout applied to the features before the classifier (training only).
     feature_dropout = 0.0
     model_name = None
@@ -81,6 +107,11 @@ class MelgramTagger(chainer.Chain):
             not self.settings.get('per_clip')
 
     @property
+    def dtype(self):
+        """The float type of the weights, which inputs are cast to."""
+        return self.output.W.dtype
+
+    @property
     def feature_size(self):
         return self.output.W.shape[1]
 
@@ -108,10 +139,10 @@ class MelgramTagger(chainer.Chain):
         return self
 
     def _run(self, method, melgrams, batch_size):
+        prepare = functools.partial(as_melgram_batch, dtype=self.dtype)
         if isinstance(melgrams, np.ndarray):
-            melgrams = as_melgram_batch(melgrams)
-        return run_in_batches(self, method, melgrams, batch_size,
-                              as_melgram_batch)
+            melgrams = prepare(melgrams)
+        return run_in_batches(self, method, melgrams, batch_size, prepare)
 
     def predict(self, melgrams, batch_size=None):
         """Tag scores in [0, 1] as a NumPy array of shape ``(N, n_tags)``.

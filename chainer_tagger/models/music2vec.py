@@ -43,6 +43,8 @@ class Music2Vec(chainer.Chain):
     model_name = None
     settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
                       'dropout': (int, float)}
+    #: The CPU kernels of its 1-D convolutions are float32 only.
+    precisions = ('float32',)
 
     def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
                  soundnet=None, pretrained_model=None):

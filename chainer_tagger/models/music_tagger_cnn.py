@@ -4,7 +4,8 @@ import chainer.links as L
 
 from chainer_tagger.configuration import CNN_BLOCKS, MSD_TAGS, N_FRAMES
 from chainer_tagger.links import KerasBatchNormalization, KerasConvBlock
-from chainer_tagger.models.melgram_tagger import MelgramTagger
+from chainer_tagger.models.melgram_tagger import (MelgramTagger,
+                                                  keras_setting)
 from chainer_tagger.pretrained import registry
 
 
@@ -23,32 +24,40 @@ class MusicTaggerCNN(MelgramTagger):
         Keras BN mode of the conv blocks: 0 for MusicTaggerCNN, 2 for the
         early AudioConvnet ("CNN0"), whose conv blocks use the statistics of
         the batch at test time too.
-    running_std_is : {'variance', 'std'}
+    keras : str, optional
+        The Keras-1 release whose BatchNormalization to follow (a preset of
+        :data:`~chainer_tagger.configuration.KERAS_PRESETS`; default
+        ``1.0.6-theano``).
     per_clip : bool
         With ``bn_mode=2``, normalize each clip on its own statistics.
+    running_std_is : {'std', 'variance'}, optional
+        The former name of ``keras`` (``'1.0.6-theano'`` or
+        ``'1.1-theano'``).
     pretrained_model : str, optional
         ``'cnn-msd'``, ``'cnn0-msd'`` or a converted ``.npz``.
     """
 
     arch = 'cnn'
 
-    def __init__(self, tags=MSD_TAGS, bn_mode=0, running_std_is='std',
-                 per_clip=False, pretrained_model=None):
+    def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,
+                 running_std_is=None, pretrained_model=None):
         path, settings = self._pretrained_settings(pretrained_model, dict(
-            tags=tags, bn_mode=bn_mode, running_std_is=running_std_is,
-            per_clip=per_clip))
+            tags=tags, bn_mode=bn_mode, keras=keras, per_clip=per_clip,
+            running_std_is=running_std_is))
+        settings['keras'] = keras_setting(
+            settings['keras'], settings.pop('running_std_is'), '1.0.6-theano')
         super().__init__(settings['tags'])
         self.settings = settings
         with self.init_scope():
             self.bn_0_freq = KerasBatchNormalization(
                 N_FRAMES, axis=3, mode=0,
-                running_std_is=settings['running_std_is'])
+                keras=settings['keras'])
             in_channels = 1
             for i, (channels, pool) in enumerate(CNN_BLOCKS, 1):
                 setattr(self, 'block{}'.format(i), KerasConvBlock(
                     in_channels, channels, pool, dropout=0.5,
                     bn_mode=settings['bn_mode'],
-                    running_std_is=settings['running_std_is'],
+                    keras=settings['keras'],
                     per_clip=settings['per_clip']))
                 in_channels = channels
             self.output = L.Linear(in_channels, len(self.tags))

@@ -6,7 +6,8 @@ from chainer_tagger.configuration import (
     CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, MSD_TAGS, N_FRAMES)
 from chainer_tagger.links import (KerasBatchNormalization, KerasConvBlock,
                                   KerasGRU)
-from chainer_tagger.models.melgram_tagger import MelgramTagger
+from chainer_tagger.models.melgram_tagger import (MelgramTagger,
+                                                  keras_setting)
 from chainer_tagger.pretrained import registry
 
 
@@ -26,10 +27,15 @@ class MusicTaggerCRNN(MelgramTagger):
     bn_mode : {0, 2}
         Keras BN mode of the conv blocks: 0 for MusicTaggerCRNN, 2 for the
         early conv+GRU tagger ("RNN0").
-    running_std_is : {'variance', 'std'}
-        Meaning of Keras' ``running_std`` in the weights (Keras version).
+    keras : str, optional
+        The Keras-1 release whose BatchNormalization to follow (a preset of
+        :data:`~chainer_tagger.configuration.KERAS_PRESETS`; default
+        ``1.1-theano``).
     per_clip : bool
         With ``bn_mode=2``, normalize each clip on its own statistics.
+    running_std_is : {'std', 'variance'}, optional
+        The former name of ``keras`` (``'1.0.6-theano'`` or
+        ``'1.1-theano'``).
     pretrained_model : str, optional
         A registry name (``'crnn-msd'``, ``'crnn-gtzan'``, ``'rnn0-msd'``) or
         a converted ``.npz``; its settings override the arguments above.
@@ -38,24 +44,26 @@ class MusicTaggerCRNN(MelgramTagger):
     feature_dropout = 0.3
     arch = 'crnn'
 
-    def __init__(self, tags=MSD_TAGS, bn_mode=0, running_std_is='variance',
-                 per_clip=False, pretrained_model=None):
+    def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,
+                 running_std_is=None, pretrained_model=None):
         path, settings = self._pretrained_settings(pretrained_model, dict(
-            tags=tags, bn_mode=bn_mode, running_std_is=running_std_is,
-            per_clip=per_clip))
+            tags=tags, bn_mode=bn_mode, keras=keras, per_clip=per_clip,
+            running_std_is=running_std_is))
+        settings['keras'] = keras_setting(
+            settings['keras'], settings.pop('running_std_is'), '1.1-theano')
         super().__init__(settings['tags'])
         self.settings = settings
         conv_dropout = 0.1 if settings['bn_mode'] == 0 else 0.5
         with self.init_scope():
             self.bn_0_freq = KerasBatchNormalization(
                 N_FRAMES + 2 * CRNN_TIME_PADDING, axis=3, mode=0,
-                running_std_is=settings['running_std_is'])
+                keras=settings['keras'])
             in_channels = 1
             for i, (channels, pool) in enumerate(CRNN_BLOCKS, 1):
                 setattr(self, 'block{}'.format(i), KerasConvBlock(
                     in_channels, channels, pool, dropout=conv_dropout,
                     bn_mode=settings['bn_mode'],
-                    running_std_is=settings['running_std_is'],
+                    keras=settings['keras'],
                     per_clip=settings['per_clip']))
                 in_channels = channels
             units = CRNN_GRU_UNITS

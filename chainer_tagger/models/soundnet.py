@@ -60,6 +60,8 @@ class SoundNet8(chainer.Chain):
     batch_dependent = False
     model_name = None
     settings_types = {}
+    #: The CPU kernels of its 1-D convolutions are float32 only.
+    precisions = ('float32',)
 
     def __init__(self, pretrained_model=None):
         super().__init__()

@@ -1,16 +1,36 @@
 """Reading Keras-1 weight files (HDF5) into the Chainer models.
 
-Keras 1 ``save_weights`` writes one HDF5 group per layer, with the weight
-names in the group's ``weight_names`` attribute.  Files written under the
-TensorFlow backend name their weights like TensorFlow variables
-(``conv1_W:0``, sometimes ``conv1_W_1:0``), files written under Theano do
-not (``conv1_W``).  That tells us how the convolution kernels are stored:
+Keras 1 ``save_weights`` writes the names of the model's layers in the
+``layer_names`` attribute of the file (or of its ``model_weights`` group),
+and one group per layer with that layer's weight names in the group's
+``weight_names`` attribute.  A model nested in another (Choi's early
+models put their conv blocks in a ``Sequential``) is saved as *one* group
+listing the weights of all its layers, trainable ones first; files of
+other writers may nest groups that carry their own ``layer_names``.  This
+reader walks both, at any depth, in the order the attributes give, and
+splits a container's weights into layers by their name prefixes
+(``convolution2d_5_W``, ``batchnormalization_7_running_std``).
+
+The layers are then matched to an architecture **by structure**: the
+sequence of layer kinds (batch normalization, convolution, GRU, dense)
+and weight shapes, built from the tables of
+:mod:`chainer_tagger.configuration`, not by layer names, which Keras made
+up (``batchnormalization_6``, ``sequential_4``) unless the model named
+them (``bn_0_freq``, ``conv1``).  A file that fits no architecture, or
+more than one, is refused with what was expected and what was found,
+layer by layer.
+
+Files written under the TensorFlow backend name their weights like
+TensorFlow variables (``conv1_W:0``, sometimes ``conv1_W_1:0``), files
+written under Theano do not (``conv1_W``).  That tells us how the
+convolution kernels are stored:
 
 * Theano's ``conv2d`` is a true convolution, so Theano files hold kernels
   that must be flipped in both spatial axes for Chainer's cross-correlation;
 * TensorFlow files hold the already-flipped kernels (Keras'
   ``convert_kernel``), in the same ``(out, in, rows, cols)`` shape.
 """
+import collections
 import os
 import re
 import warnings
@@ -20,18 +40,42 @@ import numpy as np
 
 import chainer
 
-from chainer_tagger.configuration import (CNN_BLOCKS, CRNN_BLOCKS,
-                                          GTZAN_GENRES, MSD_TAGS)
+from chainer_tagger.configuration import (
+    CNN_BLOCKS, CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, GTZAN_GENRES,
+    MSD_TAGS, N_FRAMES, TAGGER_CONV_KERNEL, keras_preset)
 from chainer_tagger.errors import KerasWeightsError
 from chainer_tagger.pretrained.model_file import (rng_untouched,
                                                   save_model_npz)
 
-
+#: TensorFlow's variable suffixes (``:0``, and ``_1`` for a duplicate).
 _SUFFIX = re.compile(r'(_\d+)?(:\d+)?$')
+_GRU_WEIGHTS = tuple('{}_{}'.format(w, gate) for gate in 'zrh'
+                     for w in ('W', 'U', 'b'))
+#: The weights of each kind of layer the taggers have, as Keras 1 names
+#: them (after the layer prefix).
+LAYER_KINDS = collections.OrderedDict((
+    ('batchnorm', ('gamma', 'beta', 'running_mean', 'running_std')),
+    ('gru', _GRU_WEIGHTS),
+    ('conv2d', ('W', 'b')),
+    ('dense', ('W', 'b')),
+))
+#: Weight names, longest first, to split ``<layer>_<weight>``.
+_WEIGHT_NAMES = sorted({w for ws in LAYER_KINDS.values() for w in ws},
+                       key=len, reverse=True)
+
+#: One layer with weights of a Keras file: its name in the file, its kind
+#: (a key of :data:`LAYER_KINDS`, or ``'unknown'``) and ``{weight: array}``
+#: with the short weight names (``'W'``, ``'running_std'``, ``'U_z'``).
+KerasLayer = collections.namedtuple('KerasLayer', 'name kind weights')
+#: One layer an architecture expects: the name Choi's models gave it (the
+#: role), its kind, and ``{weight: shape}`` (None: any length).
+ExpectedLayer = collections.namedtuple('ExpectedLayer', 'role kind shapes')
+
+ARCHITECTURE_NAMES = {'crnn': 'MusicTaggerCRNN', 'cnn': 'MusicTaggerCNN'}
 
 
 def read_keras_h5(path):
-    """Read a Keras-1 weight file.
+    """Read the layers of a Keras-1 weight file.
 
     Parameters
     ----------
@@ -39,10 +83,9 @@ def read_keras_h5(path):
 
     Returns
     -------
-    layers : dict
-        ``{layer_name: {short_weight_name: ndarray}}`` for the layers that
-        have weights, in file order; short names drop the layer prefix and
-        TensorFlow's ``_1:0`` suffixes (``'W'``, ``'running_std'``, ``'U_z'``).
+    layers : list of KerasLayer
+        The layers that have weights, in the file's order (nested
+        containers walked depth first).
     backend : {'theano', 'tensorflow'}
         Detected from the weight names.
     """
@@ -57,38 +100,237 @@ def read_keras_h5(path):
             raise KerasWeightsError(
                 '{}: no Keras layer_names attribute; not a Keras weight '
                 'file'.format(path))
-        layers = {}
-        tf_names = 0
-        n_names = 0
         try:
-            for raw_layer in root.attrs['layer_names']:
-                layer = _text(raw_layer)
-                group = root[layer]
-                names = [_text(n) for n in group.attrs.get('weight_names', [])]
-                if not names:
-                    continue
-                weights = {}
-                for name in names:
-                    n_names += 1
-                    tf_names += name.endswith(':0')
-                    short = _SUFFIX.sub('', name)
-                    if short.startswith(layer + '_'):
-                        short = short[len(layer) + 1:]
-                    weights[short] = np.asarray(group[name][()])
-                layers[layer] = weights
+            raw = list(_walk(root))
         except (KeyError, OSError, RuntimeError) as e:
             raise KerasWeightsError('{}: corrupted Keras weight file ({})'
                                     .format(path, e)) from None
-    backend = 'tensorflow' if n_names and tf_names == n_names else 'theano'
-    return layers, backend
+    names = [name for _, name, _ in raw]
+    backend = ('tensorflow' if names and all(n.endswith(':0') for n in names)
+               else 'theano')
+    return _split_layers(raw), backend
+
+
+def _walk(group):
+    """``(group name, weight name, array)`` of every weight under
+    ``group``, in the order of the ``layer_names`` attributes."""
+    for layer in group.attrs['layer_names']:
+        layer = _text(layer)
+        sub = group[layer]
+        if 'layer_names' in sub.attrs:
+            yield from _walk(sub)
+            continue
+        for name in sub.attrs.get('weight_names', []):
+            name = _text(name)
+            yield layer, name, np.asarray(sub[name][()])
 
 
 def _text(value):
     return value.decode('utf8') if isinstance(value, bytes) else str(value)
 
 
-def detect_architecture(layers):
-    """Guess the chainer-tagger architecture and settings of a weight file.
+def split_weight_name(name, group):
+    """``(layer, weight)`` of a Keras-1 weight name: ``'bn_0_freq'`` and
+    ``'running_std'`` for ``'bn_0_freq_running_std_1:0'``.
+
+    A name that ends in none of the weights of :data:`LAYER_KINDS` stays
+    in its group's layer (or alone, when it does not start with the
+    group's name).
+    """
+    full = _SUFFIX.sub('', name)
+    for weight in _WEIGHT_NAMES:
+        if full.endswith('_' + weight):
+            return full[:-len(weight) - 1], weight
+    if full.startswith(group + '_'):
+        return group, full[len(group) + 1:]
+    return full, full
+
+
+def _split_layers(raw):
+    """Group the weights into layers by prefix, in order of first
+    appearance (a container lists its BN moving statistics after all the
+    trainable weights)."""
+    layers = collections.OrderedDict()
+    for group, name, value in raw:
+        layer, weight = split_weight_name(name, group)
+        layers.setdefault(layer, collections.OrderedDict())[weight] = value
+    return [KerasLayer(name, layer_kind(weights), weights)
+            for name, weights in layers.items()]
+
+
+def layer_kind(weights):
+    """The kind of layer that has these weights: a key of
+    :data:`LAYER_KINDS`, or ``'unknown'``.  ``W`` and ``b`` are a
+    convolution when ``W`` has 4 axes, a dense layer when it has 2."""
+    names = set(weights)
+    for kind, expected in LAYER_KINDS.items():
+        if names == set(expected):
+            if kind in ('conv2d', 'dense'):
+                ndim = np.ndim(weights['W'])
+                if ndim != (4 if kind == 'conv2d' else 2):
+                    continue
+            return kind
+    return 'unknown'
+
+
+def _bn(role, size):
+    return ExpectedLayer(role, 'batchnorm', {
+        w: (size,) for w in LAYER_KINDS['batchnorm']})
+
+
+def _conv_blocks(blocks):
+    layers, in_channels = [], 1
+    k = TAGGER_CONV_KERNEL
+    for i, (channels, _) in enumerate(blocks, 1):
+        layers.append(ExpectedLayer('conv{}'.format(i), 'conv2d', {
+            'W': (channels, in_channels, k, k), 'b': (channels,)}))
+        layers.append(_bn('bn{}'.format(i), channels))
+        in_channels = channels
+    return layers
+
+
+def _gru(role, in_size, units):
+    shapes = {}
+    for gate in 'zrh':
+        shapes['W_' + gate] = (in_size, units)
+        shapes['U_' + gate] = (units, units)
+        shapes['b_' + gate] = (units,)
+    return ExpectedLayer(role, 'gru', shapes)
+
+
+def _dense(role, in_size):
+    return ExpectedLayer(role, 'dense', {'W': (in_size, None), 'b': (None,)})
+
+
+def expected_layers(arch):
+    """The layers with weights of an architecture, in order, as
+    :class:`ExpectedLayer`; the classifier's width is left open."""
+    if arch == 'crnn':
+        features = CRNN_BLOCKS[-1][0]
+        return ([_bn('bn_0_freq', N_FRAMES + 2 * CRNN_TIME_PADDING)]
+                + _conv_blocks(CRNN_BLOCKS)
+                + [_gru('gru1', features, CRNN_GRU_UNITS),
+                   _gru('gru2', CRNN_GRU_UNITS, CRNN_GRU_UNITS),
+                   _dense('output', CRNN_GRU_UNITS)])
+    if arch == 'cnn':
+        return ([_bn('bn_0_freq', N_FRAMES)] + _conv_blocks(CNN_BLOCKS)
+                + [_dense('output', CNN_BLOCKS[-1][0])])
+    raise KerasWeightsError('no Keras layout for architecture {!r}'.format(
+        arch))
+
+
+def _fits(expected, found):
+    if found is None or expected is None or found.kind != expected.kind:
+        return False
+    if set(found.weights) != set(expected.shapes):
+        return False
+    for weight, shape in expected.shapes.items():
+        actual = np.shape(found.weights[weight])
+        if len(actual) != len(shape) or any(
+                e is not None and e != a for e, a in zip(shape, actual)):
+            return False
+    return True
+
+
+def _describe_expected(layer):
+    return '{}: {}'.format(layer.role, _shapes(layer.kind, layer.shapes))
+
+
+def _describe_found(layer):
+    return '{}: {}'.format(layer.name, _shapes(
+        layer.kind, {w: np.shape(v) for w, v in layer.weights.items()}))
+
+
+def _shapes(kind, shapes):
+    def text(shape):
+        return '({})'.format(', '.join('*' if n is None else str(n)
+                                       for n in shape) +
+                             (',' if len(shape) == 1 else ''))
+    if kind == 'batchnorm' and 'gamma' in shapes:
+        return 'batchnorm {}'.format(text(shapes['gamma']))
+    if kind in ('conv2d', 'dense') and 'W' in shapes:
+        return '{} W {}'.format(kind, text(shapes['W']))
+    if kind == 'gru' and 'W_z' in shapes:
+        return 'gru W_z {}'.format(text(shapes['W_z']))
+    return '{} {}'.format(kind, ', '.join(
+        '{} {}'.format(w, text(s)) for w, s in shapes.items()))
+
+
+def compare_layers(found, expected):
+    """Lines that list ``expected`` against ``found`` layer by layer, and
+    whether every layer fits (kind, weight names and shapes)."""
+    lines, ok = [], len(found) == len(expected)
+    for i in range(max(len(found), len(expected))):
+        e = expected[i] if i < len(expected) else None
+        f = found[i] if i < len(found) else None
+        fits = _fits(e, f)
+        ok = ok and fits
+        lines.append('  {:2d}. expected {}; found {}{}'.format(
+            i + 1, _describe_expected(e) if e else 'nothing',
+            _describe_found(f) if f else 'nothing',
+            '' if fits else '  <- differs'))
+    return lines, ok
+
+
+def match_architecture(layers, arch=None, layouts=None):
+    """The architecture whose structure the file's layers have.
+
+    Parameters
+    ----------
+    layers : list of KerasLayer
+    arch : str, optional
+        Only compare with this architecture.
+    layouts : dict, optional
+        ``{arch: [ExpectedLayer, ...]}``; by default the taggers'
+        (:func:`expected_layers`).
+
+    Returns
+    -------
+    arch : str
+    roles : dict
+        ``{role: KerasLayer}`` (``'bn_0_freq'``, ``'conv1'``, ``'bn1'``,
+        ..., ``'gru1'``, ``'output'``).
+
+    Raises
+    ------
+    KerasWeightsError
+        When no architecture fits (listing the closest one's layers against
+        the file's, layer by layer) or more than one does.
+    """
+    if layouts is None:
+        layouts = {a: expected_layers(a)
+                   for a in ([arch] if arch else ARCHITECTURE_NAMES)}
+    elif arch is not None:
+        layouts = {arch: layouts[arch]}
+    comparisons = {a: compare_layers(layers, e) for a, e in layouts.items()}
+    fitting = [a for a, (_, ok) in comparisons.items() if ok]
+    if len(fitting) > 1:
+        raise KerasWeightsError(
+            'ambiguous: the layers fit {} alike; say which with --arch '
+            '(arch=...)'.format(' and '.join(_arch_name(a)
+                                             for a in fitting)))
+    if not fitting:
+        closest = max(comparisons, key=lambda a: sum(
+            not line.endswith('differs') for line in comparisons[a][0]))
+        if not layers:
+            found = 'no layers with weights'
+        else:
+            found = 'its layers do not match'
+        raise KerasWeightsError(
+            'cannot tell the architecture: {} {}; expected against found, '
+            'layer by layer, for {}:\n{}'.format(
+                found, ' or '.join(_arch_name(a) for a in layouts),
+                _arch_name(closest), '\n'.join(comparisons[closest][0])))
+    arch = fitting[0]
+    return arch, {e.role: f for e, f in zip(layouts[arch], layers)}
+
+
+def _arch_name(arch):
+    return '{} ({})'.format(ARCHITECTURE_NAMES.get(arch, arch), arch)
+
+
+def detect_architecture(layers, arch=None):
+    """The chainer-tagger architecture and settings of a weight file.
 
     Returns
     -------
@@ -96,36 +338,21 @@ def detect_architecture(layers):
     settings : dict
         ``tags`` and ``bn_mode`` read off the file.  A conv-block BN whose
         moving statistics were never updated (mean 0, std 1 everywhere) was a
-        mode-2 layer.  ``running_std_is`` cannot be read off the file and is
-        not included.
+        mode-2 layer.  The Keras version (``keras``) cannot be read off the
+        file and is not included.
     """
-    if 'gru1' in layers and 'gru2' in layers:
-        arch, last_block = 'crnn', 'bn4'
-    elif 'conv5' in layers:
-        arch, last_block = 'cnn', 'bn5'
-    else:
-        raise KerasWeightsError(
-            'cannot tell the architecture: expected the layers of '
-            'MusicTaggerCRNN (gru1, gru2) or MusicTaggerCNN (conv1..conv5), '
-            'found {}'.format(', '.join(layers) or 'no layers with weights'))
-    top = layers.get('output') or layers.get('preds')
-    if top is None:
-        raise KerasWeightsError('no output layer (output or preds) found')
-    n_out = top['W'].shape[-1]
+    arch, roles = match_architecture(layers, arch)
+    n_out = np.shape(roles['output'].weights['W'])[-1]
     tags = {len(MSD_TAGS): 'msd', len(GTZAN_GENRES): 'gtzan'}.get(n_out)
     if tags is None:
         raise KerasWeightsError('output layer has {} units; known '
                                 'vocabularies have 50 or 10'.format(n_out))
+    n_blocks = len(CRNN_BLOCKS if arch == 'crnn' else CNN_BLOCKS)
     untouched = all(
-        np.all(layers[b]['running_mean'] == 0)
-        and np.all(layers[b]['running_std'] == 1)
-        for b in ('bn1', last_block) if b in layers)
+        np.all(roles[b].weights['running_mean'] == 0)
+        and np.all(roles[b].weights['running_std'] == 1)
+        for b in ('bn1', 'bn{}'.format(n_blocks)))
     return arch, {'tags': tags, 'bn_mode': 2 if untouched else 0}
-
-
-#: Conv blocks and GRU layers of Choi's taggers, by architecture.
-_KERAS_LAYOUT = {'crnn': (len(CRNN_BLOCKS), ('gru1', 'gru2')),
-                 'cnn': (len(CNN_BLOCKS), ())}
 
 
 def _flip(kernel):
@@ -133,52 +360,44 @@ def _flip(kernel):
 
 
 def assign_keras_weights(model, layers, backend):
-    """Copy Keras weights into ``model``, checking every shape.
+    """Copy the weights of a Keras file's layers into ``model``, matched
+    by structure to the model's architecture, checking every shape.
 
     Raises
     ------
     KerasWeightsError
-        Naming the layer and both shapes when a weight does not fit, or the
-        missing layer.
+        Listing expected and found layers when the file's structure is not
+        the model's, or naming the layer and both shapes when a weight does
+        not fit the model.
     """
+    _, roles = match_architecture(layers, model.arch)
+
     def put(param, value, where):
-        value = np.asarray(value, dtype=np.float32)
         target = param.array if isinstance(param, chainer.Variable) \
             else param
-        if target is None:
-            param.initialize(value.shape)
-            target = param.array
+        value = np.asarray(value, dtype=target.dtype)
         if target.shape != value.shape:
             raise KerasWeightsError(
                 'layer {}: the file has shape {}, the model expects {}'
                 .format(where, value.shape, target.shape))
         target[...] = model.device.send(value)
 
-    def layer(name):
-        try:
-            return layers[name]
-        except KeyError:
-            raise KerasWeightsError(
-                'the file has no layer {!r} (it has: {}); is it a weight '
-                'file of this model?'.format(name, ', '.join(layers))) \
-                from None
-
-    def put_bn(link, name):
-        w = layer(name)
-        for key in ('gamma', 'beta', 'running_mean', 'running_std'):
-            put(getattr(link, key), w[key], '{}/{}'.format(name, key))
+    def put_bn(link, role):
+        w = roles[role].weights
+        for key in LAYER_KINDS['batchnorm']:
+            put(getattr(link, key), w[key], '{}/{}'.format(role, key))
 
     put_bn(model.bn_0_freq, 'bn_0_freq')
-    n_blocks, grus = _KERAS_LAYOUT[model.arch]
+    n_blocks = len(CRNN_BLOCKS if model.arch == 'crnn' else CNN_BLOCKS)
     for i in range(1, n_blocks + 1):
         block = model['block{}'.format(i)]
-        w = layer('conv{}'.format(i))
+        w = roles['conv{}'.format(i)].weights
         kernel = w['W'] if backend == 'tensorflow' else _flip(w['W'])
         put(block.conv.W, kernel, 'conv{}/W'.format(i))
         put(block.conv.b, w['b'], 'conv{}/b'.format(i))
         put_bn(block.bn, 'bn{}'.format(i))
-    for gru_name in grus:
-        w = layer(gru_name)
+    for gru_name in ('gru1', 'gru2') if model.arch == 'crnn' else ():
+        w = roles[gru_name].weights
         gru = model[gru_name]
         gates = ('z', 'r', 'h')
         put(gru.W, np.concatenate([w['W_' + g] for g in gates], axis=1),
@@ -187,10 +406,9 @@ def assign_keras_weights(model, layers, backend):
             gru_name + '/U')
         put(gru.b, np.concatenate([w['b_' + g] for g in gates]),
             gru_name + '/b')
-    top_name = 'output' if 'output' in layers else 'preds'
-    top = layer(top_name)
-    put(model.output.W, np.asarray(top['W']).T, top_name + '/W')
-    put(model.output.b, top['b'], top_name + '/b')
+    top = roles['output'].weights
+    put(model.output.W, np.asarray(top['W']).T, 'output/W')
+    put(model.output.b, top['b'], 'output/b')
     return model
 
 
@@ -207,7 +425,7 @@ def convert_keras_h5(src, dst, model_class, settings, name=None,
     model_class : type
         The architecture to fill (its ``arch`` is recorded).
     settings : dict
-        Its constructor settings (tags, BN mode and semantics).
+        Its constructor settings (tags, BN mode, Keras preset).
     name : str, optional
         Registry name, recorded in the file.
     sha256 : str, optional
@@ -233,8 +451,14 @@ def convert_keras_h5(src, dst, model_class, settings, name=None,
 
 
 def warn_unknown_keras_version(path, default):
+    """Say which Keras preset an unregistered file is read with, and why."""
+    preset = keras_preset(default)
     warnings.warn(
         '{}: not a registered weight file, so the Keras version that wrote '
-        "it is unknown; reading BatchNormalization running_std as a {} "
-        "(pass running_std_is='std' for files of Keras <= 1.0.6)".format(
-            path, default), stacklevel=3)
+        'it is unknown; reading it as Keras {} ({}: running_std is a {}, '
+        'eps {:g}). Choose the release it was trained or run with by '
+        '--keras (keras=...), e.g. 1.0.6-theano for files written by Keras '
+        '<= 1.0.6 on Theano'.format(
+            path, preset.name, preset.versions, preset.running_std,
+            preset.eps),
+        stacklevel=3)

@@ -8,9 +8,16 @@ is looked up in this order:
    where converted files are kept under a name that includes the source's
    sha256;
 2. otherwise the upstream source file is needed, looked up in the folders
-   of ``$CHAINER_TAGGER_WEIGHTS_DIR`` (``os.pathsep``-separated), then in
-   the cache's ``sources/``, and else downloaded from its pinned URL; its
-   sha256 is checked in every case, and it is converted into the cache.
+   of ``$CHAINER_TAGGER_WEIGHTS_DIR`` (``os.pathsep``-separated) and their
+   sub-folders one level down (``keras-weights/v1/weights_best.hdf5``: a
+   file name such as ``weights_best.hdf5`` is only accepted when its
+   sha256 is the registered one), then in the cache's ``sources/``, and
+   else downloaded from its pinned URL; its sha256 is checked in every
+   case, and it is converted into the cache.
+
+A registry model is built with the settings of its manifest entry (tags,
+BN mode, and the Keras preset it runs with by default, see
+``chainer-tagger models``), whatever an older cached file recorded.
 
 The registry itself is ``weights/manifest.json``.
 
@@ -27,8 +34,10 @@ import warnings
 from pathlib import Path
 
 from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.configuration import (DEFAULT_KERAS_PRESET,
+                                          RUNNING_STD_ALIASES, keras_preset)
 from chainer_tagger.errors import (ChainerTaggerWarning, KerasWeightsError,
-                                   PretrainedModelError)
+                                   PretrainedModelError, UsageError)
 from chainer_tagger.pretrained import cache
 from chainer_tagger.pretrained.cache import sha256sum
 from chainer_tagger.pretrained.keras_h5 import (
@@ -132,19 +141,40 @@ def download(url, sha256, filename, folder, progressbar=True):
             '${}'.format(url, type(e).__name__, e, WEIGHTS_DIR_ENV)) from None
 
 
+def source_candidates(filename):
+    """Where a source file may be: each folder of
+    ``$CHAINER_TAGGER_WEIGHTS_DIR``, then its sub-folders (one level, in
+    name order), then the cache's ``sources/``; existing files only."""
+    found = []
+    for folder in weights_dirs():
+        found.append(folder / filename)
+        if folder.is_dir():
+            found.extend(sorted(folder.glob('*/' + filename)))
+    found.append(cache_dir() / 'sources' / filename)
+    return [p for p in found if p.is_file()]
+
+
 def find_source(name, backend=None, allow_download=True, progressbar=True):
-    """Path of a verified upstream weight file of registry model ``name``."""
+    """Path of a verified upstream weight file of registry model ``name``.
+
+    The first local candidate (:func:`source_candidates`) whose sha256 is
+    the registered one is used; local files that all fail the check are
+    refused (naming the first), rather than downloading over them.
+    """
     e = entry(name)
     records = [r for r in e['files']
                if backend is None or r['backend'] == backend]
     if not records:
         raise PretrainedModelError('{} has no {} weight file'.format(
             name, backend))
+    rejected = []
     for record in records:
-        for folder in weights_dirs() + [cache_dir() / 'sources']:
-            candidate = folder / record['filename']
-            if candidate.is_file():
-                return _verified(candidate, record)
+        for candidate in source_candidates(record['filename']):
+            if sha256sum(candidate) == record['sha256']:
+                return candidate
+            rejected.append((candidate, record))
+    if rejected:
+        return _verified(*rejected[0])  # raises, naming the file
     if not allow_download:
         raise PretrainedModelError(
             '{}: {} not found in ${} or the cache'.format(
@@ -192,11 +222,10 @@ def status(name):
         if converted_path(name, record['sha256']).is_file():
             return 'converted (cache)'
     for record in e['files']:
-        for folder in weights_dirs():
-            if (folder / record['filename']).is_file():
-                return 'source in {}'.format(folder)
-        if (cache_dir() / 'sources' / record['filename']).is_file():
-            return 'source in cache'
+        for candidate in source_candidates(record['filename']):
+            if candidate.parent == cache_dir() / 'sources':
+                return 'source in cache'
+            return 'source in {}'.format(candidate.parent)
     return 'not downloaded'
 
 
@@ -209,14 +238,15 @@ def _class_of(classes, arch):
                 arch, ', '.join(sorted(classes)))) from None
 
 
-def convert(src, dst, classes, name=None, arch=None, running_std_is=None,
-            trust_unverified=False):
+def convert(src, dst, classes, name=None, arch=None, keras=None,
+            running_std_is=None, trust_unverified=False):
     """Convert an upstream weight file into a chainer-tagger ``.npz``.
 
     Parameters
     ----------
     src : path-like
-        A Keras-1 ``.h5`` of Choi's taggers, or SoundNet's ``sound8.npy``.
+        A Keras-1 ``.h5`` of Choi's taggers (layers matched by structure,
+        nested containers included), or SoundNet's ``sound8.npy``.
     dst : path-like
         The ``.npz`` to write (atomically).
     classes : mapping
@@ -225,9 +255,15 @@ def convert(src, dst, classes, name=None, arch=None, running_std_is=None,
         Registry name; found from the file's sha256 when not given.
     arch : {'crnn', 'cnn'}, optional
         Detected from the layers when not given.
-    running_std_is : {'variance', 'std'}, optional
-        Taken from the registry for known files; for unknown files the
-        default is ``'variance'`` (Keras >= 1.0.7), with a warning.
+    keras : str, optional
+        The Keras preset the file is run with by default, recorded in the
+        ``.npz``: taken from the registry for known files; for unknown
+        files the default is
+        :data:`~chainer_tagger.configuration.DEFAULT_KERAS_PRESET`
+        (Keras 1.1), with a warning that says so.
+    running_std_is : {'std', 'variance'}, optional
+        The former option, an alias of ``keras``: 'std' is 1.0.6-theano,
+        'variance' is 1.1-theano (eps 1e-5); a warning names the preset.
     trust_unverified : bool
         Read a ``sound8.npy`` whose checksum is not the registered one
         (still with the array-only unpickler).
@@ -240,24 +276,37 @@ def convert(src, dst, classes, name=None, arch=None, running_std_is=None,
     if os.fspath(src).lower().endswith('.npy'):
         return convert_soundnet_npy(src, dst, _class_of(classes, 'soundnet'),
                                     trust_unverified=trust_unverified)
+    keras = _keras_option(keras, running_std_is)
     sha = sha256sum(src)
     known_name, _ = lookup_sha256(sha)
     name = name or known_name
     layers, _ = read_keras_h5(src)
-    detected_arch, settings = detect_architecture(layers)
-    if name is not None:
-        e = entry(name)
-        detected_arch = e['arch']
-        settings = dict(e['settings'])
-    elif running_std_is is None:
-        running_std_is = 'variance'
-        warn_unknown_keras_version(src, running_std_is)
-    if running_std_is is not None:
-        settings['running_std_is'] = running_std_is
+    try:
+        try:
+            detected_arch, settings = detect_architecture(layers)
+        except KerasWeightsError:
+            if arch is None:
+                raise
+            # Ambiguous, or no match: compare with the one asked for.
+            detected_arch, settings = detect_architecture(layers, arch)
+    except KerasWeightsError as e:
+        raise KerasWeightsError('{}: {}'.format(src, e)) from None
     if arch is not None and arch != detected_arch:
         raise KerasWeightsError(
             '{}: holds a {!r} model, not {!r}'.format(src, detected_arch,
                                                       arch))
+    if name is not None:
+        e = entry(name)
+        if e['arch'] != detected_arch:
+            raise KerasWeightsError('{}: holds a {!r} model, not the {!r} of '
+                                    '{}'.format(src, detected_arch,
+                                                e['arch'], name))
+        settings = dict(e['settings'])
+    elif keras is None:
+        keras = DEFAULT_KERAS_PRESET
+        warn_unknown_keras_version(src, keras)
+    if keras is not None:
+        settings['keras'] = keras
     return convert_keras_h5(src, dst, _class_of(classes, detected_arch),
                             settings, name=name, sha256=sha)
 
@@ -285,6 +334,26 @@ def _convert_into_cache(src, path, classes, **options):
     return path
 
 
+def _keras_option(keras, running_std_is):
+    """The preset name asked for, the old ``running_std_is`` mapped onto
+    the presets with a warning that names the preset."""
+    if running_std_is is not None:
+        if keras is not None:
+            raise UsageError('give keras or running_std_is, not both')
+        try:
+            keras = RUNNING_STD_ALIASES[running_std_is]
+        except KeyError:
+            raise UsageError("running_std_is must be 'std' or 'variance', "
+                             'not {!r}'.format(running_std_is)) from None
+        preset = keras_preset(keras)
+        warnings.warn(
+            'running_std_is={!r} is read as the Keras preset {} ({}, eps '
+            '{:g}); choose the Keras release with keras= (--keras) '
+            'instead'.format(running_std_is, preset.name, preset.versions,
+                             preset.eps), FutureWarning, stacklevel=3)
+    return None if keras is None else keras_preset(keras).name
+
+
 def ensure_converted(name, classes, progressbar=True):
     """Path of the converted ``.npz`` of registry model ``name``, verified
     against the checksum recorded when it was converted (a damaged one is
@@ -308,10 +377,12 @@ def prepare(model, classes, arch=None):
     built (to convert a file that is not converted yet, and to validate
     the file's settings before anything is built from them); ``arch``,
     when given, must be the model's architecture.  A Keras ``.h5`` path is
-    converted into the cache first.
+    converted into the cache first.  A registry name's settings are its
+    manifest entry's.
     """
     model = os.fspath(model)
-    if model in manifest():
+    registered = model in manifest()
+    if registered:
         path = ensure_converted(model, classes)
     elif os.path.isfile(model):
         path = Path(model)
@@ -323,6 +394,11 @@ def prepare(model, classes, arch=None):
     else:
         entry(model)  # raises with the list of known names
     meta = validate_meta(read_model_meta(path), classes, path)
+    if registered:
+        settings = dict(meta['settings'])
+        settings.pop('running_std_is', None)  # written by older versions
+        settings.update(entry(model)['settings'])
+        meta = dict(meta, settings=settings)
     if arch is not None and meta['arch'] != arch:
         raise PretrainedModelError(
             '{} holds a {!r} model, not {!r}'.format(model, meta['arch'],

@@ -65,7 +65,8 @@ def predict_classes(net, dataset, indices, batch_size=8):
 
 
 def evaluate(model, data, split='test', out=None, batch_size=8, gpu=None,
-             seed=None, test_fraction=None, progress=True, cache_dir=None):
+             seed=None, test_fraction=None, progress=True, cache_dir=None,
+             keras=None):
     """Evaluate a trained model file on a GTZAN-layout folder.
 
     Parameters
@@ -78,8 +79,10 @@ def evaluate(model, data, split='test', out=None, batch_size=8, gpu=None,
         fraction from the model file unless given).
     out : path-like, optional
         Folder for ``evaluation.json`` and ``confusion.png``.
+    keras : str, optional
+        A Keras tagger's BatchNormalization preset, if not its default.
     """
-    net = to_device(load_model(model), gpu)
+    net = to_device(load_model(model, keras=keras), gpu)
     _, meta = registry.prepare(model, ARCHITECTURES)
     pipeline = clip_pipeline(net)
     cache_dir = Path(cache_dir) if cache_dir else \

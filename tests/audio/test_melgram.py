@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from chainer_tagger.audio import AudioSource, melgram, window_melgram
+from chainer_tagger.audio import (MP3_DECODER_DELAY, AudioSource, melgram,
+                                  window_melgram)
 from chainer_tagger.audio.resample import resample
 from chainer_tagger.audio.windows import centre_window, read_resampled
 from chainer_tagger.configuration import MELGRAM_SR
@@ -44,6 +45,26 @@ def test_scores_from_mp3_match_published_scores(computed, model,
             assert abs(s[crnn.tags.index(tag)] - value) <= 0.0005
         top10 = [crnn.tags[i] for i in np.argsort(-s)[:10]]
         assert top10 == [t for t, _ in published]
+
+
+def test_decoder_delay_kept_delivers_the_same_samples_529_later():
+    """--decoder-delay keep: what 2016 decoders without gapless
+    information gave (some published tables were computed from it)."""
+    mp3 = AUDIO / 'bensound-cute.mp3'
+    removed, kept = AudioSource(mp3), AudioSource(mp3, decoder_delay='keep')
+    assert kept.n_samples == removed.n_samples
+    a, b = removed.read(), kept.read()
+    np.testing.assert_array_equal(b[MP3_DECODER_DELAY:],
+                                  a[:-MP3_DECODER_DELAY])
+    assert np.abs(a[:10000] - b[:10000]).max() > 0.01
+    # Read around a window, as for long files, it is the same.
+    np.testing.assert_array_equal(kept.read(5000, 9000), b[5000:9000])
+    kept._decoded = None
+    np.testing.assert_array_equal(kept.read(5000, 9000), b[5000:9000])
+    # No delay in other formats.
+    wav = AUDIO / 'bensound-thejazzpiano.wav'
+    np.testing.assert_array_equal(AudioSource(wav, 'keep').read(),
+                                  AudioSource(wav).read())
 
 
 def test_windowed_read_equals_resampling_the_whole_file():

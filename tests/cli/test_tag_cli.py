@@ -12,7 +12,7 @@ import soundfile as sf
 import chainer_tagger
 from chainer_tagger.cli import main
 
-from conftest import AUDIO, ROOT
+from conftest import AUDIO, ROOT, SONGS
 
 pytestmark = pytest.mark.shared
 
@@ -146,12 +146,14 @@ def test_old_entry_point(tmp_path):
     files = [str(AUDIO / 'bensound-thejazzpiano.wav'),
              str(AUDIO / 'bensound-actionable.wav')]
     runs = {}
-    for model in ('CRNN', 'CNN0', 'CNN'):
+    for run in ('CRNN', 'CNN0', 'CNN', 'CNN0 --keras 1.0.6-tensorflow'):
+        model, *options = run.split()
         args = [sys.executable, str(ROOT / 'music-tagger-test.py'),
-                '-m', model] + (['--en'] if model == 'CNN' else []) + files
+                '-m', model] + (['--en'] if model == 'CNN' else []) + \
+            options + files
         proc = subprocess.run(args, capture_output=True, text=True,
                               check=True)
-        runs[model] = proc.stdout.splitlines()
+        runs[run] = proc.stdout.splitlines()
     crnn = runs['CRNN']
     i = crnn.index('* top-10 tags: genre prediction result percentage *')
     assert crnn[i + 1] == files[0]
@@ -161,9 +163,47 @@ def test_old_entry_point(tmp_path):
     assert eval(crnn[i + 6])[0][0] == 'rock'
     assert 'set to use mode 2' in runs['CNN0']
     assert any(line.startswith('converted') for line in runs['CNN'])
+    # The same file read as Keras 1.0.6 on TensorFlow did: other numbers.
+    tf = runs['CNN0 --keras 1.0.6-tensorflow']
+    assert len(tf) == len(runs['CNN0']) and tf != runs['CNN0']
 
 
 def test_per_clip_with_a_loaded_model_is_refused(model):
     with pytest.raises(ValueError, match='load_model'):
         chainer_tagger.tag(str(AUDIO / 'bensound-cute.melgram.npy'),
                            model=model('cnn0-msd'), per_clip=True)
+
+
+@pytest.mark.parametrize('command', [
+    ['tag', 'x.mp3'], ['taggram', 'x.mp3', '-o', 'x.png'],
+    ['embed', 'x.mp3', '-o', 'x.npy'], ['convert', 'x.h5', 'x.npz'],
+    ['evaluate', '--model', 'm.npz', '--data', 'd']])
+def test_every_model_command_takes_a_keras_preset(command, capsys):
+    from chainer_tagger.cli import build_parser
+    args = build_parser().parse_args(command + ['--keras', '1.0.7-theano'])
+    assert args.keras == '1.0.7-theano'
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(command + ['--keras', '1.0.9'])
+    assert "invalid choice: '1.0.9'" in capsys.readouterr().err
+
+
+def test_keras_preset_on_the_command_line(capsys, tmp_path):
+    """The TensorFlow table of the early CNN (README @7b4a6f7: cute's
+    best tags folk 0.222, pop 0.166) from the shipped melgram."""
+    paths = [str(AUDIO / (s + '.melgram.npy')) for s in SONGS]
+    assert main(['tag', '--model', 'cnn0-msd', '--keras', '1.0.6-tensorflow',
+                 '--format', 'json', '--no-progress'] + paths) == 0
+    cute = _json(capsys)[0]['tags']
+    assert [t['tag'] for t in cute[:2]] == ['folk', 'pop']
+    assert abs(cute[0]['score'] - 0.222) < 5e-4
+    assert abs(cute[1]['score'] - 0.166) < 5e-4
+    assert main(['embed', '--model', 'soundnet8', '--keras', '1.2', paths[0],
+                 '-o', str(tmp_path / 'x.npy')]) == 2
+    assert 'soundnet8 is not a Keras-1 model' in capsys.readouterr().err
+
+
+def test_options_that_need_a_model_name(model):
+    with pytest.raises(ValueError, match='keras apply when the model is '
+                                         'given by name'):
+        chainer_tagger.tag(str(AUDIO / 'bensound-cute.melgram.npy'),
+                           model=model('cnn0-msd'), keras='1.2')

@@ -30,6 +30,49 @@ def test_cli_reproduces_published_crnn_scores(capsys, reference):
             [t for t, _ in published]
 
 
+def test_both_files_are_one_function_under_another_preset(
+        tmp_path, shipped_melgrams):
+    """The Theano and TensorFlow files of a model stay one function under
+    a Keras preset other than their default (the kernel orientation is read
+    off the file, the BN reading off the preset)."""
+    from chainer_tagger.models import convert_weights, load_model
+    scores = []
+    for backend in ('theano', 'tensorflow'):
+        dst = tmp_path / (backend + '.npz')
+        convert_weights(KERAS_WEIGHTS / 'cnn_weights_{}.h5'.format(backend),
+                        dst)
+        scores.append(load_model(dst, keras='1.0.6-tensorflow').predict(
+            shipped_melgrams))
+    assert np.abs(scores[0] - scores[1]).max() <= 1e-5
+    default = load_model(tmp_path / 'theano.npz').predict(shipped_melgrams)
+    assert np.abs(scores[0] - default).max() > 0.01
+
+
+def test_keras_1_0_6_backends_differ_exactly_by_the_bn_reading(
+        shipped_melgrams):
+    """Keras 1.0.6 read one file two ways: Theano divided by the stored
+    std + eps, TensorFlow by sqrt(stored + eps) (and in mode 2 Theano's
+    eps entered twice).  Everything else is the same: giving the Theano
+    reading the std that TensorFlow's reading implies gives TensorFlow's
+    scores."""
+    from chainer_tagger.models import load_model
+    theano = load_model('cnn0-msd', keras='1.0.6-theano')
+    tf = load_model('cnn0-msd', keras='1.0.6-tensorflow')
+    for (name, a), (_, b) in zip(sorted(theano.namedparams()),
+                                 sorted(tf.namedparams())):
+        np.testing.assert_array_equal(a.array, b.array, err_msg=name)
+    bn, eps = theano.bn_0_freq, 1e-6
+    s, gamma = bn.running_std.copy(), bn.gamma.array
+    np.testing.assert_allclose(bn.inference_affine()[0], gamma / (s + eps))
+    np.testing.assert_allclose(tf.bn_0_freq.inference_affine()[0],
+                               gamma / np.sqrt(s + eps))
+    want = tf.predict(shipped_melgrams)
+    assert np.abs(theano.predict(shipped_melgrams) - want).max() > 0.01
+    bn.running_std[...] = np.sqrt(s + eps) - eps
+    np.testing.assert_allclose(theano.predict(shipped_melgrams), want,
+                               atol=1e-6)
+
+
 def test_flipping_matters(tmp_path, shipped_melgrams):
     """Reading Theano kernels without the flip changes the scores a lot, so
     the comparison above really checks the kernel orientation."""

@@ -10,6 +10,7 @@ from chainer_tagger.cli import main
 from chainer_tagger.errors import KerasWeightsError
 from chainer_tagger.models import convert_weights
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.keras_h5 import read_keras_h5
 from chainer_tagger.pretrained.model_file import read_model_meta
 
 from conftest import KERAS_WEIGHTS
@@ -83,6 +84,25 @@ def test_convert_every_shared_file(filename, tmp_path, capsys):
         (arch, name, backend, bn_mode, tags)
 
 
+#: The first releases: nested containers, auto-generated layer names.
+V1_FILES = {
+    'v1/weights_best.hdf5': ('cnn', 'cnn0-msd-v1', 'theano', 2, 'msd'),
+    'v1/rnn_weights_best.hdf5': ('crnn', 'rnn0-msd-v1', 'theano', 2, 'msd'),
+}
+
+
+@pytest.mark.parametrize('filename', sorted(V1_FILES))
+def test_convert_the_first_releases(filename, tmp_path, capsys):
+    arch, name, backend, bn_mode, tags = V1_FILES[filename]
+    dst = tmp_path / 'model.npz'
+    assert main(['convert', str(KERAS_WEIGHTS / filename), str(dst)]) == 0
+    assert name in capsys.readouterr().out
+    meta = read_model_meta(dst)
+    assert (meta['arch'], meta['name'], meta['source']['backend'],
+            meta['settings']['bn_mode'], meta['settings']['tags']) == \
+        (arch, name, backend, bn_mode, tags)
+
+
 @pytest.mark.parametrize('filename', sorted(SHARED_FILES))
 def test_unregistered_copy_is_read_as_the_same_model(filename, tmp_path):
     """For a file the registry does not know (here: one attribute added,
@@ -101,19 +121,58 @@ def test_unregistered_copy_is_read_as_the_same_model(filename, tmp_path):
         (arch, backend, bn_mode, tags)
 
 
-def test_keras_version_of_each_registered_file(tmp_path):
-    """running_std means what the Keras version that wrote the file
-    stored: a variance for the CRNNs, a standard deviation for the
-    Keras-1.0.x files."""
-    expected = {'music_tagger_crnn_weights_theano.h5': 'variance',
-                'crnn_net_gru_adam_ours_epoch_40.h5': 'variance',
-                'music_tagger_cnn_weights_theano.h5': 'std',
-                'cnn_weights_theano.h5': 'std',
-                'rnn_weights_theano.h5': 'std'}
-    for filename, meaning in expected.items():
+def test_keras_preset_of_each_registered_file(tmp_path):
+    """Each file runs by default as the Keras release that published its
+    table (crnn-msd: Keras 1.1, Theano), else the one it was trained
+    with; `convert --keras` records another."""
+    expected = {'music_tagger_crnn_weights_theano.h5': '1.1-theano',
+                'crnn_net_gru_adam_ours_epoch_40.h5': '1.1-theano',
+                'music_tagger_cnn_weights_theano.h5': '1.0.6-theano',
+                'cnn_weights_theano.h5': '1.0.6-theano',
+                'rnn_weights_theano.h5': '1.0.6-theano',
+                'v1/weights_best.hdf5': '1.0.6-theano',
+                'v1/rnn_weights_best.hdf5': '1.0.6-theano'}
+    for filename, preset in expected.items():
         meta = convert_weights(KERAS_WEIGHTS / filename,
                                tmp_path / "m.npz")
-        assert meta['settings']['running_std_is'] == meaning, filename
+        assert meta['settings']['keras'] == preset, filename
+    dst = tmp_path / 'tf.npz'
+    assert main(['convert', str(KERAS_WEIGHTS / 'cnn_weights_theano.h5'),
+                 str(dst), '--keras', '1.0.6-tensorflow']) == 0
+    assert read_model_meta(dst)['settings']['keras'] == '1.0.6-tensorflow'
+
+
+def test_nested_v1_files_hold_the_same_layers_as_named_ones():
+    """The first release's nested containers and auto-generated names are
+    matched to the same roles, in the same order, as Choi's named files
+    of the same architecture."""
+    for v1, named in (('v1/weights_best.hdf5', 'cnn_weights_theano.h5'),
+                      ('v1/rnn_weights_best.hdf5', 'rnn_weights_theano.h5')):
+        old, _ = read_keras_h5(KERAS_WEIGHTS / v1)
+        new, _ = read_keras_h5(KERAS_WEIGHTS / named)
+        assert [(x.kind, {k: v.shape for k, v in x.weights.items()})
+                for x in old] == \
+            [(x.kind, {k: v.shape for k, v in x.weights.items()})
+             for x in new]
+        assert old[1].name in ('convolution2d_5', 'convolution2d_1')
+        assert new[1].name == 'conv1'
+
+
+def test_named_files_convert_to_their_arrays(tmp_path):
+    """Choi's named files give the arrays of the layers of those names."""
+    from chainer_tagger.models import load_model
+    src = KERAS_WEIGHTS / 'rnn_weights_theano.h5'
+    convert_weights(src, tmp_path / 'm.npz')
+    m = load_model(tmp_path / 'm.npz')
+    with h5py.File(src, 'r') as f:
+        np.testing.assert_array_equal(
+            m.block3.conv.W.array, f['conv3']['conv3_W'][()][..., ::-1, ::-1])
+        np.testing.assert_array_equal(m.bn_0_freq.running_std,
+                                      f['bn_0_freq']['bn_0_freq_running_std'])
+        np.testing.assert_array_equal(m.gru1.W.array[:, 64:],
+                                      f['gru1']['gru1_W_h'])
+        np.testing.assert_array_equal(m.output.b.array,
+                                      f['output']['output_b'])
 
 
 def _copy_with_modified_layer(src, dst, layer, weight, value):
@@ -131,10 +190,21 @@ def test_shape_mismatch_names_the_layer_and_both_shapes(tmp_path):
         KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5', src, 'conv2',
         'W', np.zeros((128, 64, 5, 5), np.float32))
     with pytest.raises(KerasWeightsError,
-                       match=r'conv2/W.*\(128, 64, 5, 5\).*\(128, 64, 3, 3\)'):
-        convert_weights(src, tmp_path / 'out.npz',
-                        running_std_is="variance")
+                       match=r'expected conv2: conv2d W \(128, 64, 3, 3\); '
+                             r'found conv2: conv2d W \(128, 64, 5, 5\)'):
+        convert_weights(src, tmp_path / 'out.npz', keras='1.2')
     assert not (tmp_path / 'out.npz').exists()
+
+
+def test_a_model_of_other_tags_names_the_layer_and_both_shapes():
+    from chainer_tagger.models import MusicTaggerCRNN
+    from chainer_tagger.pretrained.keras_h5 import assign_keras_weights
+    layers, backend = read_keras_h5(
+        KERAS_WEIGHTS / 'crnn_net_gru_adam_ours_epoch_40.h5')
+    with pytest.raises(KerasWeightsError,
+                       match=r'output/W: the file has shape \(10, 32\), '
+                             r'the model expects \(50, 32\)'):
+        assign_keras_weights(MusicTaggerCRNN(tags='msd'), layers, backend)
 
 
 def test_wrong_architecture_is_refused(tmp_path, capsys):
@@ -200,12 +270,21 @@ def test_unregistered_file_warns_about_keras_version(tmp_path):
     _copy_with_modified_layer(
         KERAS_WEIGHTS / 'music_tagger_crnn_weights_theano.h5', src, 'output',
         'b', np.zeros(50, np.float32))
-    with pytest.warns(UserWarning, match='Keras version'):
+    with pytest.warns(UserWarning, match='Keras version .* unknown; reading '
+                                         'it as Keras 1.1-theano .*eps 1e-05'):
         meta = convert_weights(src, tmp_path / 'o.npz')
     assert meta['name'] is None
-    assert meta['settings']['running_std_is'] == 'variance'
-    meta = convert_weights(src, tmp_path / 'o.npz', running_std_is='std')
-    assert meta['settings']['running_std_is'] == 'std'
+    assert meta['settings']['keras'] == '1.1-theano'
+    meta = convert_weights(src, tmp_path / 'o.npz', keras='1.0.7-theano')
+    assert meta['settings']['keras'] == '1.0.7-theano'
+    # The former option names the preset it stands for.
+    with pytest.warns(FutureWarning, match='1.0.6-theano'):
+        meta = convert_weights(src, tmp_path / 'o.npz', running_std_is='std')
+    assert meta['settings']['keras'] == '1.0.6-theano'
+    with pytest.warns(FutureWarning, match='1.1-theano .*eps 1e-05'):
+        meta = convert_weights(src, tmp_path / 'o.npz',
+                               running_std_is='variance')
+    assert meta['settings']['keras'] == '1.1-theano'
 
 
 def test_conversion_leaves_the_global_rng_alone(tmp_path):

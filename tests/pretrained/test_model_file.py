@@ -57,9 +57,12 @@ def evil(genuine, tmp_path):
 
 
 def test_genuine_file_loads(genuine):
+    """(A file of an older version: its running_std_is 'std' is read as
+    the Keras preset it meant.)"""
     model = load_model(str(genuine))
     assert model.arch == 'cnn' and len(model.tags) == 50
-    assert model.settings['running_std_is'] == 'std'
+    assert model.settings['keras'] == '1.0.6-theano'
+    assert model.bn_0_freq.preset.running_std == 'std'
 
 
 def test_object_array_is_refused_before_any_code_runs(evil):
@@ -165,6 +168,7 @@ def test_file_without_metadata_is_refused(genuine, tmp_path):
     ({'arch': 'cnn', 'settings': {'bn_mode': True}},
      "'bn_mode' must be int"),
     ({'arch': 'cnn', 'settings': {'tags': ['rock', 3]}}, 'list strings'),
+    ({'arch': 'cnn', 'settings': {'keras': 1.1}}, "'keras' must be str"),
     ({'arch': 'music2vec', 'settings': {'dropout': [0.1]}},
      "'dropout' must be int or float"),
     ({'arch': 'cnn', 'settings': []}, 'not a JSON object'),

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from chainer_tagger.configuration import KERAS_PRESETS
 from chainer_tagger.errors import PretrainedModelError
 from chainer_tagger.models import ARCHITECTURES, load_model
 from chainer_tagger.pretrained import registry
@@ -16,7 +17,8 @@ from conftest import KERAS_WEIGHTS, SHARED
 
 pytestmark = pytest.mark.shared
 
-NAMES = ('crnn-msd', 'crnn-gtzan', 'cnn-msd', 'cnn0-msd', 'rnn0-msd')
+NAMES = ('crnn-msd', 'crnn-gtzan', 'cnn-msd', 'cnn0-msd', 'rnn0-msd',
+         'cnn0-msd-v1', 'rnn0-msd-v1')
 
 
 def test_manifest_records_source_and_checksum_of_every_model():
@@ -26,21 +28,54 @@ def test_manifest_records_source_and_checksum_of_every_model():
         e = m[name]
         assert e['arch'] in ('crnn', 'cnn')
         assert e['settings']['tags'] in ('msd', 'gtzan')
+        assert e['settings']['keras'] in KERAS_PRESETS
+        assert e['keras_reason']
         for record in e['files']:
             assert record['url'].startswith('https://github.com/')
             assert len(record['sha256']) == 64
-            path = KERAS_WEIGHTS / record['filename']
+            [path] = registry.source_candidates(record['filename'])
             assert registry.sha256sum(path) == record['sha256']
+    # The first releases are pinned to the commits that published them.
+    assert '/bffb6257b038117f2c80b91222ec7ecda43cbb11/data/weights_best' \
+        in m['cnn0-msd-v1']['files'][0]['url']
+    assert '/3eaedbf4c4563a6d394a2b5b7760195428df2d94/data/rnn_weights' \
+        in m['rnn0-msd-v1']['files'][0]['url']
 
 
-def test_models_command_lists_availability(capsys, tmp_path, monkeypatch):
-    # A fresh cache: earlier tests may have converted every model.
-    monkeypatch.setenv('CHAINER_TAGGER_CACHE', str(tmp_path))
+def test_models_command_lists_availability_and_keras_presets(
+        capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv('CHAINER_TAGGER_CACHE', str(tmp_path))  # none yet
     assert main(['models']) == 0
     out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line and not line.startswith(' ')}
     for name in NAMES:
-        assert name in out
-    assert 'keras-weights' in out
+        assert rows[name][3] == registry.entry(name)['settings']['keras']
+    assert rows['crnn-msd'][3] == '1.1-theano'
+    assert rows['cnn0-msd-v1'][3] == '1.0.6-theano'
+    assert 'source in {}'.format(KERAS_WEIGHTS / 'v1') in out
+    assert 'why 1.1-theano: Trained with Keras <= 1.0.6' in out
+    assert 'issue #33' in out
+
+
+def test_weights_found_in_a_sub_folder_only_with_their_checksum(
+        isolated, monkeypatch):
+    """A weights folder is searched one level down (the shared v1/); a
+    file of the same name but another checksum is not taken for it."""
+    folder = isolated / 'weights'
+    (folder / 'a').mkdir(parents=True)
+    (folder / 'b').mkdir()
+    shutil.copy(KERAS_WEIGHTS / 'cnn_weights_theano.h5',
+                folder / 'a' / 'weights_best.hdf5')
+    shutil.copy(KERAS_WEIGHTS / 'v1' / 'weights_best.hdf5',
+                folder / 'b' / 'weights_best.hdf5')
+    monkeypatch.setenv('CHAINER_TAGGER_WEIGHTS_DIR', str(folder))
+    assert registry.find_source('cnn0-msd-v1') == \
+        folder / 'b' / 'weights_best.hdf5'
+    (folder / 'b' / 'weights_best.hdf5').unlink()
+    with pytest.raises(PretrainedModelError,
+                       match='does not match the registered'):
+        registry.find_source('cnn0-msd-v1')
 
 
 @pytest.fixture
