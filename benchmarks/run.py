@@ -1,19 +1,29 @@
 """chainer-tagger benchmark: speed and memory, one command.
 
-    python benchmarks/run.py [--quick] [--gpu ID]
+    python benchmarks/run.py [--quick] [--gpu ID] [--peer PYTHON [--rounds N]]
 
-Prints, in one run: the machine's float32 GEMM rate (NumPy 2048x2048
-matmul), per model the forward time per clip at batch 1 and 16 and the
-achieved GFLOP/s (FLOPs counted by a Chainer function hook), end-to-end
-clips/s from mp3 to tags on the Bensound songs, SoundNet and music2vec
-forward and training-step times, and the peak RSS.  Needs
-CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for the pretrained models.
-Not part of the test suite.
+Prints, in one run: the machine's float32 GEMM rate (SciPy's BLAS, which
+the CPU kernels use, and NumPy's), per model the forward time per clip at
+batch 1 and 16 and the achieved GFLOP/s (FLOPs counted by a Chainer
+function hook), end-to-end clips/s from mp3 to tags on the Bensound songs,
+music2vec forward and the two training steps (music2vec, and the CRNN
+fine-tune with a 10-class top; Adam, batch 8) with the peak RSS of a
+process that runs only that step, and the peak RSS of the run.
+
+With ``--peer PYTHON`` (a Python with PyTorch, outside the project; see
+``../shared/peer/README.md``) it also runs the PyTorch peer
+(``../shared/peer/torch_peer.py``) on the same five workloads, ``--rounds``
+times interleaved with chainer-tagger's (each workload in a fresh
+process), and prints the ratio PyTorch time / chainer-tagger time of the
+best of each side.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
+the pretrained models.  Not part of the test suite.
 """
 import argparse
+import json
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -59,14 +69,138 @@ class FlopCounter(chainer.FunctionHook):
             pass  # counted below from shapes (small)
 
 
-def gemm_rate(n=2048, repeat=5):
+def gemm_rate(matmul, n=2048, repeat=5):
     a = np.random.rand(n, n).astype(np.float32)
     b = np.random.rand(n, n).astype(np.float32)
-    a @ b
+    matmul(a, b)
     t = time.perf_counter()
     for _ in range(repeat):
-        a @ b
+        matmul(a, b)
     return 2 * n ** 3 * repeat / (time.perf_counter() - t) / 1e9
+
+
+def training_step_time(kind, repeat, gpu=None):
+    """Seconds per clip (best of ``repeat``, after a warm-up step) of an
+    Adam training step at batch 8: ``'music2vec'`` (SoundNet trained too,
+    no dropout, 675,808-sample waveforms) or ``'crnn'`` (crnn-msd with a
+    new 10-class top, (1, 96, 1366) melgrams)."""
+    import chainer.functions as F
+    from chainer_tagger.configuration import GTZAN_GENRES, WAVEFORM_SAMPLES
+    from chainer_tagger.device import to_device
+    from chainer_tagger.models import Music2Vec, load_model
+    rng = np.random.RandomState(0)
+    if kind == 'music2vec':
+        net = Music2Vec(soundnet='soundnet8', dropout=0.0)
+        x = rng.uniform(-0.3, 0.3, (8, WAVEFORM_SAMPLES))
+    else:
+        net = load_model('crnn-msd').with_classes(GTZAN_GENRES)
+        x = rng.normal(size=(8, 1, 96, 1366))
+    net = to_device(net, gpu)
+    x = net.device.send(x.astype(np.float32))
+    labels = net.xp.zeros(len(x), np.int32)
+    opt = chainer.optimizers.Adam()
+    opt.setup(net)
+    times = []
+    with chainer.using_config('train', True):
+        for _ in range(repeat + 1):
+            t = time.perf_counter()
+            loss = F.softmax_cross_entropy(net.logits(x), labels)
+            net.cleargrads()
+            loss.backward()
+            opt.update()
+            del loss  # the graph goes, as in Chainer's updaters
+            if net.xp is not np:
+                chainer.backends.cuda.Stream.null.synchronize()
+            times.append(time.perf_counter() - t)
+    return min(times[1:]) / len(x)
+
+
+#: The peer's workloads (``torch_peer.py`` keys).
+WORKLOADS = ('crnn_fwd_b16', 'cnn_fwd_b16', 'm2v_fwd_b8', 'm2v_train_b8',
+             'crnn_train_b8')
+
+
+def workload_time(key, repeat):
+    """chainer-tagger's seconds per clip on one of the peer's workloads."""
+    if key.endswith('_train_b8'):
+        return training_step_time(
+            'music2vec' if key.startswith('m2v') else 'crnn', repeat)
+    from chainer_tagger.models import Music2Vec, load_model
+    if key == 'm2v_fwd_b8':
+        from chainer_tagger.configuration import WAVEFORM_SAMPLES
+        model = Music2Vec(soundnet='soundnet8', dropout=0.0)
+        x = np.random.RandomState(0).uniform(
+            -0.3, 0.3, (8, WAVEFORM_SAMPLES)).astype(np.float32)
+    else:
+        model = load_model('crnn-msd' if key.startswith('crnn')
+                           else 'cnn-msd')
+        x = np.random.RandomState(0).normal(
+            size=(16, 1, 96, 1366)).astype(np.float32)
+    return time_forward(model, x, repeat) / len(x)
+
+
+def own_peak_rss():
+    """Peak RSS in MiB of this process's own memory.
+
+    ``ru_maxrss`` of a child starts from its parent's peak at fork (Linux
+    keeps it across exec), so a child of this benchmark reads the kernel's
+    high-water mark of its own address space (``VmHWM``) instead.
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_fresh_process(key, repeat):
+    """``(s/clip, peak RSS in MiB)`` of one workload run alone."""
+    out = subprocess.run(
+        [sys.executable, __file__, '--workload', key, '--repeat',
+         str(repeat)], check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result['s_per_clip'], result['peak_rss_mib']
+
+
+def run_peer(python, repeat):
+    """The peer's ``{key: s/clip}``."""
+    script = SHARED / 'peer' / 'torch_peer.py'
+    out = subprocess.run([python, str(script), str(repeat)], check=True,
+                         capture_output=True, text=True).stdout
+    return {k: float(v) for k, v in
+            (line.split() for line in out.splitlines() if line.strip())}
+
+
+def compare_with_peer(python, rounds, repeat):
+    """Interleaved rounds of chainer-tagger's and the peer's workloads;
+    prints each round's times and ratios, then the best of each side and
+    the ratio PyTorch / ours."""
+    ours = {k: float('inf') for k in WORKLOADS}
+    theirs = dict(ours)
+    rss = {}
+    for r in range(rounds):
+        mine = {}
+        for key in WORKLOADS:
+            mine[key], rss[key] = in_fresh_process(key, repeat)
+        peer = run_peer(python, repeat)
+        for key in WORKLOADS:
+            ours[key] = min(ours[key], mine[key])
+            theirs[key] = min(theirs[key], peer[key])
+        cells = ['{} {:.3f}/{:.3f} ({:.2f})'.format(
+            k, mine[k], peer[k], peer[k] / mine[k]) for k in WORKLOADS]
+        print('round {}: {}'.format(r + 1, ', '.join(cells)), flush=True)
+    print()
+    row('workload (s/clip, best of {} rounds)'.format(rounds),
+        'chainer-tagger', 'PyTorch 2.13', 'PyTorch / ours',
+        'peak RSS alone')
+    row(*['---'] * 5)
+    for key in WORKLOADS:
+        row(key, '{:.3f}'.format(ours[key]), '{:.3f}'.format(theirs[key]),
+            '{:.2f}'.format(theirs[key] / ours[key]),
+            '{:.0f} MiB'.format(rss[key]))
 
 
 def time_forward(model, x, repeat):
@@ -86,10 +220,11 @@ def time_forward(model, x, repeat):
 
 
 def count_flops(model, x):
-    """FLOPs per clip, counted on the Chainer graph path (the CPU fast
-    path does the same arithmetic outside Chainer functions)."""
+    """FLOPs per clip, counted on Chainer's standard functions (the CPU
+    kernels do the same arithmetic in functions of their own)."""
+    from chainer_tagger.functions import generic_kernels
     hook = FlopCounter()
-    with hook, chainer.using_config('train', False):
+    with hook, chainer.using_config('train', False), generic_kernels():
         model(model.xp.asarray(x))
     return hook.flops / len(x)
 
@@ -102,8 +237,20 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='fewer repeats')
     p.add_argument('--gpu', type=int, default=None)
+    p.add_argument('--peer', metavar='PYTHON',
+                   help='a Python with PyTorch: compare with the peer')
+    p.add_argument('--rounds', type=int, default=3,
+                   help='interleaved rounds of the peer comparison')
+    p.add_argument('--workload', choices=WORKLOADS,
+                   help=argparse.SUPPRESS)  # one workload, in a child
+    p.add_argument('--repeat', type=int, default=None,
+                   help=argparse.SUPPRESS)
     args = p.parse_args()
-    repeat = 1 if args.quick else 3
+    repeat = args.repeat or (1 if args.quick else 3)
+    if args.workload:
+        t = workload_time(args.workload, repeat)
+        print(json.dumps({'s_per_clip': t, 'peak_rss_mib': own_peak_rss()}))
+        return 0
     from chainer_tagger.device import to_device
     from chainer_tagger.models import load_model
     from chainer_tagger.inference import tag
@@ -111,9 +258,11 @@ def main():
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(
         platform.processor() or platform.machine(), os.cpu_count(),
         platform.python_version(), np.__version__, chainer.__version__))
-    rate = gemm_rate()
-    print('float32 GEMM rate (NumPy 2048^2 matmul): {:.0f} GFLOP/s\n'.format(
-        rate))
+    from chainer_tagger.functions.gemm import matmul
+    rate = gemm_rate(matmul)
+    print('float32 GEMM rate (2048^2 matmul): {:.0f} GFLOP/s through SciPy\'s '
+          'BLAS (the CPU kernels), {:.0f} through NumPy\'s\n'.format(
+              rate, gemm_rate(np.matmul)))
     row('work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s', '% of GEMM')
     row(*['---'] * 6)
     mel = np.load(SHARED / 'audio' / 'bensound-cute.melgram.npy').astype(
@@ -165,21 +314,16 @@ def main():
         '{:.2f}'.format(flops / 1e9), '{:.0f}'.format(
             flops / per_clip / 1e9),
         '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
-    import chainer.functions as F
-    opt = chainer.optimizers.Adam()
-    opt.setup(m2v)
-    labels = m2v.xp.zeros(len(wave), np.int32)
-    xw = m2v.xp.asarray(wave)
-    times = []
-    for _ in range(repeat + 1):
-        t = time.perf_counter()
-        loss = F.softmax_cross_entropy(m2v.logits(xw), labels)
-        m2v.cleargrads()
-        loss.backward()
-        opt.update()
-        times.append(time.perf_counter() - t)
-    row('music2vec training step', 8, '{:.3f}'.format(min(times[1:]) / 8),
-        '', '', '')
+    if args.gpu is None:
+        for kind, key in (('music2vec', 'm2v_train_b8'),
+                          ('CRNN fine-tune (10 classes)', 'crnn_train_b8')):
+            per_clip, peak = in_fresh_process(key, repeat)
+            row('{} training step (peak RSS alone: {:.0f} MiB)'.format(
+                kind, peak), 8, '{:.3f}'.format(per_clip), '', '', '')
+    else:
+        for kind in ('music2vec', 'crnn'):
+            row('{} training step'.format(kind), 8, '{:.3f}'.format(
+                training_step_time(kind, repeat, args.gpu)), '', '', '')
 
     songs = sorted((SHARED / 'audio').glob('*.mp3')) * 12
     tagger = to_device(load_model('crnn-msd'), args.gpu)
@@ -219,6 +363,10 @@ def main():
                 name, 1 / per_clip))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print('peak RSS of this run: {:.0f} MiB'.format(peak))
+    if args.peer:
+        print('\nPyTorch peer ({}), {} interleaved rounds:'.format(
+            args.peer, args.rounds))
+        compare_with_peer(args.peer, args.rounds, repeat)
 
 
 if __name__ == '__main__':

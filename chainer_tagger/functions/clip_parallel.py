@@ -5,6 +5,7 @@ import os
 import threadpoolctl
 
 _POOL = None
+_CONTROLLER = None
 
 
 def for_each_clip(function, n):
@@ -15,7 +16,7 @@ def for_each_clip(function, n):
     pool (NumPy releases the GIL) with single-threaded BLAS, which keeps
     every core busy all the time.
     """
-    global _POOL
+    global _POOL, _CONTROLLER
     workers = os.cpu_count() or 1
     if n < 2 or workers < 2:
         for i in range(n):
@@ -23,6 +24,9 @@ def for_each_clip(function, n):
         return
     if _POOL is None:
         _POOL = concurrent.futures.ThreadPoolExecutor(workers)
-    with threadpoolctl.threadpool_limits(1, user_api='blas'):
+        # Found once: each threadpool_limits() call scans the loaded
+        # libraries again (milliseconds, many times per training step).
+        _CONTROLLER = threadpoolctl.ThreadpoolController()
+    with _CONTROLLER.limit(limits=1, user_api='blas'):
         for _ in _POOL.map(function, range(n)):
             pass

@@ -46,3 +46,17 @@ def cpu_kernels_apply(x, *params):
                     arrays[on_cpu.index(not on_cpu[0])])))
     return all(on_cpu) and all(a.dtype == numpy.float32 for a in arrays) \
         and getattr(chainer.config, CONFIG_KEY, 'auto') != 'generic'
+
+
+def forbid_double_backprop(name):
+    """Refuse to differentiate a CPU kernel's backward pass again.
+
+    The CPU kernels' backward passes are NumPy code, not Chainer graphs;
+    double backpropagation runs on Chainer's standard functions
+    (:func:`generic_kernels`).
+    """
+    if chainer.config.enable_backprop:
+        raise NotImplementedError(
+            '{}: double backpropagation needs Chainer\'s standard '
+            'functions: run it inside chainer_tagger.functions.'
+            'generic_kernels()'.format(name))

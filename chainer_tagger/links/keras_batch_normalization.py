@@ -44,7 +44,9 @@ import chainer.functions as F
 from chainer import initializers
 
 from chainer_tagger.configuration import RUNNING_STD_ALIASES, keras_preset
-from chainer_tagger.functions import batch_norm_affine, global_moments
+from chainer_tagger.functions import (
+    BatchNormSpec, batch_norm_activation_pool, batch_norm_affine,
+    cpu_kernels_apply, global_moments)
 
 
 def batch_spread(preset, var, sqrt):
@@ -77,6 +79,23 @@ def divisor(preset, spread, sqrt):
     if preset.divisor == 'sqrt(s) + eps':
         return sqrt(spread) + preset.eps
     return sqrt(spread + preset.eps)
+
+
+def divisor_of_variance(preset, var):
+    """``(d, dd/dvar)``: :func:`divisor` as a function of the batch's
+    (biased) variance (NumPy arrays, mode 2 and training) and its
+    derivative, which the fused CPU kernel's backward pass needs."""
+    if preset.running_std == 'std':
+        spread = numpy.sqrt(var + preset.eps)
+        spread_slope = 0.5 / spread
+    else:
+        spread, spread_slope = var, 1.0
+    d = divisor(preset, spread, numpy.sqrt)
+    if preset.divisor == 's + eps':
+        return d, spread_slope
+    if preset.divisor == 'sqrt(s) + eps':
+        return d, spread_slope * 0.5 / numpy.sqrt(spread)
+    return d, spread_slope * 0.5 / d
 
 
 def batch_moments(x, axes):
@@ -177,6 +196,23 @@ class KerasBatchNormalization(chainer.Link):
             self.gamma.array, self.beta.array, self.running_mean,
             divisor(self.preset, self.running_std, self.xp.sqrt))
 
+    def batch_statistics(self):
+        """The normalization on batch statistics as a
+        :class:`~chainer_tagger.functions.BatchNormSpec` for the fused CPU
+        kernels, or None when the statistics are gathered from other
+        processes (``comm``): those run on Chainer's standard functions."""
+        if self.comm is not None and not self.per_clip:
+            return None
+        preset = self.preset
+
+        def update(mean, var, count):
+            self._update_running(mean, batch_spread(preset, var, numpy.sqrt))
+        keep_running = self.mode == 0 and chainer.config.train
+        return BatchNormSpec(
+            self.gamma, self.beta,
+            lambda var: divisor_of_variance(preset, var), self.per_clip,
+            update if keep_running else None)
+
     def forward(self, x):
         if x.shape[self.axis] != self.size:
             raise ValueError(
@@ -194,6 +230,9 @@ class KerasBatchNormalization(chainer.Link):
         if self.comm is None and not chainer.config.enable_backprop:
             return chainer.Variable(self._normalize_array(
                 _array(x), reduce_axes, shape))
+        spec = self.batch_statistics()
+        if spec is not None and cpu_kernels_apply(x, self.gamma):
+            return batch_norm_activation_pool(x, spec, self.axis)
         if self.comm is not None and not self.per_clip:
             mean, centered, var = global_moments(x, reduce_axes, self.comm)
         else:

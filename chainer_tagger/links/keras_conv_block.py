@@ -1,9 +1,8 @@
 """The convolution block shared by Choi's taggers."""
 import chainer
-import chainer.functions as F
 import chainer.links as L
 
-from chainer_tagger.functions import conv_bn_elu_pool_2d
+from chainer_tagger.functions import conv_bn_elu_pool_2d, dropout
 from chainer_tagger.links.keras_batch_normalization import (
     KerasBatchNormalization)
 
@@ -39,10 +38,12 @@ class KerasConvBlock(chainer.Chain):
                 per_clip=per_clip, running_std_is=running_std_is)
 
     def forward(self, x):
-        affine = (None if self.bn.uses_batch_statistics
-                  else self.bn.inference_affine())
+        if self.bn.uses_batch_statistics:
+            affine, batch = None, self.bn.batch_statistics()
+        else:
+            affine, batch = self.bn.inference_affine(), None
         h = conv_bn_elu_pool_2d(x, self.conv.W, self.conv.b, self.pool,
-                                self.bn, affine)
+                                self.bn, affine, batch)
         if self.dropout:
-            h = F.dropout(h, self.dropout)
+            h = dropout(h, self.dropout)
         return h

@@ -10,7 +10,8 @@ from chainer_tagger.configuration import (
     N_OBJECTS, N_SCENES, SOUNDNET_BN_EPS, SOUNDNET_HEAD_KERNEL,
     SOUNDNET_HEAD_STRIDE, SOUNDNET_INPUT_SCALE, SOUNDNET_LAYERS,
     WAVEFORM_INPUT)
-from chainer_tagger.functions import batch_norm_affine, conv_bn_relu_pool_1d
+from chainer_tagger.functions import (
+    BatchNormSpec, batch_norm_affine, conv_bn_relu_pool_1d, strided_conv_1d)
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.pretrained import registry
 
@@ -23,6 +24,28 @@ def soundnet_steps(n_samples):
         if layer.pool:
             n //= layer.pool
     return (n - SOUNDNET_HEAD_KERNEL) // SOUNDNET_HEAD_STRIDE + 1
+
+
+def batch_statistics(bn):
+    """A Chainer :class:`~chainer.links.BatchNormalization` in training as
+    a :class:`~chainer_tagger.functions.BatchNormSpec` for the fused CPU
+    kernels, with Chainer's running averages (decay, unbiased variance);
+    None for another normalization (ChainerMN's global one, in
+    distributed runs), which runs as itself."""
+    if type(bn) is not L.BatchNormalization:
+        return None
+
+    def update(mean, var, count):
+        decay = bn.decay
+        bn.avg_mean *= decay
+        bn.avg_mean += (1 - decay) * mean
+        bn.avg_var *= decay
+        bn.avg_var += (1 - decay) * count / max(count - 1., 1.) * var
+
+    def divisor(var):
+        root = np.sqrt(var + bn.eps)
+        return root, 0.5 / root
+    return BatchNormSpec(bn.gamma, bn.beta, divisor, False, update)
 
 
 def as_waveform_batch(waveforms, n_samples=WAVEFORM_INPUT.n_samples):
@@ -94,22 +117,31 @@ class SoundNet8(chainer.Chain):
         inference = not chainer.config.train
         for layer in SOUNDNET_LAYERS:
             conv, bn = self[layer.name], self['bn' + layer.name[4:]]
-            affine = batch_norm_affine(
-                bn.gamma.array, bn.beta.array, bn.avg_mean,
-                bn.xp.sqrt(bn.avg_var + bn.eps)) if inference else None
+            if inference:
+                affine, batch = batch_norm_affine(
+                    bn.gamma.array, bn.beta.array, bn.avg_mean,
+                    bn.xp.sqrt(bn.avg_var + bn.eps)), None
+            else:
+                affine, batch = None, batch_statistics(bn)
             h = conv_bn_relu_pool_1d(h, conv.W, conv.b, layer.stride,
-                                     layer.pad, layer.pool, bn, affine)
+                                     layer.pad, layer.pool, bn, affine,
+                                     batch)
         return h
 
     def forward(self, x):
         """``(objects, scenes)`` logits of shapes ``(N, 1000, steps)`` and
         ``(N, 401, steps)``."""
         h = self.body(x)
-        return self.conv8(h), self.conv8_2(h)
+        return self.head(self.conv8, h), self.head(self.conv8_2, h)
 
     def scenes(self, x):
         """The ``conv8_2`` output, ``(N, 401, steps)``."""
-        return self.conv8_2(self.body(x))
+        return self.head(self.conv8_2, self.body(x))
+
+    @staticmethod
+    def head(conv, h):
+        """One of the heads (``conv8``, ``conv8_2``) on conv7's output."""
+        return strided_conv_1d(h, conv.W, conv.b, SOUNDNET_HEAD_STRIDE, 0)
 
     def embed(self, x):
         """The flattened scene output per clip, ``(N, 401 * steps)``."""
