@@ -36,6 +36,7 @@ import numpy as np
 import chainer
 from tqdm import tqdm
 
+from chainer_tagger.atomic_file import remove_stale_partials
 from chainer_tagger.audio import expand_paths
 from chainer_tagger.configuration import FILE_TAGS_TOP
 from chainer_tagger.errors import LibraryStoreError, UsageError
@@ -389,16 +390,23 @@ precision, decoder_delay
         A file whose stored identity no longer matches it is not touched.
         A file written gets its new identity in the store (for every
         model whose entry matched), so the next run does not tag it again.
+        Copies left by a run killed while it wrote tags (``.partial-*``,
+        hidden from scans) are removed from the folders written into.
         """
         field = file_tags.field_name(model_name(self.model))
         entries = {} if self.store is None else \
             self.store.entries(self.model_id)
+        folders = set()
         with tqdm(self.unique, unit='file', desc='writing tags',
                   disable=not self.progress, dynamic_ncols=True) as bar:
             for i in bar:
                 r = self._result(i)
                 if 'error' in r:
                     continue
+                folder = os.path.dirname(os.path.realpath(self.files[i]))
+                if not dry_run and folder not in folders:
+                    folders.add(folder)
+                    remove_stale_partials(folder)
                 entry = entries.get(self.keys[i])
                 expected = self.identities[i] if entry is None else \
                     entry.identity

@@ -27,13 +27,21 @@ import datetime
 import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
+
+from chainer_tagger.atomic_file import PARTIAL_PREFIX, remove_stale_partials
 
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_BUSY_SECONDS,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
 from chainer_tagger.inference.file_identity import FileIdentity
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: stale copies are recognised by their age
+    fcntl = None
 
 SQLITE_MAGIC = b'SQLite format 3\x00'
 
@@ -91,9 +99,9 @@ def _read_only(path):
 
 def existing_version(path):
     """The schema version of the library database at ``path``, or None
-    when there is none yet (no file, an empty file, or an empty SQLite
-    database); :class:`LibraryStoreError` for anything that is not a
-    chainer-tagger library this release can use.  Never writes."""
+    when there is none yet (no file, or an empty one);
+    :class:`LibraryStoreError` for anything that is not a chainer-tagger
+    library this release can use.  Never writes."""
     path = os.fspath(path)
     if not os.path.exists(path):
         return None
@@ -126,8 +134,6 @@ def existing_version(path):
                                 '({}); it was left as it is'.format(
                                     path, e)) from None
     if app != LIBRARY_APPLICATION_ID:
-        if app == 0 and version == 0 and objects == 0:
-            return None  # an empty SQLite database: ours to fill
         raise LibraryStoreError(
             '--db {}: another program\'s SQLite database (application_id '
             '{:#010x}, {} tables or indexes), not a chainer-tagger library '
@@ -146,6 +152,49 @@ def existing_version(path):
     return version
 
 
+def create_database(path):
+    """Create an empty library database at ``path``, all at once: the
+    tables, application id, schema version and WAL mode are written into
+    a temporary file beside it, which is then linked into place.  So a
+    process killed meanwhile leaves no database, or a whole one; never a
+    half-made one (nor a hot journal) that would be refused.  When another
+    process created ``path`` first, its database is kept."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_partials(folder)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix='.db',
+                               dir=folder)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # not stale while we write it
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute('PRAGMA application_id = {:d}'.format(
+                LIBRARY_APPLICATION_ID))
+            conn.execute('PRAGMA user_version = {:d}'.format(
+                LIBRARY_SCHEMA_VERSION))
+            conn.execute('PRAGMA journal_mode = WAL')
+        finally:
+            conn.close()
+        if os.path.exists(path) and os.path.getsize(path) == 0:
+            os.replace(tmp, path)  # an empty file: no database yet
+        else:
+            try:
+                os.link(tmp, path)  # never replaces another's database
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not os.path.exists(path):
+                    os.replace(tmp, path)
+    finally:
+        os.close(fd)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 class LibraryStore:
     """A library database, opened for reading and writing.
 
@@ -159,10 +208,10 @@ class LibraryStore:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        version = existing_version(self.path)
-        folder = os.path.dirname(os.path.abspath(self.path))
         try:
-            os.makedirs(folder, exist_ok=True)
+            if existing_version(self.path) is None:
+                create_database(self.path)
+                existing_version(self.path)  # another's may have won
             self._conn = sqlite3.connect(self.path,
                                          timeout=LIBRARY_BUSY_SECONDS,
                                          isolation_level=None)
@@ -170,8 +219,6 @@ class LibraryStore:
             raise LibraryStoreError('--db {}: cannot be opened ({})'.format(
                 self.path, getattr(e, 'strerror', None) or e)) from None
         try:
-            if version is None:
-                self._create()
             self._conn.execute('PRAGMA journal_mode = WAL')
             self._conn.execute('PRAGMA synchronous = NORMAL')
             self._conn.execute('PRAGMA foreign_keys = ON')
@@ -179,21 +226,6 @@ class LibraryStore:
             self._conn.close()
             raise LibraryStoreError('--db {}: cannot be used ({})'.format(
                 self.path, e)) from None
-
-    def _create(self):
-        """The tables, application id and schema version, in one
-        transaction, before WAL mode is switched on (so the file's header
-        says what it is as soon as it has any table)."""
-        with self._transaction():
-            app, = self._conn.execute('PRAGMA application_id').fetchone()
-            if app == LIBRARY_APPLICATION_ID:
-                return  # another process created it meanwhile
-            for statement in SCHEMA:
-                self._conn.execute(statement)
-            self._conn.execute('PRAGMA application_id = {:d}'.format(
-                LIBRARY_APPLICATION_ID))
-            self._conn.execute('PRAGMA user_version = {:d}'.format(
-                LIBRARY_SCHEMA_VERSION))
 
     @contextlib.contextmanager
     def _transaction(self):

@@ -1,5 +1,6 @@
 """Tagging a library with a store: resumable, nothing recomputed, nothing
 duplicated; the output of a run with ``--db`` is a plain run's output."""
+import contextlib
 import json
 import os
 import re
@@ -42,7 +43,7 @@ def counting_model(model_file, monkeypatch):
 
 def rows(db):
     """``(path, model id)`` of every stored result."""
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         return conn.execute(
             'SELECT files.path, model_id FROM results JOIN files ON '
             'files.id = file_id').fetchall()
@@ -147,7 +148,7 @@ def test_rehash_catches_a_file_replaced_with_the_same_size_and_mtime(
     counting_model.clips = 0
     tag_library([lib], counting_model, db=db, rehash=True)
     assert counting_model.clips == 0
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute('SELECT count(*) FROM results WHERE sha256 IS '
                             'NOT NULL').fetchone() == (4,)
     # Same size and mtime, other content (as cp -p of another take).
@@ -215,12 +216,30 @@ def test_the_store_says_what_it_is(tmp_path):
     db = tmp_path / 'new' / 'lib.db'
     with LibraryStore(db):
         pass
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute('PRAGMA application_id').fetchone()[0] == \
             LIBRARY_APPLICATION_ID
         assert conn.execute('PRAGMA user_version').fetchone()[0] == \
             LIBRARY_SCHEMA_VERSION
         assert conn.execute('PRAGMA journal_mode').fetchone()[0] == 'wal'
+
+
+def test_a_database_is_created_whole_and_never_replaced(tmp_path):
+    from chainer_tagger.inference.file_identity import FileIdentity
+    from chainer_tagger.inference.store import (ModelIdentity,
+                                                create_database)
+    db = tmp_path / 'lib.db'
+    db.write_bytes(b'')  # an empty file is no database yet
+    (tmp_path / '.partial-killed.db').write_bytes(b'half')  # a leftover
+    with LibraryStore(db) as store:
+        m = store.model_id(ModelIdentity('m', 'ab' * 32, {}, {}))
+        store.put(m, [(b'/a', FileIdentity(1, 2, None),
+                       {'path': 'a', 'model': 'm', 'error': 'x'})])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['lib.db']
+    # Another process creating it at the same moment keeps this one.
+    create_database(db)
+    assert len(rows(db)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['lib.db']
 
 
 def _sqlite_file(path, application_id=0, user_version=0):
