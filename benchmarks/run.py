@@ -6,7 +6,8 @@ Prints, in one run: the machine's float32 GEMM rate (NumPy 2048x2048
 matmul), per model the forward time per clip at batch 1 and 16 and the
 achieved GFLOP/s (FLOPs counted by a Chainer function hook), end-to-end
 clips/s from mp3 to tags on the Bensound songs, SoundNet and music2vec
-forward and training-step times, and the peak RSS.  Needs
+forward and training-step times, the library mode (store) against plain
+tagging (``benchmarks/library.py``), and the peak RSS.  Needs
 CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for the pretrained models.
 Not part of the test suite.
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 import chainer
+
+from library import library_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED', ROOT.parent / 'shared'))
@@ -190,6 +193,8 @@ def main():
     assert all('tags' in r for r in results)
     print('\nend to end, mp3 -> tags, crnn-msd, {} files (model loaded): '
           '{:.2f} clips/s'.format(len(songs), len(songs) / wall))
+    print()
+    library_rows(tagger)  # the library mode against plain tagging
     # A whole 5-minute song in 29.12 s windows with a 14.56 s hop.
     import tempfile
     import soundfile as sf

@@ -332,3 +332,55 @@ def test_results_agree_with_a_plain_run_to_float_rounding(tmp_path,
                   for r in other])
     assert np.abs(a - b).max() < 1e-5
     assert a.std(axis=0).max() > 1e-3  # files differ far more than that
+
+
+def test_other_weights_are_another_model(tmp_path, model_file):
+    """Results are keyed by the sha256 of the weights: a retrained model
+    under the same file name tags everything again."""
+    from chainer_tagger.pretrained.cache import sha256sum
+    lib = tmp_path / 'lib'
+    make_library(lib, 2)
+    db = tmp_path / 'lib.db'
+    mine = tmp_path / 'tiny.npz'
+    mine.write_bytes(model_file.read_bytes())
+    model = load_model(str(mine))
+    assert model.weights_sha256 == sha256sum(model_file)
+    first = tag_library([lib], str(mine), db=db)
+    make_tiny_model(mine, seed=1)  # same name, other weights
+    with LibraryRun([lib], str(mine), db=db) as run:
+        assert run.tag().tagged == 2
+        second = list(run.results())
+    assert second != first
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute('SELECT count(*) FROM models').fetchone() == (2,)
+
+
+@pytest.mark.shared
+def test_a_registry_model_is_identified_by_its_upstream_weights():
+    from chainer_tagger.pretrained import registry
+    model = load_model('cnn-msd')
+    assert model.weights_sha256 in [
+        f['sha256'] for f in registry.entry('cnn-msd')['files']]
+
+
+def test_one_progress_bar_counts_reused_tagged_and_failed(tmp_path,
+                                                          model_file,
+                                                          capsys):
+    lib = tmp_path / 'lib'
+    make_library(lib, 5)
+    (lib / 'bad.wav').write_bytes(b'RIFF\x00\x00broken')
+    db = str(tmp_path / 'lib.db')
+    main(['tag', str(lib / 'track000.wav'), '-m', str(model_file), '--db',
+          db])
+    capsys.readouterr()
+    main(['tag', str(lib), '-m', str(model_file), '--db', db])
+    err = capsys.readouterr().err
+    bars = [line for line in err.replace('\r', '\n').splitlines()
+            if line.startswith('library:')]
+    assert bars, err
+    last = bars[-1]
+    # files done, elapsed<ETA, rate (files/s, or s/file when slower)
+    assert re.search(r' 6/6 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+'
+                     r'(file/s|s/file), ', last), last
+    assert 'reused 1, tagged 5, failed 1' in last
+    assert not any(line.startswith('tagging') for line in err.splitlines())
