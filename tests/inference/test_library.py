@@ -192,12 +192,15 @@ def test_each_window_setting_has_its_own_entries(tmp_path, counting_model):
     full = tag_library([lib], counting_model, db=db, window='full',
                        hop=0.5)
     assert all(r['windows'] == 1 and r['hop'] == 0.5 for r in full)
+    kept = tag_library([lib], counting_model, db=db,
+                       decoder_delay='keep')  # other inputs (for mp3s)
+    assert len(kept) == 3
     counting_model.clips = 0
     assert tag_library([lib], counting_model, db=db) == centre
     assert tag_library([lib], counting_model, db=db, window='full',
                        hop=0.5) == full
     assert counting_model.clips == 0
-    assert len(rows(db)) == 6
+    assert len(rows(db)) == 9
 
 
 def test_a_batch_dependent_model_is_refused(tmp_path):
@@ -357,10 +360,18 @@ def test_other_weights_are_another_model(tmp_path, model_file):
 
 @pytest.mark.shared
 def test_a_registry_model_is_identified_by_its_upstream_weights():
+    from chainer_tagger.inference.library import model_identity
     from chainer_tagger.pretrained import registry
     model = load_model('cnn-msd')
     assert model.weights_sha256 in [
         f['sha256'] for f in registry.entry('cnn-msd')['files']]
+    # Another Keras preset is another model (its scores differ).
+    default = model_identity(model)
+    other = model_identity(load_model('cnn-msd', keras='1.1-theano'))
+    assert other.settings['keras'] == '1.1-theano' != \
+        default.settings['keras']
+    assert other.weights_sha256 == default.weights_sha256
+    assert default.settings['precision'] == 'float32'
 
 
 def test_one_progress_bar_counts_reused_tagged_and_failed(tmp_path,
