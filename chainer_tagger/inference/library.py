@@ -78,8 +78,13 @@ class SingleProcess:
 def create_communicator():
     """ChainerMN's communicator over ``MPI.COMM_WORLD`` (as training
     uses); its ``intra_rank`` picks a process's GPU."""
-    import chainermn
-    return chainermn.create_communicator('naive')
+    try:
+        import chainermn
+        return chainermn.create_communicator('naive')
+    except ImportError as e:
+        raise UsageError('--distributed needs mpi4py and an MPI library '
+                         '(the [distributed] extra; Debian: openmpi-bin): '
+                         '{}'.format(e)) from None
 
 
 def parameters_sha256(model):

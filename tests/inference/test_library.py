@@ -395,3 +395,18 @@ def test_one_progress_bar_counts_reused_tagged_and_failed(tmp_path,
                      r'(file/s|s/file), ', last), last
     assert 'reused 1, tagged 5, failed 1' in last
     assert not any(line.startswith('tagging') for line in err.splitlines())
+
+
+def test_names_that_are_not_utf8_are_stored_and_printed_as_before(
+        tmp_path, counting_model):
+    lib = tmp_path / 'lib'
+    lib.mkdir()
+    name = os.fsdecode(b'caf\xe9.wav')
+    os.rename(write_clip(lib / 'cafe.wav', seed=1), lib / name)
+    db = tmp_path / 'lib.db'
+    first = tag_library([lib], counting_model, db=db)
+    assert first[0]['path'] == str(lib / name)
+    assert any('not valid UTF-8' in w for w in first[0]['warnings'])
+    counting_model.clips = 0
+    assert tag_library([lib], counting_model, db=db) == first
+    assert counting_model.clips == 0
