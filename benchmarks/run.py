@@ -8,7 +8,8 @@ batch 1 and 16 and the achieved GFLOP/s (FLOPs counted by a Chainer
 function hook), end-to-end clips/s from mp3 to tags on the Bensound songs,
 music2vec forward and the two training steps (music2vec, and the CRNN
 fine-tune with a 10-class top; Adam, batch 8) with the peak RSS of a
-process that runs only that step, and the peak RSS of the run.
+process that runs only that step, the library mode (store) against plain
+tagging (``benchmarks/library.py``), and the peak RSS of the run.
 
 With ``--peer PYTHON`` (a Python with PyTorch, outside the project; see
 ``../shared/peer/README.md``) it also runs the PyTorch peer
@@ -31,6 +32,8 @@ from pathlib import Path
 import numpy as np
 
 import chainer
+
+from library import library_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED', ROOT.parent / 'shared'))
@@ -334,6 +337,8 @@ def main():
     assert all('tags' in r for r in results)
     print('\nend to end, mp3 -> tags, crnn-msd, {} files (model loaded): '
           '{:.2f} clips/s'.format(len(songs), len(songs) / wall))
+    print()
+    library_rows(tagger)  # the library mode against plain tagging
     # A whole 5-minute song in 29.12 s windows with a 14.56 s hop.
     import tempfile
     import soundfile as sf

@@ -19,10 +19,11 @@ cuda_libraries.preload()  # before anything imports CuPy (see the module)
 
 from chainer_tagger.audio import melgram  # noqa: E402
 from chainer_tagger.errors import ChainerTaggerError  # noqa: E402
-from chainer_tagger.inference import tag  # noqa: E402
+from chainer_tagger.inference import tag, tag_library  # noqa: E402
 from chainer_tagger.models import (  # noqa: E402
     Music2Vec, MusicTaggerCNN, MusicTaggerCRNN, SoundNet8, load_model)
 
 __all__ = ['ChainerTaggerError', 'Music2Vec', 'MusicTaggerCNN',
-           'MusicTaggerCRNN', 'SoundNet8', 'load_model', 'melgram', 'tag']
+           'MusicTaggerCRNN', 'SoundNet8', 'load_model', 'melgram', 'tag',
+           'tag_library']
 __version__ = '0.1.0'

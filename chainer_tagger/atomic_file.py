@@ -25,13 +25,14 @@ STALE_SECONDS = 24 * 3600
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode='wb', suffix=''):
+def atomic_write(path, mode='wb', suffix='', permissions=0o644):
     """Open a temporary file beside ``path``; rename it into place on success.
 
     On any exception (KeyboardInterrupt included) the temporary file is
     removed and an existing ``path`` is left as it was.  Text is UTF-8;
     file names that are not valid UTF-8 (surrogate escapes) are written as
-    their original bytes.
+    their original bytes.  The file gets ``permissions`` (a file rewritten
+    in place keeps its own by passing them).
 
     >>> with atomic_write('out.json', 'w') as f:   # doctest: +SKIP
     ...     f.write('{}')
@@ -50,7 +51,7 @@ def atomic_write(path, mode='wb', suffix=''):
             yield f
             f.flush()
             os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, permissions)
             os.replace(tmp, path)  # still locked: never seen as stale
     except BaseException:
         if os.path.exists(tmp):

@@ -229,6 +229,28 @@ GTZAN_GENRES = (
 
 VOCABULARIES = {'msd': MSD_TAGS, 'gtzan': GTZAN_GENRES}
 
+# --- the library store and the tags written into files --------------------
+
+#: ``PRAGMA application_id`` of a library database (``'CTLB'``): what tells
+#: a chainer-tagger library from any other SQLite file.
+LIBRARY_APPLICATION_ID = 0x43544C42
+#: ``PRAGMA user_version``: the schema this release writes.  A database of
+#: a higher version was written by a newer release and is refused.
+LIBRARY_SCHEMA_VERSION = 1
+#: Seconds a process waits for another one's write lock on the database.
+LIBRARY_BUSY_SECONDS = 60
+
+#: Tags written into a file's metadata when ``--top`` is not given.
+FILE_TAGS_TOP = 5
+#: The metadata field of a model's tags is this prefix and the model's
+#: name: ID3 ``TXXX:chainer-tagger:crnn-msd``, Vorbis comment
+#: ``chainer-tagger:crnn-msd``, MP4 freeform
+#: ``----:com.apple.iTunes:chainer-tagger:crnn-msd``.
+FILE_TAGS_FIELD_PREFIX = 'chainer-tagger:'
+#: The "mean" (namespace) of MP4 freeform atoms; iTunes' own, which
+#: Picard, beets and foobar2000 show as custom fields.
+MP4_FREEFORM_MEAN = 'com.apple.iTunes'
+
 
 def resolve_tags(tags):
     """Return a tuple of tag names from a vocabulary name or a sequence."""

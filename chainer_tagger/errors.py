@@ -54,6 +54,17 @@ class FolderError(ChainerTaggerError, OSError):
     folder), with the reason."""
 
 
+class LibraryStoreError(ChainerTaggerError, ValueError):
+    """A library database that cannot be used (not one of ours, written by
+    a newer release, damaged), with the reason; it is left as it was."""
+
+
+class TagWriteError(ChainerTaggerError, OSError):
+    """Tags that cannot be written into an audio file (read-only, changed
+    since it was tagged, a format without tags), with the reason; the
+    file is left as it was."""
+
+
 class UsageError(ChainerTaggerError, ValueError):
     """Arguments that do not fit together (a command-line mistake)."""
 

@@ -146,16 +146,17 @@ def check_window_options(args):
             ' and '.join('--' + g for g in given)))
 
 
-def check_output(path, inputs=()):
-    """Check ``-o PATH`` before any work: not a folder, not one of the
-    inputs, and its folder created (or a one-line error saying why not).
+def check_output(path, inputs=(), option='-o'):
+    """Check ``-o PATH`` (or another ``option`` naming a file to write)
+    before any work: not a folder, not one of the inputs, and its folder
+    created (or a one-line error saying why not).
 
     Returns ``path``.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise UsageError('-o {}: is a folder; name a file to write'.format(
-            path))
+        raise UsageError('{} {}: is a folder; name a file to write'.format(
+            option, path))
     if os.path.exists(path):
         for given in inputs:
             try:
@@ -164,17 +165,17 @@ def check_output(path, inputs=()):
                 same = False
             if same:
                 raise UsageError(
-                    '-o {}: is one of the inputs; writing there would '
-                    'replace it'.format(path))
+                    '{} {}: is one of the inputs; writing there would '
+                    'replace it'.format(option, path))
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise UsageError('-o {}: cannot create its folder {} ({})'.format(
-            path, folder, e.strerror or e)) from None
+        raise UsageError('{} {}: cannot create its folder {} ({})'.format(
+            option, path, folder, e.strerror or e)) from None
     if not os.access(folder, os.W_OK):
-        raise UsageError('-o {}: the folder {} is not writable'.format(
-            path, folder))
+        raise UsageError('{} {}: the folder {} is not writable'.format(
+            option, path, folder))
     return path
 
 

@@ -31,46 +31,90 @@ def value_name(percent):
     return 'percent' if percent else 'score'
 
 
-def to_json(results, k=None, percent=False):
-    key = value_name(percent)
-    out = []
+def _json_item(r, k, percent):
+    r = dict(r)
+    if 'tags' in r:
+        key = value_name(percent)
+        r['tags'] = [{'tag': t, key: s} for t, s in top(r, k, percent)]
+    # An item as ``json.dumps(list, indent=1)`` writes it inside the list.
+    return json.dumps([r], indent=1, allow_nan=False)[2:-2]
+
+
+def json_chunks(results, k=None, percent=False):
+    """Strict JSON, a list of the results, one piece at a time."""
+    first = True
     for r in results:
-        r = dict(r)
-        if 'tags' in r:
-            r['tags'] = [{'tag': t, key: s} for t, s in top(r, k, percent)]
-        out.append(r)
-    return json.dumps(out, indent=1, allow_nan=False) + '\n'
+        yield ('[\n' if first else ',\n') + _json_item(r, k, percent)
+        first = False
+    yield '[]\n' if first else '\n]\n'
 
 
-def to_csv(results, k=None, percent=False):
+def csv_chunks(results, k=None, percent=False):
+    """CSV: a header, then one row per tag (or per error)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
+
+    def flush():
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return text
+
     writer.writerow(['path', 'model', 'rank', 'tag', value_name(percent),
                      'warnings', 'error'])
+    yield flush()
     for r in results:
         notes = '; '.join(r.get('warnings', ()))
         if 'error' in r:
             writer.writerow([r['path'], r['model'], '', '', '', notes,
                              r['error']])
-            continue
-        for rank, (t, s) in enumerate(top(r, k, percent), 1):
-            writer.writerow([r['path'], r['model'], rank, t,
-                             '{:.6f}'.format(s), notes, ''])
-    return buf.getvalue()
+        else:
+            for rank, (t, s) in enumerate(top(r, k, percent), 1):
+                writer.writerow([r['path'], r['model'], rank, t,
+                                 '{:.6f}'.format(s), notes, ''])
+        yield flush()
 
 
-def to_table(results, k=None, percent=False):
-    lines = []
+def table_chunks(results, k=None, percent=False):
+    """A table: the path, then its warnings, error or tags, indented."""
+    empty = True
     for r in results:
-        lines.append(r['path'])
+        empty = False
+        lines = [r['path']]
         lines.extend('  warning: ' + w for w in r.get('warnings', ()))
         if 'error' in r:
             lines.append('  error: ' + r['error'])
-            continue
-        for t, s in top(r, k, percent):
-            lines.append('  {:<20s} {}'.format(
-                t, '{:6.2f} %'.format(s) if percent else '{:.3f}'.format(s)))
-    return '\n'.join(lines) + '\n'
+        else:
+            for t, s in top(r, k, percent):
+                lines.append('  {:<20s} {}'.format(
+                    t, '{:6.2f} %'.format(s) if percent
+                    else '{:.3f}'.format(s)))
+        yield '\n'.join(lines) + '\n'
+    if empty:
+        yield '\n'
+
+
+#: Each format as a generator of text pieces, so a report of a whole
+#: library is written while its results are read, never held at once.
+CHUNKS = {'table': table_chunks, 'json': json_chunks, 'csv': csv_chunks}
+
+
+def chunks(results, fmt='table', k=None, percent=False):
+    """The report of ``results`` (any iterable) in pieces; joined, they
+    are :func:`render`'s text."""
+    return CHUNKS[fmt](results, k=k, percent=percent)
+
+
+def to_json(results, k=None, percent=False):
+    return ''.join(json_chunks(results, k, percent))
+
+
+def to_csv(results, k=None, percent=False):
+    return ''.join(csv_chunks(results, k, percent))
+
+
+def to_table(results, k=None, percent=False):
+    return ''.join(table_chunks(results, k, percent))
 
 
 FORMATS = {'table': to_table, 'json': to_json, 'csv': to_csv}

@@ -128,19 +128,17 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
 
 def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
                      decoder_delay):
-    results = []
     for path in files:
         try:
             w = tag_windows(model, path, hop, batch_size, workers, bar,
                             decoder_delay)
         except InputError as e:
-            results.append(result(path, model, error=e))
+            yield [result(path, model, error=e)]
         else:
-            results.append(result(
+            yield [result(
                 path, model, combine(w.scores, how, w.audio_fractions),
                 warnings=w.warnings, windows=len(w.starts), hop=w.hop,
-                aggregate=how))
-    return results
+                aggregate=how)]
 
 
 def _read_centre(path, clip_input, decoder_delay):
@@ -152,20 +150,18 @@ def _read_centre(path, clip_input, decoder_delay):
 
 def _tag_centre_windows(model, files, batch_size, workers, bar,
                         decoder_delay):
-    results = []
     batch_paths, batch, batch_notes = [], [], []
 
     def flush():
-        if not batch:
-            return
         scores = model.predict(np.stack(batch), batch_size=len(batch))
-        results.extend(result(p, model, s, warnings=n)
-                       for p, s, n in zip(batch_paths, scores, batch_notes))
+        done = [result(p, model, s, warnings=n)
+                for p, s, n in zip(batch_paths, scores, batch_notes)]
         if bar is not None:
             bar.update(len(batch))
         batch_paths.clear()
         batch.clear()
         batch_notes.clear()
+        return done
 
     def read(path):
         return _read_centre(path, model.clip_input, decoder_delay)
@@ -173,18 +169,19 @@ def _tag_centre_windows(model, files, batch_size, workers, bar,
     for path, x in prefetch(read, files, workers,
                             depth=2 * batch_size + workers):
         if isinstance(x, Exception):
-            flush()
-            results.append(result(path, model, error=x))
+            if batch:
+                yield flush()
             if bar is not None:
                 bar.update(1)
+            yield [result(path, model, error=x)]
             continue
         batch_paths.append(path)
         batch.append(x[0])
         batch_notes.append(x[1])
         if len(batch) == batch_size:
-            flush()
-    flush()
-    return results
+            yield flush()
+    if batch:
+        yield flush()
 
 
 def warn_batch_dependence(model, batch_size, clips):
@@ -246,15 +243,46 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
     list of dict
         One per input, in order (see :func:`result`).
     """
+    check_options(batch_size, window, hop, aggregate)
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = expand_paths(paths)
+    model = prepare_model(model, per_clip, gpu, keras, precision)
+    bar = None
+    try:
+        if window == 'full':
+            if progress:
+                bar = tqdm(total=0, unit='window', desc='tagging windows')
+        else:
+            warn_batch_dependence(model, batch_size, len(files))
+            if progress and len(files) > 3:
+                bar = tqdm(total=len(files), unit='file', desc='tagging')
+        return [r for done in iter_results(
+                    model, files, batch_size, workers, window, hop,
+                    aggregate, decoder_delay, bar=bar)
+                for r in done]
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def check_options(batch_size, window='centre', hop=None, aggregate=None):
+    """A :class:`UsageError` for a batch size below 1, or ``hop`` and
+    ``aggregate`` without ``window='full'``."""
     if window != 'full' and (hop is not None or aggregate is not None):
         raise UsageError('hop and aggregate apply to window=\'full\' '
                          '(--window full) only')
     if batch_size is None or batch_size < 1:
         raise UsageError('batch size must be a positive integer, not '
                          '{}'.format(batch_size))
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    files = expand_paths(paths)
+
+
+def prepare_model(model, per_clip=False, gpu=None, keras=None,
+                  precision='float32'):
+    """The model to tag with, on its device: ``model`` loaded when it is
+    a registry name or file (with ``per_clip``, ``keras`` and
+    ``precision``), or as given; a model without a classifier is a
+    :class:`UsageError`."""
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model, keras=keras, precision=precision,
                            **({'per_clip': True} if per_clip else {}))
@@ -268,20 +296,22 @@ def tag(paths, model='crnn-msd', batch_size=16, gpu=None, progress=False,
                 'model with load_model(name, {}=...) instead'.format(
                     ', '.join(asked), asked[0]))
     _check_classifier(model)
-    to_device(model, gpu)
+    return to_device(model, gpu)
+
+
+def iter_results(model, files, batch_size=16, workers=None, window='centre',
+                 hop=None, aggregate=None, decoder_delay='remove', bar=None):
+    """Results of ``files`` (see :func:`result`), in their order, a list at
+    a time: the results of each batch of centre windows, or of each file
+    with ``window='full'``, as soon as it is done.
+
+    So a caller can keep each batch as it finishes (the library store
+    commits it) instead of holding every result until the end.  ``bar``,
+    a tqdm bar, advances by file (centre) or by window (full).
+    """
     workers = workers or default_workers()
-    bar = None
-    try:
-        if window == 'full':
-            if progress:
-                bar = tqdm(total=0, unit='window', desc='tagging windows')
-            return _tag_whole_files(model, files, hop, aggregate or 'mean',
-                                    batch_size, workers, bar, decoder_delay)
-        warn_batch_dependence(model, batch_size, len(files))
-        if progress and len(files) > 3:
-            bar = tqdm(total=len(files), unit='file', desc='tagging')
-        return _tag_centre_windows(model, files, batch_size, workers, bar,
-                                   decoder_delay)
-    finally:
-        if bar is not None:
-            bar.close()
+    if window == 'full':
+        return _tag_whole_files(model, files, hop, aggregate or 'mean',
+                                batch_size, workers, bar, decoder_delay)
+    return _tag_centre_windows(model, files, batch_size, workers, bar,
+                               decoder_delay)

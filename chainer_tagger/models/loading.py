@@ -11,6 +11,7 @@ from chainer_tagger.models.music_tagger_cnn import MusicTaggerCNN
 from chainer_tagger.models.music_tagger_crnn import MusicTaggerCRNN
 from chainer_tagger.models.soundnet import SoundNet8
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.cache import sha256sum
 
 #: Architecture names used in model files and the registry.
 ARCHITECTURES = {'crnn': MusicTaggerCRNN, 'cnn': MusicTaggerCNN,
@@ -54,7 +55,20 @@ def load_model(model, keras=None, precision='float32', **overrides):
         link = cls(**dict(meta['settings'], **overrides))
     registry.load_weights(path, link)
     link.model_name = meta.get('name') or os.fspath(model)
+    link.weights_sha256 = weights_sha256(model, path, meta)
     return link
+
+
+def weights_sha256(model, path, meta):
+    """The sha256 that identifies a model's weights: for a registry name,
+    of the verified upstream file it was converted from (stable when the
+    cache's converted copy is rebuilt, which is not byte-identical); for a
+    model file, of that file.  ``path`` is the file that was loaded.
+    """
+    source = meta.get('source') or {}
+    if os.fspath(model) in registry.manifest() and source.get('sha256'):
+        return source['sha256']
+    return sha256sum(model if os.path.isfile(model) else path)
 
 
 def convert_weights(src, dst, **options):

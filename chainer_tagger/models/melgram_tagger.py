@@ -67,8 +67,9 @@ class MelgramTagger(chainer.Chain):
     ``arch`` and ``settings`` (what rebuilds it from a model file),
     ``model_name`` (the registry name or file it was loaded from),
     ``precisions`` (the float types it can run in; build it under
-    ``chainer.using_config('dtype', numpy.float64)`` for float64) and
-    ``dtype`` (the one it runs in).
+    ``chainer.using_config('dtype', numpy.float64)`` for float64),
+    ``dtype`` (the one it runs in) and ``weights_sha256`` (what identifies
+    its weights in a library store).
     """
 
     clip_input = MELGRAM_INPUT
@@ -81,6 +82,8 @@ class MelgramTagger(chainer.Chain):
     #: Dropout applied to the features before the classifier (training only).
     feature_dropout = 0.0
     model_name = None
+    #: sha256 of the weights it was loaded from (set by ``load_model``).
+    weights_sha256 = None
 
     def __init__(self, tags):
         super().__init__()

@@ -41,6 +41,8 @@ class Music2Vec(chainer.Chain):
     #: Inference-mode BN: a clip's outputs never depend on its batch.
     batch_dependent = False
     model_name = None
+    #: sha256 of the weights it was loaded from (set by ``load_model``).
+    weights_sha256 = None
     settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
                       'dropout': (int, float)}
     #: The CPU kernels of its 1-D convolutions are float32 only.

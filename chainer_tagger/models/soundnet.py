@@ -82,6 +82,8 @@ class SoundNet8(chainer.Chain):
     #: Inference-mode BN: a clip's outputs never depend on its batch.
     batch_dependent = False
     model_name = None
+    #: sha256 of the weights it was loaded from (set by ``load_model``).
+    weights_sha256 = None
     settings_types = {}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)

@@ -1,0 +1,457 @@
+"""Tagging a whole music library: resumable, on several processes or
+machines, with the tags written into the files.
+
+A run (:class:`LibraryRun`) goes:
+
+1. **files**: the paths are expanded (folders scanned) once, by rank 0;
+2. **identities**: each file's size and mtime (and sha256 with
+   ``rehash``) are read, each process reading its share;
+3. **what is left**: a file whose stored entry (see
+   :mod:`~chainer_tagger.inference.store`) is current for this model is
+   reused; the others (new, changed, and with ``retry_errors`` failed
+   ones) are tagged;
+4. **tagging**: the files left are dealt round-robin to the processes
+   (deterministic: the same library and store give the same shares); each
+   tags its share batch by batch (:func:`~chainer_tagger.inference.
+   tagging.iter_results`, the same pipeline as plain tagging) and sends
+   each batch's results to rank 0, which commits it to the store as it
+   arrives: the database has one writer, rank 0, so it never sits on a
+   network file system under several writers;
+5. **results**: rank 0 reads every file's result (reused or new) in the
+   order a plain run gives, and can write the tags into the files
+   (:mod:`~chainer_tagger.inference.file_tags`).
+
+Without a store (``db=None``) the same run keeps the results in memory.
+Under MPI each process takes the GPU of its intra-node rank when a GPU is
+asked for, as training does.
+"""
+import collections
+import hashlib
+import os
+import sys
+import time
+
+import numpy as np
+
+import chainer
+from tqdm import tqdm
+
+from chainer_tagger.atomic_file import remove_stale_partials
+from chainer_tagger.audio import expand_paths
+from chainer_tagger.configuration import FILE_TAGS_TOP
+from chainer_tagger.errors import LibraryStoreError, UsageError
+from chainer_tagger.inference import file_tags
+from chainer_tagger.inference.file_identity import (identify, path_key,
+                                                    same_file)
+from chainer_tagger.inference.store import LibraryStore, ModelIdentity
+from chainer_tagger.inference.tagging import (check_options, iter_results,
+                                              model_name, prepare_model)
+
+#: MPI message tags: a batch of results, and a process's last message.
+RESULTS_MESSAGE, DONE_MESSAGE = 1, 2
+
+#: What a run did: ``files`` (distinct files), ``reused`` (from the
+#: store), ``tagged`` (in this run: by every process on rank 0, by itself
+#: on another rank), ``tagged_here`` (by this process), ``failed``
+#: (errors among the results, reused or new), ``seconds`` (the run's wall
+#: time), ``store_seconds`` (of it, writing the store), ``rank`` and
+#: ``processes``.
+LibrarySummary = collections.namedtuple(
+    'LibrarySummary', 'files reused tagged tagged_here failed seconds '
+                      'store_seconds rank processes')
+
+
+class SingleProcess:
+    """The one process of a run without MPI, with the few methods of an
+    mpi4py communicator the run uses."""
+
+    rank = 0
+    size = 1
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def gather(self, obj, root=0):
+        return [obj]
+
+
+def create_communicator():
+    """ChainerMN's communicator over ``MPI.COMM_WORLD`` (as training
+    uses); its ``intra_rank`` picks a process's GPU."""
+    try:
+        import chainermn
+        return chainermn.create_communicator('naive')
+    except ImportError as e:
+        raise UsageError('--distributed needs mpi4py and an MPI library '
+                         '(the [distributed] extra; Debian: openmpi-bin): '
+                         '{}'.format(e)) from None
+
+
+def parameters_sha256(model):
+    """sha256 of every array of a model (parameters and statistics, by
+    name): what identifies the weights of a model built in memory rather
+    than loaded from a file."""
+    serializer = chainer.serializers.DictionarySerializer()
+    serializer.save(model)
+    digest = hashlib.sha256()
+    for name in sorted(serializer.target):
+        array = chainer.backends.cuda.to_cpu(serializer.target[name])
+        digest.update(name.encode('utf-8'))
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def model_identity(model, window='centre', hop=None, aggregate=None,
+                   decoder_delay='remove'):
+    """What identifies a model's results in a store: its name (a model
+    file's base name), the sha256 of its weights, its settings (what
+    rebuilds it: tags, BN mode, Keras preset, per-clip; and the float type
+    it runs in) and how its inputs are made (the window, with ``hop`` and
+    ``aggregate`` resolved to what is used, and the MP3 decoder delay)."""
+    if window == 'full':
+        inputs = {'window': 'full',
+                  'hop': float(hop or model.clip_input.seconds),
+                  'aggregate': aggregate or 'mean'}
+    else:
+        inputs = {'window': 'centre'}
+    inputs['decoder_delay'] = decoder_delay
+    settings = dict(model.settings,
+                    precision=str(next(model.params()).dtype))
+    return ModelIdentity(os.path.basename(model_name(model)),
+                         model.weights_sha256 or parameters_sha256(model),
+                         settings, inputs)
+
+
+def _identity_or_none(path, with_hash):
+    try:
+        return identify(path, with_hash)
+    except OSError:
+        return None  # reported by tagging, which fails the same way
+
+
+class LibraryRun:
+    """One run over a library; use it as a context manager.
+
+    Parameters
+    ----------
+    paths : list of str or path-like
+        Files and folders, as for :func:`~chainer_tagger.inference.tag`.
+    model : str or model
+        A registry name, a model file, or a loaded model.
+    db : str or path-like, optional
+        The library store (SQLite); created when missing.  Without it the
+        run keeps its results in memory.
+    batch_size, gpu, window, hop, aggregate, per_clip, workers, keras, \
+precision, decoder_delay
+        As for :func:`~chainer_tagger.inference.tag`.  A model whose
+        scores depend on their batch mates (Keras BN mode 2) runs with
+        ``per_clip`` or a batch of 1 only: a stored result must not depend
+        on which files happened to share its batch.
+    rehash : bool
+        Add each file's sha256 to its identity (reads every file).  Stored
+        entries without one whose size and mtime match get it recorded.
+    retry_errors : bool
+        Tag again the files whose stored result is an error.
+    distributed : bool
+        Run over the MPI processes (under ``mpiexec``).
+    progress : bool
+        One progress bar for the whole library on stderr (rank 0): files,
+        files/s, ETA, and the counts of reused, tagged and failed files.
+    """
+
+    def __init__(self, paths, model='crnn-msd', db=None, batch_size=16,
+                 gpu=None, window='centre', hop=None, aggregate=None,
+                 per_clip=False, workers=None, keras=None,
+                 precision='float32', decoder_delay='remove', rehash=False,
+                 retry_errors=False, distributed=False, progress=False):
+        check_options(batch_size, window, hop, aggregate)
+        if db is None and (rehash or retry_errors):
+            raise UsageError('--rehash and --retry-errors apply to a '
+                             'library store (--db) only')
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.paths = list(paths)
+        self.batch_size, self.workers = batch_size, workers
+        self.window, self.hop, self.aggregate = window, hop, aggregate
+        self.decoder_delay = decoder_delay
+        self.rehash, self.retry_errors = rehash, retry_errors
+        self.progress = progress
+        self.comm = create_communicator() if distributed else None
+        self.mpi = SingleProcess() if self.comm is None else \
+            self.comm.mpi_comm
+        if self.comm is not None and gpu is not None and gpu >= 0:
+            gpu = self.comm.intra_rank
+        self.store = None
+        self.files, self.keys, self.unique = [], [], []
+        self.held, self.identities = {}, {}
+        self.reused = self.tagged = self.failed = self.received = 0
+        self.store_seconds = 0.0
+        with self._stop_all_on_error():
+            problem = None
+            if self.is_root and db is not None:
+                try:
+                    self.store = LibraryStore(db)
+                except LibraryStoreError as e:
+                    problem = str(e)
+            # Every process stops on the same one-line error.
+            problem = self.mpi.bcast(problem, root=0)
+            if problem is not None:
+                raise LibraryStoreError(problem)
+            self.model = prepare_model(model, per_clip, gpu, keras,
+                                       precision)
+            if self.model.batch_dependent and batch_size > 1:
+                raise UsageError(
+                    '{} normalises over each batch (Keras BN mode 2): a '
+                    "stored result would depend on which files shared its "
+                    'batch; use --per-clip (per_clip=True) or --batch-size '
+                    '1'.format(model_name(self.model)))
+            self.identity = model_identity(self.model, window, hop,
+                                           aggregate, decoder_delay)
+            if self.store is not None:
+                self.model_id = self.store.model_id(self.identity)
+
+    @property
+    def is_root(self):
+        """Whether this process holds the store and the results (rank 0,
+        or the only process)."""
+        return self.mpi.rank == 0
+
+    def close(self):
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _stop_all_on_error(self):
+        return _StopAllOnError(self.mpi)
+
+    # --- tagging ----------------------------------------------------------
+
+    def tag(self):
+        """Tag what is not current in the store; returns a
+        :class:`LibrarySummary`."""
+        start = time.perf_counter()
+        with self._stop_all_on_error():
+            files = self.mpi.bcast(expand_paths(self.paths)
+                                   if self.is_root else None, root=0)
+            self.files = files
+            self.keys = [path_key(p) for p in files]
+            first = {}
+            for i, key in enumerate(self.keys):
+                first.setdefault(key, i)
+            self.first = first
+            self.unique = sorted(first.values())
+            rank, size = self.mpi.rank, self.mpi.size
+            mine = {i: _identity_or_none(files[i], self.rehash)
+                    for i in self.unique[rank::size]}
+            gathered = self.mpi.gather(mine, root=0)
+            pending = None
+            if self.is_root:
+                for part in gathered:
+                    self.identities.update(part)
+                pending = self._pending()
+            pending = self.mpi.bcast(pending, root=0)
+            share = pending[rank::size]
+            if self.is_root:
+                self._tag_as_root(share)
+            else:
+                self._tag_as_worker(share)
+        return LibrarySummary(len(self.unique), self.reused, self.tagged,
+                              self.tagged - self.received, self.failed,
+                              time.perf_counter() - start,
+                              self.store_seconds, rank, size)
+
+    def _pending(self):
+        """The files to tag (indices), in order; counts the reused ones
+        and records the sha256 of reused entries stored without one."""
+        entries = {} if self.store is None else \
+            self.store.entries(self.model_id)
+        pending, hashes = [], []
+        for i in self.unique:
+            now, entry = self.identities[i], entries.get(self.keys[i])
+            if now is None or entry is None or \
+                    not same_file(now, entry.identity) or \
+                    (entry.failed and self.retry_errors):
+                pending.append(i)
+                continue
+            self.reused += 1
+            self.failed += entry.failed
+            if now.sha256 is not None and entry.identity.sha256 is None:
+                hashes.append((self.keys[i], now.sha256))
+        if hashes:
+            self.store.record_hashes(self.model_id, hashes)
+        return pending
+
+    def _results_of(self, share):
+        """``(indices, results)`` of each batch of this process's share."""
+        indices = iter(share)
+        for done in iter_results(self.model, [self.files[i] for i in share],
+                                 self.batch_size, self.workers, self.window,
+                                 self.hop, self.aggregate,
+                                 self.decoder_delay):
+            yield [next(indices) for _ in done], done
+
+    def _tag_as_root(self, share):
+        self.bar = tqdm(total=len(self.unique), initial=self.reused,
+                        unit='file', desc='library', disable=not self.progress,
+                        dynamic_ncols=True)
+        self._show_counts()
+        try:
+            waiting = self.mpi.size - 1
+            for indices, done in self._results_of(share):
+                self._keep(indices, done)
+                if waiting:
+                    waiting -= self._receive(block=False)
+            while waiting:
+                waiting -= self._receive(block=True)
+        finally:
+            self.bar.close()
+
+    def _tag_as_worker(self, share):
+        sending = []
+        for indices, done in self._results_of(share):
+            sending.append(self.mpi.isend((indices, done), dest=0,
+                                          tag=RESULTS_MESSAGE))
+            self.tagged += len(done)
+            self.failed += sum('error' in r for r in done)
+            sending = [r for r in sending if not r.Test()]
+        for request in sending:
+            request.Wait()
+        self.mpi.send(self.tagged, dest=0, tag=DONE_MESSAGE)
+
+    def _receive(self, block):
+        """Keep the batches other processes sent; with ``block``, wait for
+        one message first.  Returns how many processes said they are
+        done."""
+        from mpi4py import MPI
+        done = 0
+        while block or self.mpi.iprobe(source=MPI.ANY_SOURCE,
+                                       tag=MPI.ANY_TAG):
+            block = False
+            status = MPI.Status()
+            message = self.mpi.recv(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG,
+                                    status=status)
+            if status.Get_tag() == DONE_MESSAGE:
+                done += 1
+            else:
+                self._keep(*message)
+                self.received += len(message[1])
+        return done
+
+    def _keep(self, indices, results):
+        """Commit one batch to the store (one transaction), or hold it
+        when there is no store or a file's identity could not be read."""
+        rows = []
+        for i, r in zip(indices, results):
+            now = self.identities[i]
+            if self.store is not None and now is not None:
+                rows.append((self.keys[i], now, r))
+            else:
+                self.held[i] = r
+            self.tagged += 1
+            self.failed += 'error' in r
+        if rows:
+            t = time.perf_counter()
+            self.store.put(self.model_id, rows)
+            self.store_seconds += time.perf_counter() - t
+        self._show_counts()
+        self.bar.update(len(results))
+
+    def _show_counts(self):
+        self.bar.set_postfix_str('reused {}, tagged {}, failed {}'.format(
+            self.reused, self.tagged, self.failed), refresh=False)
+
+    # --- results ----------------------------------------------------------
+
+    def _result(self, i):
+        r = self.held.get(i)
+        if r is None:
+            r = self.store.result(self.model_id, self.keys[i])
+        return r
+
+    def results(self):
+        """Every file's result (rank 0), reused or new, in the order of a
+        plain run (duplicates included), each exactly as a plain run makes
+        it: its path as given in this run, and this run's model name."""
+        name = model_name(self.model)
+        for i, p in enumerate(self.files):
+            r = dict(self._result(self.first[self.keys[i]]))
+            r['path'] = str(p)
+            r['model'] = name
+            yield r
+
+    def write_tags(self, k=None, genre=False, dry_run=False):
+        """Write each tagged file's ``k`` best tags (default
+        :data:`~chainer_tagger.configuration.FILE_TAGS_TOP`) into its
+        metadata (rank 0), and with ``genre`` the best tag into its genre
+        field; yields a :class:`~chainer_tagger.inference.file_tags.
+        TagOutcome` per file.
+
+        A file whose stored identity no longer matches it is not touched.
+        A file written gets its new identity in the store (for every
+        model whose entry matched), so the next run does not tag it again.
+        Copies left by a run killed while it wrote tags (``.partial-*``,
+        hidden from scans) are removed from the folders written into.
+        """
+        field = file_tags.field_name(model_name(self.model))
+        entries = {} if self.store is None else \
+            self.store.entries(self.model_id)
+        folders = set()
+        with tqdm(self.unique, unit='file', desc='writing tags',
+                  disable=not self.progress, dynamic_ncols=True) as bar:
+            for i in bar:
+                r = self._result(i)
+                if 'error' in r:
+                    continue
+                folder = os.path.dirname(os.path.realpath(self.files[i]))
+                if not dry_run and folder not in folders:
+                    folders.add(folder)
+                    remove_stale_partials(folder)
+                entry = entries.get(self.keys[i])
+                expected = self.identities[i] if entry is None else \
+                    entry.identity
+                out = file_tags.write_tags(
+                    self.files[i], field,
+                    file_tags.tag_values(r, k or FILE_TAGS_TOP),
+                    r['tags'][0]['tag'] if genre else None, expected,
+                    dry_run)
+                if out.status == 'written' and self.store is not None:
+                    self.store.move(self.keys[i], expected, out.identity)
+                yield out
+
+
+class _StopAllOnError:
+    """Under MPI, an error in one process would leave the others waiting
+    for it forever: it is printed and the whole job aborted (exit status
+    2), as ``python -m mpi4py`` does.  Errors every process raises alike
+    (a refused store) are raised normally."""
+
+    def __init__(self, mpi):
+        self.mpi = mpi
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None or self.mpi.size == 1 or \
+                isinstance(value, (LibraryStoreError, UsageError)):
+            return False
+        print('error: process {} of {}: {}: {}'.format(
+            self.mpi.rank, self.mpi.size, kind.__name__, value),
+            file=sys.stderr, flush=True)
+        self.mpi.Abort(2)
+        return False
+
+
+def tag_library(paths, model='crnn-msd', db=None, **options):
+    """Tag a library; every file's result, in order (see
+    :class:`LibraryRun` for the options).  With ``db``, files whose stored
+    result is current are not tagged again."""
+    with LibraryRun(paths, model, db, **options) as run:
+        run.tag()
+        return list(run.results()) if run.is_root else []

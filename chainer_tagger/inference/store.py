@@ -1,0 +1,341 @@
+"""The library store: every file's result for every model, in SQLite.
+
+One file (``--db PATH``) holds, for each model identity (name, sha256 of
+its weights, its settings and the window settings, see
+:class:`ModelIdentity`), one row per audio file: the file's identity when
+it was tagged (size, mtime, optional sha256, see
+:mod:`~chainer_tagger.inference.file_identity`), whether it failed, the
+result exactly as reports print it (JSON), and when it was tagged.  The
+key ``(file, model)`` is unique, so a file is never stored twice: a new
+result replaces the old one.
+
+Each batch is one transaction, committed as it finishes, in WAL mode
+(``synchronous=NORMAL``: a committed batch survives the process being
+killed; only a power cut can lose the last ones), so a run killed at any
+point loses at most the batch in flight.
+
+The file says what it is: ``PRAGMA application_id`` is
+:data:`~chainer_tagger.configuration.LIBRARY_APPLICATION_ID` and
+``PRAGMA user_version`` the schema version.  Anything else (another
+program's database, a file that is not SQLite, a database of a newer
+schema) is refused with :class:`~chainer_tagger.errors.LibraryStoreError`
+after reading it through a read-only connection, so it is never altered.
+"""
+import collections
+import contextlib
+import datetime
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from chainer_tagger.atomic_file import PARTIAL_PREFIX, remove_stale_partials
+
+from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
+                                          LIBRARY_BUSY_SECONDS,
+                                          LIBRARY_SCHEMA_VERSION)
+from chainer_tagger.errors import LibraryStoreError
+from chainer_tagger.inference.file_identity import FileIdentity
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: stale copies are recognised by their age
+    fcntl = None
+
+SQLITE_MAGIC = b'SQLite format 3\x00'
+
+SCHEMA = (
+    # One row per model identity; settings and window are canonical JSON.
+    '''CREATE TABLE IF NOT EXISTS models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        weights_sha256 TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        window TEXT NOT NULL,
+        UNIQUE (name, weights_sha256, settings, window))''',
+    # One row per file: the bytes of its absolute path.
+    '''CREATE TABLE IF NOT EXISTS files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE)''',
+    # One row per (file, model): the file as it was when tagged, and the
+    # result as reports print it.
+    '''CREATE TABLE IF NOT EXISTS results (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        failed INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        tagged_at TEXT NOT NULL,
+        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
+)
+
+#: What identifies a model's results: its ``name``, the ``weights_sha256``
+#: of its weights, its ``settings`` (what rebuilds it: tags, BN mode, Keras
+#: preset...) and the ``window`` settings (a dict each).
+ModelIdentity = collections.namedtuple(
+    'ModelIdentity', 'name weights_sha256 settings window')
+
+#: A stored file: its :class:`FileIdentity` when tagged, and whether its
+#: result is an error.
+Entry = collections.namedtuple('Entry', 'identity failed')
+
+
+def canonical_json(value):
+    """JSON with sorted keys and no spaces, so equal settings are equal
+    text (the store's unique key compares text)."""
+    return json.dumps(value, sort_keys=True, separators=(',', ':'),
+                      allow_nan=False)
+
+
+def _read_only(path):
+    """A connection that cannot write: used to look at a file before
+    deciding whether it may be opened for writing."""
+    uri = Path(path).resolve().as_uri() + '?mode=ro'
+    return sqlite3.connect(uri, uri=True, timeout=LIBRARY_BUSY_SECONDS)
+
+
+def existing_version(path):
+    """The schema version of the library database at ``path``, or None
+    when there is none yet (no file, or an empty one);
+    :class:`LibraryStoreError` for anything that is not a chainer-tagger
+    library this release can use.  Never writes."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return None
+    if os.path.isdir(path):
+        raise LibraryStoreError('--db {}: is a folder; name a database '
+                                'file'.format(path))
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except OSError as e:
+        raise LibraryStoreError('--db {}: cannot be read ({})'.format(
+            path, e.strerror or e)) from None
+    if not head:
+        return None
+    if head != SQLITE_MAGIC:
+        raise LibraryStoreError(
+            '--db {}: not an SQLite database, so not a chainer-tagger '
+            'library; it was left as it is (name another file)'.format(path))
+    try:
+        conn = _read_only(path)
+        try:
+            app, = conn.execute('PRAGMA application_id').fetchone()
+            version, = conn.execute('PRAGMA user_version').fetchone()
+            objects, = conn.execute(
+                'SELECT count(*) FROM sqlite_master').fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise LibraryStoreError('--db {}: cannot be read as a database '
+                                '({}); it was left as it is'.format(
+                                    path, e)) from None
+    if app != LIBRARY_APPLICATION_ID:
+        raise LibraryStoreError(
+            '--db {}: another program\'s SQLite database (application_id '
+            '{:#010x}, {} tables or indexes), not a chainer-tagger library '
+            '(application_id {:#010x}); it was left as it is (name another '
+            'file)'.format(path, app, objects, LIBRARY_APPLICATION_ID))
+    if version > LIBRARY_SCHEMA_VERSION:
+        raise LibraryStoreError(
+            '--db {}: written by a newer chainer-tagger (library schema {}; '
+            'this release knows schemas up to {}); it was left as it is: '
+            'use a newer chainer-tagger, or another --db'.format(
+                path, version, LIBRARY_SCHEMA_VERSION))
+    if version < 1:
+        raise LibraryStoreError(
+            '--db {}: a chainer-tagger library without a schema version '
+            '(damaged?); it was left as it is'.format(path))
+    return version
+
+
+def create_database(path):
+    """Create an empty library database at ``path``, all at once: the
+    tables, application id, schema version and WAL mode are written into
+    a temporary file beside it, which is then linked into place.  So a
+    process killed meanwhile leaves no database, or a whole one; never a
+    half-made one (nor a hot journal) that would be refused.  When another
+    process created ``path`` first, its database is kept."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    remove_stale_partials(folder)
+    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix='.db',
+                               dir=folder)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # not stale while we write it
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute('PRAGMA application_id = {:d}'.format(
+                LIBRARY_APPLICATION_ID))
+            conn.execute('PRAGMA user_version = {:d}'.format(
+                LIBRARY_SCHEMA_VERSION))
+            conn.execute('PRAGMA journal_mode = WAL')
+        finally:
+            conn.close()
+        if os.path.exists(path) and os.path.getsize(path) == 0:
+            os.replace(tmp, path)  # an empty file: no database yet
+        else:
+            try:
+                os.link(tmp, path)  # never replaces another's database
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not os.path.exists(path):
+                    os.replace(tmp, path)
+    finally:
+        os.close(fd)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class LibraryStore:
+    """A library database, opened for reading and writing.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Created when missing (its folder too).  A database this release
+        cannot use is refused with :class:`LibraryStoreError` and not
+        altered.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            if existing_version(self.path) is None:
+                create_database(self.path)
+                existing_version(self.path)  # another's may have won
+            self._conn = sqlite3.connect(self.path,
+                                         timeout=LIBRARY_BUSY_SECONDS,
+                                         isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise LibraryStoreError('--db {}: cannot be opened ({})'.format(
+                self.path, getattr(e, 'strerror', None) or e)) from None
+        try:
+            self._conn.execute('PRAGMA journal_mode = WAL')
+            self._conn.execute('PRAGMA synchronous = NORMAL')
+            self._conn.execute('PRAGMA foreign_keys = ON')
+        except sqlite3.Error as e:
+            self._conn.close()
+            raise LibraryStoreError('--db {}: cannot be used ({})'.format(
+                self.path, e)) from None
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any error
+        (the connection is in autocommit mode, so each transaction is
+        explicit); an SQLite error (disk full, locked longer than
+        :data:`~chainer_tagger.configuration.LIBRARY_BUSY_SECONDS`) is a
+        one-line :class:`LibraryStoreError`."""
+        try:
+            self._conn.execute('BEGIN IMMEDIATE')
+            try:
+                yield
+            except BaseException:
+                self._conn.execute('ROLLBACK')
+                raise
+            self._conn.execute('COMMIT')
+        except sqlite3.Error as e:
+            raise LibraryStoreError('--db {}: {}'.format(self.path,
+                                                         e)) from None
+
+    def close(self):
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def model_id(self, identity):
+        """The id of a :class:`ModelIdentity`, added when new."""
+        key = (identity.name, identity.weights_sha256,
+               canonical_json(identity.settings),
+               canonical_json(identity.window))
+        with self._transaction():
+            self._conn.execute(
+                'INSERT INTO models (name, weights_sha256, settings, window) '
+                'VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', key)
+            row = self._conn.execute(
+                'SELECT id FROM models WHERE name = ? AND weights_sha256 = ? '
+                'AND settings = ? AND window = ?', key).fetchone()
+        return row[0]
+
+    def entries(self, model_id):
+        """``{path key: Entry}`` of every file stored for a model (without
+        the results, which are read one at a time by :meth:`result`)."""
+        rows = self._conn.execute(
+            'SELECT files.path, size, mtime_ns, sha256, failed FROM results '
+            'JOIN files ON files.id = results.file_id WHERE model_id = ?',
+            (model_id,))
+        return {bytes(path): Entry(FileIdentity(size, mtime, sha),
+                                   bool(failed))
+                for path, size, mtime, sha, failed in rows}
+
+    def put(self, model_id, rows):
+        """Store results, all in one transaction: ``rows`` of
+        ``(path key, FileIdentity, result dict)``; a file's earlier result
+        for the model is replaced."""
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds')
+        with self._transaction():
+            for key, identity, result in rows:
+                file_id = self._file_id(key)
+                self._conn.execute(
+                    'INSERT INTO results (file_id, model_id, size, mtime_ns, '
+                    'sha256, failed, result, tagged_at) '
+                    'VALUES (?, ?, ?, ?, ?, ?, ?, ?) '
+                    'ON CONFLICT (file_id, model_id) DO UPDATE SET '
+                    'size = excluded.size, mtime_ns = excluded.mtime_ns, '
+                    'sha256 = excluded.sha256, failed = excluded.failed, '
+                    'result = excluded.result, '
+                    'tagged_at = excluded.tagged_at',
+                    (file_id, model_id, identity.size, identity.mtime_ns,
+                     identity.sha256, int('error' in result),
+                     json.dumps(result, allow_nan=False), now))
+
+    def _file_id(self, key):
+        self._conn.execute('INSERT INTO files (path) VALUES (?) '
+                           'ON CONFLICT (path) DO NOTHING', (key,))
+        return self._conn.execute('SELECT id FROM files WHERE path = ?',
+                                  (key,)).fetchone()[0]
+
+    def record_hashes(self, model_id, hashes):
+        """Add the sha256 of files stored without one (``--rehash`` over
+        entries tagged before): ``hashes`` of ``(path key, sha256)``."""
+        with self._transaction():
+            self._conn.executemany(
+                'UPDATE results SET sha256 = ? WHERE model_id = ? AND '
+                'sha256 IS NULL AND file_id = (SELECT id FROM files WHERE '
+                'path = ?)', [(sha, model_id, key) for key, sha in hashes])
+
+    def result(self, model_id, key):
+        """The stored result of a file for a model, or None."""
+        row = self._conn.execute(
+            'SELECT result FROM results JOIN files ON files.id = file_id '
+            'WHERE model_id = ? AND files.path = ?',
+            (model_id, key)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def move(self, key, old, new):
+        """A file was rewritten by us without changing its audio (tags
+        written into it): every model's entry that matched its identity
+        ``old`` now names ``new``, so the next run does not tag it again.
+        Returns the number of entries moved."""
+        with self._transaction():
+            cursor = self._conn.execute(
+                'UPDATE results SET size = ?, mtime_ns = ?, sha256 = ? '
+                'WHERE file_id = (SELECT id FROM files WHERE path = ?) AND '
+                'size = ? AND mtime_ns = ? AND '
+                '(sha256 IS NULL OR ? IS NULL OR sha256 = ?)',
+                (new.size, new.mtime_ns, new.sha256, key, old.size,
+                 old.mtime_ns, old.sha256, old.sha256))
+        return cursor.rowcount
