@@ -30,6 +30,7 @@ so a resumed run ends with the weights of an uninterrupted one.
 """
 import collections
 import dataclasses
+import functools
 import json
 import random
 import sys
@@ -279,9 +280,12 @@ def _snapshots(trainer, config):
         it = trainer.updater.iteration
         return trainer.updater.is_new_epoch or bool(
             config.snapshot_every and it % config.snapshot_every == 0)
+    # Uncompressed: a snapshot holds the frozen body too (SoundNet: 30 MB),
+    # and compressing it every epoch would cost more than a frozen epoch.
+    save = functools.partial(chainer.serializers.save_npz, compression=False)
     trainer.extend(extensions.snapshot(
-        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2),
-        trigger=snapshot_due)
+        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2,
+        savefun=save), trigger=snapshot_due)
     trainer.extend(RandomState(), name='random_state')
     # Always there, so that every snapshot has the same extensions.
     trainer.extend(ResumeFromSnapshot(config.resume))

@@ -206,11 +206,20 @@ def test_fine_tune_crnn_trains_the_recurrent_head(tiny, tmp_path):
     assert max(moved) > 1e-4
 
 
+def _status(argv):
+    """``main``'s exit status, also for a mistake argparse reports."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 @pytest.mark.parametrize('args, message', [
-    (['--epochs', '0'], '--epochs must be a positive integer'),
-    (['--lr', '-1'], '--lr must be a positive number'),
-    (['--batch-size', '0'], '--batch-size must be a positive integer'),
+    (['--epochs', '0'], '--epochs: must be a positive integer'),
+    (['--lr', '-1'], '--lr: must be a positive number'),
+    (['--batch-size', '0'], '--batch-size/-b: must be a positive integer'),
     (['--test-fraction', '0'], '--test-fraction must be between 0 and 1'),
+    (['--test-fraction', '1'], '--test-fraction must be between 0 and 1'),
     (['--model', 'probe'], '--model probe needs --features'),
     (['--model', 'cnn-msd'], 'fine-tuning is for the CRNN taggers'),
     (['--resume', '--distributed'], '--resume is not supported with'),
@@ -218,8 +227,8 @@ def test_fine_tune_crnn_trains_the_recurrent_head(tiny, tmp_path):
 def test_impossible_requests_are_one_line_errors_before_any_work(
         tiny, tmp_path, capsys, args, message):
     out = tmp_path / 'never'
-    assert main(['train', '--data', str(tiny), '--out', str(out),
-                 '--no-progress'] + args) == 2
+    assert _status(['train', '--data', str(tiny), '--out', str(out),
+                    '--no-progress'] + args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count('\n') == 1
     assert not out.exists()
