@@ -68,7 +68,7 @@ from chainer_tagger.training.reporting import (HeldOutScores,
 #: for how they were chosen).
 RECIPES = {
     'music2vec': {'lr': 1e-3, 'epochs': 40, 'dropout': 0.2},
-    'crnn': {'lr': 1e-3, 'epochs': 40, 'dropout': 0.3},
+    'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 
 
@@ -136,6 +136,11 @@ def check_config(config):
                          'crnn-msd)')
     if config.features and config.model != 'probe':
         raise UsageError('--features is for --model probe')
+    if config.model == 'probe' and (config.resume or config.distributed or
+                                    config.train_body):
+        raise UsageError('a probe is fitted in one go on one process: '
+                         '--resume, --distributed and --train-body do not '
+                         'apply')
     if config.distributed and config.resume:
         raise TrainingError('--resume is not supported with --distributed '
                             'yet: restart the run, or resume it on one '

@@ -221,6 +221,8 @@ def _status(argv):
     (['--test-fraction', '0'], '--test-fraction must be between 0 and 1'),
     (['--test-fraction', '1'], '--test-fraction must be between 0 and 1'),
     (['--model', 'probe'], '--model probe needs --features'),
+    (['--model', 'probe', '--features', 'soundnet8', '--resume'],
+     'a probe is fitted in one go'),
     (['--model', 'cnn-msd'], 'fine-tuning is for the CRNN taggers'),
     (['--resume', '--distributed'], '--resume is not supported with'),
 ])
