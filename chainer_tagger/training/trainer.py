@@ -67,7 +67,7 @@ from chainer_tagger.training.reporting import (HeldOutScores,
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
 RECIPES = {
-    'music2vec': {'lr': 1e-3, 'epochs': 40, 'dropout': 0.2},
+    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.2},
     'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 
