@@ -165,6 +165,16 @@ def test_evaluate_on_another_folder_scores_every_clip(trained, tmp_path):
     assert (tmp_path / 'confusion.png').is_file()
 
 
+def test_evaluate_a_registry_genre_classifier(tiny):
+    """crnn-gtzan records no training run: every clip is scored, with the
+    default evaluation windows, zero-padded (it was trained that way)."""
+    report = evaluate('crnn-gtzan', str(tiny), progress=False)
+    assert report['split'] == 'all' and report['n_clips'] == 8
+    assert report['windows_per_clip'] == 8
+    model = load_model('crnn-gtzan')
+    assert model.clip_input.fill == 'zeros'
+
+
 def test_evaluate_refuses_a_model_of_other_classes(tiny, capsys):
     assert main(['evaluate', '--model', 'crnn-msd', '--data', str(tiny),
                  '--no-progress']) == 2
