@@ -80,6 +80,9 @@ N_SCENES = 401
 #: music2vec's head: LSTM units (two layers), then the dense layers.
 MUSIC2VEC_LSTM_UNITS = 200
 MUSIC2VEC_DENSE = (400, 100)
+#: Added to the standard deviation of each SoundNet output when music2vec
+#: standardizes them, so a channel that never varies is not blown up.
+SCENE_SCALE_FLOOR = 1e-3
 
 #: Clips an embedding plot needs (t-SNE's perplexity must stay below the
 #: number of points; two points make no picture).
@@ -188,18 +191,46 @@ PRECISIONS = ('float32', 'float64')
 DECODER_DELAY_CHOICES = ('remove', 'keep')
 
 
+#: How a window that runs past the end of a clip is filled: with zeros, as
+#: the original taggers did, or with the clip again from its start, so a
+#: 15 s clip fills a 30 s window with music rather than silence.
+WINDOW_FILLS = ('zeros', 'loop')
+
+
+def check_fill(fill):
+    """Return ``fill`` if it is one of :data:`WINDOW_FILLS` (a model
+    file's setting), else raise
+    :class:`~chainer_tagger.errors.ModelFileError`."""
+    if fill not in WINDOW_FILLS:
+        raise ModelFileError('input_fill must be one of {}, not {!r}'.format(
+            ', '.join(WINDOW_FILLS), fill))
+    return fill
+
+
 class ClipInput(collections.namedtuple(
-        'ClipInput', 'kind sample_rate n_samples')):
+        'ClipInput', 'kind sample_rate n_samples fill',
+        defaults=('zeros',))):
     """What one model input is made of.
 
     ``kind`` is ``'melgram'`` (Choi's log mel-spectrogram of ``n_samples``
-    at ``sample_rate``) or ``'waveform'`` (the samples themselves).
+    at ``sample_rate``) or ``'waveform'`` (the samples themselves);
+    ``fill`` (one of :data:`WINDOW_FILLS`) says what a window holds past
+    the end of a clip.
     """
 
     @property
     def seconds(self):
         return self.n_samples / float(self.sample_rate)
 
+
+#: Windows spread over a clip whose class probabilities are averaged when a
+#: genre classifier is evaluated (and, with a frozen body, the windows a
+#: training run draws from).
+DEFAULT_EVALUATION_WINDOWS = 8
+
+#: Inverse regularization strength of the linear probe's logistic
+#: regression (scikit-learn's ``C``) on standardized features.
+PROBE_C = 0.01
 
 MELGRAM_INPUT = ClipInput('melgram', MELGRAM_SR, MELGRAM_SAMPLES)
 WAVEFORM_INPUT = ClipInput('waveform', WAVEFORM_SR, WAVEFORM_SAMPLES)

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 import keras1_reference
+from gtzan_fixture import make_tiny_gtzan
+from trained_runs import TRAIN_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED',
@@ -162,3 +164,32 @@ def read_lengths(monkeypatch):
         return out
     monkeypatch.setattr(AudioSource, 'read', spy)
     return lengths
+
+
+# -- Trained models on a tiny synthetic GTZAN folder (tests/training) ------
+
+@pytest.fixture(scope='session')
+def tiny(tmp_path_factory):
+    """2 genres x 4 synthetic clips of 2 s (tests/gtzan_fixture.py)."""
+    return make_tiny_gtzan(tmp_path_factory.mktemp('tiny'))
+
+
+def _train(tmp_path_factory, name, args):
+    from chainer_tagger.cli import main
+    out = tmp_path_factory.mktemp(name)
+    assert main(['train', '--out', str(out)] + args + TRAIN_ARGS) == 0
+    return out
+
+
+@pytest.fixture(scope='session')
+def trained(tiny, tmp_path_factory):
+    """music2vec trained with the CLI's defaults (apart from the size of
+    the run: tests/trained_runs.py), once per session."""
+    return _train(tmp_path_factory, 'music2vec', ['--data', str(tiny)])
+
+
+@pytest.fixture(scope='session')
+def probe(tiny, tmp_path_factory):
+    """A linear probe on soundnet8 features of the tiny folder."""
+    return _train(tmp_path_factory, 'probe', [
+        '--model', 'probe', '--features', 'soundnet8', '--data', str(tiny)])

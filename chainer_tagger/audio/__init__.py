@@ -6,6 +6,6 @@ from chainer_tagger.audio.discovery import (  # NOQA
     AUDIO_EXTENSIONS, SCAN_RULE, expand_paths)
 from chainer_tagger.audio.inputs import (  # NOQA
     FileInput, Window, clip_windows, open_input, read_input,
-    read_melgram_npy)
+    read_melgram_npy, window_input)
 from chainer_tagger.audio.melgram import (  # NOQA
     log_melgram, melgram, melgram_windows, window_melgram)

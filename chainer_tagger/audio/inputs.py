@@ -17,7 +17,7 @@ from chainer_tagger.audio.quality import (audio_fraction, file_name_warning,
                                           padding_warning, peak_dbfs,
                                           truncation_warning)
 from chainer_tagger.audio.windows import (centre_window, read_window,
-                                          window_starts)
+                                          window_at, window_starts)
 from chainer_tagger.configuration import (MELGRAM_INPUT, MELGRAM_NPY_SHAPES,
                                           N_FRAMES, N_MELS)
 from chainer_tagger.errors import InputError
@@ -75,11 +75,21 @@ def is_melgram_file(path):
 
 def _model_input(source, start, clip_input):
     samples = read_window(source, start, clip_input.n_samples,
-                          clip_input.sample_rate)
+                          clip_input.sample_rate, clip_input.fill)
     peak = peak_dbfs(samples)
     if clip_input.kind == 'melgram':
         return log_melgram(samples), peak
     return samples.astype(np.float32), peak
+
+
+def window_input(y, start, clip_input=MELGRAM_INPUT):
+    """The model input of the window at ``start`` of a decoded signal ``y``
+    (at ``clip_input.sample_rate``): what :func:`open_input` reads from a
+    file, from samples already in memory."""
+    samples = window_at(y, start, clip_input.n_samples, clip_input.fill)
+    if clip_input.kind == 'melgram':
+        return log_melgram(samples)
+    return samples.astype(np.float32)
 
 
 def _npy_input(path):
@@ -145,7 +155,7 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
     warnings += [w for w in (
         truncation_warning(source.duration, expected, source.decoder_error),
         padding_warning(windows[0].audio_fraction * clip_input.seconds,
-                        clip_input.seconds)) if w]
+                        clip_input.seconds, clip_input.fill)) if w]
     return FileInput(path, source.duration, windows, warnings)
 
 

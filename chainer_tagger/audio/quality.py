@@ -53,17 +53,22 @@ def audio_fraction(start, n, length):
     return max(0, inside) / float(length)
 
 
-def padding_warning(audio_seconds, window_seconds):
+def padding_warning(audio_seconds, window_seconds, fill='zeros'):
     """A warning when most of a model's window is padding.
 
     ``audio_seconds`` of real audio in a window of ``window_seconds``:
     a warning once more than
     :data:`~chainer_tagger.configuration.PADDING_WARN_FRACTION` of it is
-    zeros (a 0.5 s clip in a 29.12 s window is 98 % padding).
+    zeros (a 0.5 s clip in a 29.12 s window is 98 % padding), or, for a
+    model that loops short clips (``fill='loop'``), the clip repeated.
     """
     padding = 1.0 - min(audio_seconds, window_seconds) / window_seconds
     if padding <= PADDING_WARN_FRACTION:
         return None
+    if fill == 'loop':
+        return '{:.1f} s of audio: repeated to fill the {:.2f} s window ' \
+            '({:.0f} % of it is the clip again)'.format(
+                audio_seconds, window_seconds, 100 * padding)
     return '{:.1f} s of audio: {:.0f} % of the {:.2f} s window is ' \
         'padding'.format(audio_seconds, 100 * padding, window_seconds)
 

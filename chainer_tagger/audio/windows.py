@@ -42,6 +42,54 @@ def fit_to_window(y, length=MELGRAM_SAMPLES):
     return y
 
 
+def window_at(y, start, length, fill='zeros'):
+    """``length`` samples of ``y`` from ``start``.
+
+    Past the end of ``y`` the window holds zeros (``fill='zeros'``, as
+    :func:`fit_to_window` pads) or ``y`` again from its beginning
+    (``fill='loop'``: the clip is read as a circle), so that a clip
+    shorter than a model's window fills it with music instead of silence.
+    """
+    y = np.asarray(y)
+    if fill == 'loop' and len(y):
+        return y[(start + np.arange(length)) % len(y)]
+    out = y[start:start + length]
+    if len(out) < length:
+        out = np.concatenate([out.astype(np.float64),
+                              np.zeros(length - len(out))])
+    return out
+
+
+def spread_starts(n, length, count, fill='zeros'):
+    """Starts of ``count`` windows of ``length`` samples that cover a clip
+    of ``n`` samples evenly (the windows a clip is scored on).
+
+    A clip at least one window long: starts evenly spaced from 0 to
+    ``n - length``, all windows inside the clip.  A shorter clip, looped
+    (``fill='loop'``): starts evenly spaced around the circle, each window
+    a rotation of the clip.  A shorter clip padded with zeros has one
+    window (start 0): moving it only moves the zeros.
+    """
+    if n >= length:
+        return np.unique(np.linspace(0, n - length, count).round()
+                         .astype(np.int64))
+    if fill == 'loop':
+        return np.unique((np.arange(count) * n // count).astype(np.int64))
+    return np.zeros(1, np.int64)
+
+
+def random_start(n, length, fill, rng):
+    """A random window start for training (see :func:`spread_starts` for
+    the windows a start may give): uniform over the positions whose window
+    lies inside the clip, around the whole circle for a looped clip
+    shorter than the window, 0 for a short clip padded with zeros."""
+    if n >= length:
+        return int(rng.randint(n - length + 1))
+    if fill == 'loop':
+        return int(rng.randint(n))
+    return 0
+
+
 def window_starts(n, hop=MELGRAM_SECONDS, length=MELGRAM_SAMPLES,
                   sr=MELGRAM_SR):
     """Starts of windows of ``length`` samples every ``hop`` seconds over a
@@ -78,8 +126,21 @@ def read_resampled(source, start, stop, sr=MELGRAM_SR):
     return out[offset:offset + (stop - start)]
 
 
-def read_window(source, start, length=MELGRAM_SAMPLES, sr=MELGRAM_SR):
-    """``length`` samples at ``sr`` from ``start`` (zero-padded past the
-    end) of an :class:`~chainer_tagger.audio.decode.AudioSource`."""
-    stop = min(source.length_at(sr), start + length)
-    return fit_to_window(read_resampled(source, start, stop, sr), length)
+def read_window(source, start, length=MELGRAM_SAMPLES, sr=MELGRAM_SR,
+                fill='zeros'):
+    """``length`` samples at ``sr`` from ``start`` of an
+    :class:`~chainer_tagger.audio.decode.AudioSource`; past the end, zeros
+    or (``fill='loop'``) the file again from its start (see
+    :func:`window_at`).  A looped window reads the file's beginning once
+    more rather than keeping the whole file."""
+    n = source.length_at(sr)
+    stop = min(n, start + length)
+    y = read_resampled(source, start, stop, sr)
+    if fill != 'loop' or len(y) >= length or n == 0:
+        return fit_to_window(y, length)
+    head = read_resampled(source, 0, min(n, length - len(y)), sr)
+    pieces, have = [y], len(y)
+    while have < length:
+        pieces.append(head[:length - have])
+        have += len(pieces[-1])
+    return np.concatenate(pieces).astype(np.float32)

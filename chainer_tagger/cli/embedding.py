@@ -18,7 +18,7 @@ from chainer_tagger.inference import embed_dataset, embed_files
 from chainer_tagger.inference.embedding_plot import plot_embeddings
 from chainer_tagger.models import load_model
 from chainer_tagger.pretrained import registry
-from chainer_tagger.training.inputs import clip_pipeline
+from chainer_tagger.training.inputs import decoded_clips
 
 
 def add_commands(sub):
@@ -90,14 +90,10 @@ def run_embed(args):
 
 
 def _embed_gtzan(args, net, stem):
-    if net.clip_input.kind != 'waveform':
-        raise UsageError('--data embeds with soundnet8 or a music2vec '
-                         'model')
-    pipeline = clip_pipeline(net)
+    pipeline = decoded_clips(net.clip_input)
     gtzan = GTZAN(args.data, pipeline.feature, pipeline.kind,
                   registry.cache_dir() / 'features',
-                  progress=not args.no_progress,
-                  transform=pipeline.transform)
+                  progress=not args.no_progress)
     if len(gtzan) < MIN_CLIPS_TO_PLOT:
         raise UsageError(
             '{}: {} readable clips; the PCA and t-SNE plots need at least '
@@ -109,7 +105,7 @@ def _embed_gtzan(args, net, stem):
         '{},{},{}\n'.format(i, p, GTZAN_GENRES[k])
         for i, (p, k) in enumerate(zip(gtzan.paths, gtzan.labels))))
     plots = plot_embeddings(emb, gtzan.labels, GTZAN_GENRES, stem,
-                            'SoundNet embeddings of {}, {}'.format(
+                            'Embeddings of {}, {}'.format(
                                 os.path.basename(os.path.normpath(
                                     args.data)),
                                 os.path.basename(args.model)),

@@ -3,42 +3,85 @@ import os
 
 from chainer_tagger.cli.common import (batch_options, device_options,
                                        keras_options, model_options,
+                                       positive_float, positive_int,
                                        progress_options)
+from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
+                                          WINDOW_FILLS)
+from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION
 from chainer_tagger.training import TrainingConfig, evaluate, train
+from chainer_tagger.training.trainer import RECIPES
 
 
 def add_commands(sub):
     p = sub.add_parser(
-        'train', help='train music2vec, or fine-tune a CRNN tagger, on a '
-                      'GTZAN-layout folder',
-        parents=[model_options('music2vec', "'music2vec' or a CRNN to "
+        'train', help='train music2vec, fine-tune a CRNN tagger, or fit a '
+                      'linear probe, on a GTZAN-layout folder',
+        description='Train a genre classifier on a GTZAN-layout folder. '
+                    'The defaults are a recipe for small data: the '
+                    'pretrained body stays frozen (its output per window '
+                    'is cached, so an epoch costs only the head), short '
+                    'clips are looped to fill the input, each epoch sees '
+                    'other windows, and best_model.npz is the model with '
+                    'the best accuracy on the held-out clips.',
+        parents=[model_options('music2vec', "'music2vec', a CRNN to "
                                             'fine-tune to the 10 genres '
-                                            '(e.g. crnn-msd)'),
+                                            "(e.g. crnn-msd), or 'probe' "
+                                            '(logistic regression on the '
+                                            '--features of a model)'),
                  batch_options(8), device_options(), progress_options()])
     p.add_argument('--data', required=True, metavar='DIR',
                    help='folder with genres/<genre>/<genre>.NNNNN.wav')
-    p.add_argument('--epochs', type=int, default=20, help='(default: 20)')
-    p.add_argument('--optimizer', choices=('rmsprop', 'adam'),
-                   default='rmsprop', help='(default: rmsprop)')
-    p.add_argument('--lr', type=float, default=1e-4,
-                   help='learning rate (default: 1e-4)')
+    p.add_argument('--features', metavar='MODEL',
+                   help='--model probe: the model whose features the probe '
+                        'classifies (e.g. soundnet8, crnn-msd, cnn-msd or '
+                        'a model file)')
+    p.add_argument('--epochs', type=positive_int, default=None,
+                   help='(default: {} for music2vec, {} for the CRNN)'
+                        .format(RECIPES['music2vec']['epochs'],
+                                RECIPES['crnn']['epochs']))
+    p.add_argument('--optimizer', choices=('adam', 'rmsprop'),
+                   default='adam', help='(default: adam)')
+    p.add_argument('--lr', type=positive_float, default=None,
+                   help='learning rate (default: {:g} for music2vec, {:g} '
+                        'for the CRNN)'.format(RECIPES['music2vec']['lr'],
+                                               RECIPES['crnn']['lr']))
+    p.add_argument('--weight-decay', type=float, default=0.0,
+                   help='L2 weight decay (default: 0)')
     p.add_argument('--out', default='result',
                    help='output folder (default: result)')
     p.add_argument('--resume', action='store_true',
                    help='continue from the latest snapshot in --out')
     p.add_argument('--seed', type=int, default=0, help='(default: 0)')
-    p.add_argument('--test-fraction', type=float, default=0.05,
-                   help='clips of each genre held out for testing '
-                        '(default 0.05: 950/50 on the full GTZAN)')
-    p.add_argument('--snapshot-every', type=int, default=None, metavar='N',
+    p.add_argument('--test-fraction', type=float,
+                   default=DEFAULT_TEST_FRACTION,
+                   help='clips of each genre held out for validation and '
+                        'the choice of best_model.npz (default {}: 950/50 '
+                        'on the full GTZAN; at least one per genre)'.format(
+                            DEFAULT_TEST_FRACTION))
+    p.add_argument('--snapshot-every', type=positive_int, default=None,
+                   metavar='N',
                    help='also snapshot every N iterations (default: at the '
                         'end of each epoch only)')
-    p.add_argument('--freeze-soundnet', action='store_true',
-                   help="music2vec: keep SoundNet's weights fixed")
-    p.add_argument('--dropout', type=float, default=0.2,
-                   help='music2vec dropout (default: 0.2)')
+    p.add_argument('--train-body', action='store_true',
+                   help='train the pretrained body too (SoundNet; the '
+                        "CRNN's conv blocks): slow, for large data")
+    p.add_argument('--dropout', type=float, default=None,
+                   help='dropout (default: {} for music2vec, {} before the '
+                        "CRNN's classifier)".format(
+                            RECIPES['music2vec']['dropout'],
+                            RECIPES['crnn']['dropout']))
+    p.add_argument('--windows', type=positive_int,
+                   default=DEFAULT_EVALUATION_WINDOWS,
+                   help='windows per clip averaged in evaluation, and '
+                        'drawn from in training with a frozen body '
+                        '(default: {})'.format(DEFAULT_EVALUATION_WINDOWS))
+    p.add_argument('--input-fill', choices=WINDOW_FILLS, default='loop',
+                   help='what a window holds past the end of a clip '
+                        'shorter than the input: the clip again (loop) or '
+                        'zeros, as the original models (default: loop)')
     p.add_argument('--no-embeddings', action='store_true',
-                   help='skip the before/after SoundNet embedding plots')
+                   help='with --train-body: skip the before/after SoundNet '
+                        'embedding plots')
     p.add_argument('--distributed', action='store_true',
                    help='data-parallel over MPI processes (start with '
                         'mpiexec -n N); ChainerMN')
@@ -52,10 +95,15 @@ def add_commands(sub):
                  batch_options(8), device_options(), progress_options(),
                  keras_options()])
     p.add_argument('--data', required=True, metavar='DIR',
-                   help='the GTZAN-layout folder the model was trained on')
-    p.add_argument('--split', choices=('test', 'all'), default='test',
-                   help="'test': the held-out split of training; 'all': "
-                        'every clip (default: test)')
+                   help='a GTZAN-layout folder')
+    p.add_argument('--split', choices=('held-out', 'all'), default=None,
+                   help="'held-out': the clips training held out; 'all': "
+                        'every clip (default: held-out on the folder the '
+                        'model was trained on, all on any other)')
+    p.add_argument('--windows', type=positive_int, default=None,
+                   help='windows per clip whose probabilities are averaged '
+                        '(default: as in training, else {})'.format(
+                            DEFAULT_EVALUATION_WINDOWS))
     p.add_argument('--out', default=None,
                    help='folder for evaluation.json and confusion.png '
                         '(default: beside the model)')
@@ -66,9 +114,11 @@ def run_train(args):
     best = train(TrainingConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        gpu=args.gpu, resume=args.resume, seed=args.seed,
-        test_fraction=args.test_fraction, snapshot_every=args.snapshot_every,
-        freeze_soundnet=args.freeze_soundnet, dropout=args.dropout,
+        weight_decay=args.weight_decay, gpu=args.gpu, resume=args.resume,
+        seed=args.seed, test_fraction=args.test_fraction,
+        snapshot_every=args.snapshot_every, train_body=args.train_body,
+        dropout=args.dropout, windows=args.windows,
+        input_fill=args.input_fill, features=args.features,
         progress=not args.no_progress, embeddings=not args.no_embeddings,
         distributed=args.distributed))
     if best is not None:  # rank 0 (or a single process)
@@ -83,11 +133,12 @@ def run_evaluate(args):
             if os.path.isfile(args.model) else '.'
     r = evaluate(args.model, args.data, split=args.split, out=out,
                  batch_size=args.batch_size, gpu=args.gpu,
-                 progress=not args.no_progress, keras=args.keras)
-    print('{} clips: accuracy {:.3f}, weighted precision {:.3f}, recall '
-          '{:.3f}, F1 {:.3f}'.format(r['n_clips'], r['accuracy'],
-                                     r['weighted']['precision'],
-                                     r['weighted']['recall'],
-                                     r['weighted']['f1']))
+                 windows=args.windows, progress=not args.no_progress,
+                 keras=args.keras)
+    print('{} clips ({}): accuracy {:.3f}, loss {:.3f}, weighted precision '
+          '{:.3f}, recall {:.3f}, F1 {:.3f}'.format(
+              r['n_clips'], r['split'], r['accuracy'], r['loss'],
+              r['weighted']['precision'], r['weighted']['recall'],
+              r['weighted']['f1']))
     print('wrote {}'.format(os.path.join(out, 'evaluation.json')))
     return 0

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-import chainer
-
 from chainer_tagger.atomic_file import (atomic_write, remove_stale_partials,
                                         writable_folder)
-from chainer_tagger.audio import load_audio
+from chainer_tagger.audio import window_input
+from chainer_tagger.audio.windows import centre_window
 from chainer_tagger.configuration import GTZAN_GENRES
 from chainer_tagger.errors import (ChainerTaggerWarning, DatasetError,
                                    InputError)
@@ -72,8 +71,11 @@ def stratified_split(labels, test_fraction=DEFAULT_TEST_FRACTION, seed=0):
 
 
 def cache_key(path, kind):
+    """The cache name of a clip's feature: the file it really is (a link
+    to a clip shares its cache), its size and time, and the feature's
+    kind."""
     st = os.stat(path)
-    text = '{}|{}|{}|{}'.format(os.path.abspath(path), st.st_size,
+    text = '{}|{}|{}|{}'.format(os.path.realpath(path), st.st_size,
                                 st.st_mtime_ns, kind)
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
@@ -85,15 +87,14 @@ class GTZAN:
     ----------
     root : path-like
     feature : callable
-        ``feature(path) -> np.ndarray``: what a clip becomes (a 22,050 Hz
-        waveform for music2vec, Choi's melgram for the CRNN).
+        ``feature(path) -> np.ndarray``: what a clip becomes (the decoded
+        clip at a model's rate, or a frozen body's outputs on its
+        windows).
     kind : str
         Name of the feature, part of the cache key.
     cache_dir : path-like
         Where decoded features are kept.
     progress : bool
-    transform : callable, optional
-        Cached feature -> model input (:meth:`input`).
 
     Attributes
     ----------
@@ -105,9 +106,8 @@ class GTZAN:
     """
 
     def __init__(self, root, feature, kind, cache_dir, progress=True,
-                 workers=None, transform=None):
+                 workers=None):
         clips = find_clips(root)
-        self.transform = transform
         self.cache_dir = Path(writable_folder(
             cache_dir, 'feature cache folder (under $CHAINER_TAGGER_CACHE)'))
         remove_stale_partials(self.cache_dir)
@@ -167,54 +167,29 @@ class GTZAN:
         """Clip ``i``'s cached feature (memory-mapped)."""
         return np.load(self._cached(self.paths[i]), mmap_mode='r')
 
-    def input(self, i):
-        """Clip ``i`` as the model takes it (``transform`` of the
-        feature)."""
-        x = np.array(self.feature(i))
-        return x if self.transform is None else self.transform(x)
-
-    def inputs(self, indices=None):
-        """The model inputs of clips ``indices`` (default: all) as a lazy
-        sequence: slicing it reads only those clips."""
-        return _Inputs(self, np.arange(len(self)) if indices is None
-                       else np.asarray(indices))
+    def centre_inputs(self, clip_input):
+        """The model inputs of every clip's centre window, a lazy sequence
+        (slicing it reads only those clips); the cached features must be
+        the decoded clips at ``clip_input.sample_rate``."""
+        return _CentreInputs(self, clip_input)
 
     def split(self, test_fraction=DEFAULT_TEST_FRACTION, seed=0):
         return stratified_split(self.labels, test_fraction, seed)
 
-    def subset(self, indices):
-        """A Chainer dataset of ``(input, label)`` for ``indices``."""
-        return _Subset(self, np.asarray(indices))
 
-
-class _Inputs:
-    def __init__(self, gtzan, indices):
-        self.gtzan, self.indices = gtzan, indices
+class _CentreInputs:
+    def __init__(self, gtzan, clip_input):
+        self.gtzan, self.clip_input = gtzan, clip_input
 
     def __len__(self):
-        return len(self.indices)
+        return len(self.gtzan)
+
+    def _one(self, j):
+        y = np.asarray(self.gtzan.feature(j))
+        start, _ = centre_window(len(y), self.clip_input.n_samples)
+        return window_input(y, start, self.clip_input)
 
     def __getitem__(self, s):
         if isinstance(s, slice):
-            return [self.gtzan.input(j) for j in self.indices[s]]
-        return self.gtzan.input(self.indices[s])
-
-
-class _Subset(chainer.dataset.DatasetMixin):
-    def __init__(self, gtzan, indices):
-        self.gtzan = gtzan
-        self.indices = indices
-
-    def __len__(self):
-        return len(self.indices)
-
-    def get_example(self, i):
-        j = self.indices[i]
-        return self.gtzan.input(j), self.gtzan.labels[j]
-
-
-def waveform_feature(sr=22050):
-    """``feature`` for GTZAN: the decoded clip at ``sr``, as it is."""
-    def feature(path):
-        return load_audio(path, sr=sr)[0]
-    return feature
+            return [self._one(j) for j in range(len(self))[s]]
+        return self._one(s)

@@ -85,10 +85,11 @@ def embed_files(model, paths, window='centre', hop=None, aggregate=None,
 
 
 def embed_dataset(model, dataset, batch_size=8, progress=False):
-    """``model.extract`` of every clip of a dataset
-    (:class:`~chainer_tagger.datasets.GTZAN`), ``(N, D)``, with a progress
-    bar (tqdm, on stderr) when ``progress``."""
-    inputs = dataset.inputs()
+    """``model.extract`` of the centre window of every clip of a dataset
+    (:class:`~chainer_tagger.datasets.GTZAN` of clips decoded at the
+    model's rate), ``(N, D)``, with a progress bar (tqdm, on stderr) when
+    ``progress``."""
+    inputs = dataset.centre_inputs(model.clip_input)
     out = []
     with tqdm(total=len(inputs), unit='clip', desc='embedding',
               disable=not progress) as bar:

@@ -11,6 +11,7 @@ file.
 """
 from chainer_tagger.models.loading import (  # NOQA
     ARCHITECTURES, convert_weights, load_model)
+from chainer_tagger.models.linear_probe import LinearProbe  # NOQA
 from chainer_tagger.models.music2vec import Music2Vec  # NOQA
 from chainer_tagger.models.music_tagger_cnn import MusicTaggerCNN  # NOQA
 from chainer_tagger.models.music_tagger_crnn import MusicTaggerCRNN  # NOQA

@@ -6,16 +6,13 @@ import numpy as np
 import chainer
 
 from chainer_tagger.errors import UsageError
-from chainer_tagger.models.music2vec import Music2Vec
-from chainer_tagger.models.music_tagger_cnn import MusicTaggerCNN
-from chainer_tagger.models.music_tagger_crnn import MusicTaggerCRNN
-from chainer_tagger.models.soundnet import SoundNet8
+from chainer_tagger.models.architectures import FEATURE_ARCHITECTURES
+from chainer_tagger.models.linear_probe import LinearProbe
 from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.cache import sha256sum
 
 #: Architecture names used in model files and the registry.
-ARCHITECTURES = {'crnn': MusicTaggerCRNN, 'cnn': MusicTaggerCNN,
-                 'soundnet': SoundNet8, 'music2vec': Music2Vec}
+ARCHITECTURES = dict(FEATURE_ARCHITECTURES, probe=LinearProbe)
 
 
 def load_model(model, keras=None, precision='float32', **overrides):

@@ -72,7 +72,6 @@ class MelgramTagger(chainer.Chain):
     its weights in a library store).
     """
 
-    clip_input = MELGRAM_INPUT
     exclusive_classes = False
     #: Settings a model file may give the constructor, and their types.
     #: (``running_std_is`` is the former name of ``keras``, in older files.)
@@ -98,6 +97,13 @@ class MelgramTagger(chainer.Chain):
         path, meta = registry.prepare(pretrained_model, {cls.arch: cls},
                                       cls.arch)
         return path, dict(settings, **meta['settings'])
+
+    @property
+    def clip_input(self):
+        """Choi's melgram window; past the end of a short clip, zeros (as
+        the originals) or the clip again (``input_fill='loop'``)."""
+        return MELGRAM_INPUT._replace(
+            fill=self.settings.get('input_fill', 'zeros'))
 
     def features(self, x):
         raise NotImplementedError

@@ -1,11 +1,13 @@
 """music2vec: SoundNet, two stacked LSTMs and a dense head, on raw audio."""
+import numpy as np
+
 import chainer
 import chainer.functions as F
 import chainer.links as L
 
 from chainer_tagger.configuration import (
     GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
-    WAVEFORM_INPUT, resolve_tags)
+    SCENE_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
@@ -20,6 +22,14 @@ class Music2Vec(chainer.Chain):
     sequences; their outputs are flattened and pass Dense 400 (ReLU),
     Dense 100 (ReLU) and Dense ``n_classes`` (softmax).
 
+    The scene output is standardized per channel and step before the
+    LSTMs (``scene_mean``, ``scene_scale``: statistics of the training
+    clips, set by :meth:`standardize_head_input`; identity by default).
+    SoundNet's outputs differ in scale by a factor of 40 between steps (the
+    last step sees the zero padding of every conv layer: mean -290, std 58,
+    against -2 and 1.4 for the others), which saturates the LSTM gates when
+    fed raw.
+
     Parameters
     ----------
     tags : str or sequence
@@ -28,6 +38,9 @@ class Music2Vec(chainer.Chain):
         Keep the SoundNet weights fixed (and its BN in inference mode).
     dropout : float
         Dropout between the LSTM layers and before the dense layers.
+    input_fill : {'zeros', 'loop'}
+        What a window holds past the end of a clip shorter than the
+        30.6 s input (see :data:`~chainer_tagger.configuration.WINDOW_FILLS`).
     soundnet : str, optional
         Initialise the SoundNet body from this pretrained model (normally
         ``'soundnet8'``); ``None`` leaves it random.
@@ -36,7 +49,6 @@ class Music2Vec(chainer.Chain):
     """
 
     arch = 'music2vec'
-    clip_input = WAVEFORM_INPUT
     exclusive_classes = True
     #: Inference-mode BN: a clip's outputs never depend on its batch.
     batch_dependent = False
@@ -44,19 +56,26 @@ class Music2Vec(chainer.Chain):
     #: sha256 of the weights it was loaded from (set by ``load_model``).
     weights_sha256 = None
     settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
-                      'dropout': (int, float)}
+                      'dropout': (int, float), 'input_fill': str}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)
 
     def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
-                 soundnet=None, pretrained_model=None):
+                 input_fill='zeros', soundnet=None, pretrained_model=None):
         super().__init__()
         self.tags = resolve_tags(tags)
         self.settings = dict(tags=list(self.tags),
-                             freeze_soundnet=freeze_soundnet, dropout=dropout)
+                             freeze_soundnet=freeze_soundnet, dropout=dropout,
+                             input_fill=input_fill)
         self.freeze_soundnet = freeze_soundnet
         self.dropout = dropout
+        self.clip_input = WAVEFORM_INPUT._replace(
+            fill=check_fill(input_fill))
         steps = soundnet_steps(self.clip_input.n_samples)
+        self.add_persistent('scene_mean',
+                            np.zeros((N_SCENES, steps), np.float32))
+        self.add_persistent('scene_scale',
+                            np.ones((N_SCENES, steps), np.float32))
         units = MUSIC2VEC_LSTM_UNITS
         dense1, dense2 = MUSIC2VEC_DENSE
         with self.init_scope():
@@ -66,30 +85,63 @@ class Music2Vec(chainer.Chain):
             self.fc2 = L.Linear(dense1, dense2)
             self.output = L.Linear(dense2, len(self.tags))
         if freeze_soundnet:
-            self.soundnet.disable_update()
+            self.freeze_body()
         if pretrained_model is not None:
             path, _ = registry.prepare(pretrained_model,
                                        {self.arch: type(self)}, self.arch)
             registry.load_weights(path, self)
 
+    def body_links(self):
+        """The links of :meth:`body`: SoundNet."""
+        return [self.soundnet]
+
+    def freeze_body(self):
+        """Keep SoundNet fixed: no updates, and inference-mode BN, so that
+        its output for a window never changes and can be computed once."""
+        self.freeze_soundnet = True
+        self.settings = dict(self.settings, freeze_soundnet=True)
+        self.soundnet.disable_update()
+        return self
+
     def scenes(self, x):
         """SoundNet's ``conv8_2`` output, ``(N, 401, steps)``."""
-        if self.freeze_soundnet:
+        if self.freeze_soundnet and chainer.config.train:
+            # Frozen: inference mode, and no graph to backpropagate into.
             with chainer.using_config('train', False), \
                     chainer.no_backprop_mode():
                 return self.soundnet.scenes(x)
         return self.soundnet.scenes(x)
+
+    #: The part a frozen-body run computes once per window (see
+    #: :meth:`head`).
+    body = scenes
 
     def embed(self, x):
         """The flattened SoundNet output per clip, ``(N, 401 * steps)``."""
         h = self.scenes(x)
         return F.reshape(h, (h.shape[0], -1))
 
+    features = embed
+
     def logits(self, x):
         return self.head(self.scenes(x))
 
+    def standardize_head_input(self, scenes):
+        """Set the standardization of the LSTMs' input from SoundNet
+        outputs ``(N, 401, steps)`` of training windows: each channel at
+        each step to mean 0 and standard deviation 1."""
+        scenes = np.asarray(scenes, np.float64)
+        self.scene_mean[...] = self.device.send(
+            scenes.mean(axis=0).astype(np.float32))
+        self.scene_scale[...] = self.device.send(
+            (scenes.std(axis=0) + SCENE_SCALE_FLOOR).astype(np.float32))
+        return self
+
     def head(self, scenes):
-        """LSTMs and dense layers on SoundNet's ``(N, 401, steps)`` output."""
+        """Standardization, LSTMs and dense layers on SoundNet's
+        ``(N, 401, steps)`` output."""
+        scenes = (scenes - F.broadcast_to(self.scene_mean, scenes.shape)) \
+            / F.broadcast_to(self.scene_scale, scenes.shape)
         h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
         _, _, hs = self.lstm(None, None, list(F.separate(h, axis=0)))
         h = F.stack(hs)

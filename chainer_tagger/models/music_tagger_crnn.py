@@ -1,9 +1,11 @@
 """Choi's MusicTaggerCRNN: four conv blocks and two Keras GRUs."""
+import chainer
 import chainer.functions as F
 import chainer.links as L
 
 from chainer_tagger.configuration import (
-    CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, MSD_TAGS, N_FRAMES)
+    CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, MSD_TAGS, N_FRAMES,
+    check_fill)
 from chainer_tagger.links import (KerasBatchNormalization, KerasConvBlock,
                                   KerasGRU)
 from chainer_tagger.models.melgram_tagger import (MelgramTagger,
@@ -36,21 +38,37 @@ class MusicTaggerCRNN(MelgramTagger):
     running_std_is : {'std', 'variance'}, optional
         The former name of ``keras`` (``'1.0.6-theano'`` or
         ``'1.1-theano'``).
+    input_fill : {'zeros', 'loop'}
+        What a window holds past the end of a short clip (see
+        :data:`~chainer_tagger.configuration.WINDOW_FILLS`).
+    freeze_body : bool
+        Keep the input BN and the conv blocks fixed (see
+        :meth:`freeze_body`).
     pretrained_model : str, optional
         A registry name (``'crnn-msd'``, ``'crnn-gtzan'``, ``'rnn0-msd'``) or
         a converted ``.npz``; its settings override the arguments above.
+
+    For training, the model is a *body* (input BN and conv blocks,
+    :meth:`body`) and a *head* (the GRUs and the classifier,
+    :meth:`head`): with the body frozen its output for a window never
+    changes, so a training run computes it once per window.
     """
 
     feature_dropout = 0.3
     arch = 'crnn'
+    settings_types = dict(MelgramTagger.settings_types, input_fill=str,
+                          freeze_body=bool)
 
     def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,
-                 running_std_is=None, pretrained_model=None):
+                 running_std_is=None, input_fill='zeros', freeze_body=False,
+                 pretrained_model=None):
         path, settings = self._pretrained_settings(pretrained_model, dict(
             tags=tags, bn_mode=bn_mode, keras=keras, per_clip=per_clip,
-            running_std_is=running_std_is))
+            running_std_is=running_std_is, input_fill=input_fill,
+            freeze_body=freeze_body))
         settings['keras'] = keras_setting(
             settings['keras'], settings.pop('running_std_is'), '1.1-theano')
+        check_fill(settings['input_fill'])
         super().__init__(settings['tags'])
         self.settings = settings
         conv_dropout = 0.1 if settings['bn_mode'] == 0 else 0.5
@@ -72,15 +90,59 @@ class MusicTaggerCRNN(MelgramTagger):
             self.output = L.Linear(units, len(self.tags))
         if path is not None:
             registry.load_weights(path, self)
+        if settings['freeze_body']:
+            self.freeze_body()
 
-    def features(self, x):
-        """The 32-d state of the second GRU."""
+    def body_links(self):
+        """The links of :meth:`body`."""
+        return [self.bn_0_freq] + [self['block{}'.format(i)]
+                                   for i in range(1, len(CRNN_BLOCKS) + 1)]
+
+    def freeze_body(self):
+        """Keep the input BN and the conv blocks fixed: no updates, and
+        inference mode (running BN statistics, no dropout) even while the
+        head trains."""
+        self.settings = dict(self.settings, freeze_body=True)
+        for link in self.body_links():
+            link.disable_update()
+        return self
+
+    def body(self, x):
+        """The conv blocks' output as a sequence, ``(N, 15, 128)``: 15 time
+        steps of 128 features."""
+        if self.settings.get('freeze_body') and chainer.config.train:
+            # Frozen: inference mode, and no graph to backpropagate into.
+            with chainer.using_config('train', False), \
+                    chainer.no_backprop_mode():
+                return self._body(x)
+        return self._body(x)
+
+    def _body(self, x):
         pad = CRNN_TIME_PADDING
         h = F.pad(x, ((0, 0), (0, 0), (0, 0), (pad, pad)), 'constant')
         h = self.bn_0_freq(h)
-        for i in range(1, len(CRNN_BLOCKS) + 1):
-            h = self['block{}'.format(i)](h)
+        for link in self.body_links()[1:]:
+            h = link(h)
         # (N, 128, 1, 15) -> (N, 15, 128): time steps of 128 features.
         n, c, f, t = h.shape
-        h = F.transpose(F.reshape(h, (n, c * f, t)), (0, 2, 1))
+        return F.transpose(F.reshape(h, (n, c * f, t)), (0, 2, 1))
+
+    def recurrent(self, h):
+        """The two GRUs on a body output: the 32-d last state."""
         return self.gru2(self.gru1(h))
+
+    def features(self, x):
+        """The 32-d state of the second GRU."""
+        return self.recurrent(self.body(x))
+
+    def head(self, h):
+        """Scores before the sigmoid from a :meth:`body` output."""
+        h = self.recurrent(h)
+        if self.feature_dropout:
+            h = F.dropout(h, self.feature_dropout)
+        return self.output(h)
+
+    def standardize_head_input(self, h):
+        """Nothing to set: the conv blocks end in batch normalization, so
+        their output already has the scale the GRUs were trained on."""
+        return self

@@ -150,6 +150,8 @@ class SoundNet8(chainer.Chain):
         h = self.scenes(x)
         return F.reshape(h, (h.shape[0], -1))
 
+    features = embed
+
     def extract(self, waveforms, batch_size=8):
         """Flattened scene outputs of 22,050 Hz waveforms in [-1, 1]."""
         return run_in_batches(self, self.embed, waveforms, batch_size,

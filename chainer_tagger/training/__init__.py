@@ -1,6 +1,7 @@
-"""Training and evaluating genre classifiers: inputs, the trainer,
-evaluation and its plots, data-parallel runs."""
+"""Training and evaluating genre classifiers: inputs, the trainer, the
+linear probe, evaluation and what a run reports, data-parallel runs."""
 from chainer_tagger.training.evaluation import (  # NOQA
-    classification_report, evaluate)
+    classification_report, clip_probabilities, evaluate, held_out_scores)
+from chainer_tagger.training.probe import fit_probe  # NOQA
 from chainer_tagger.training.trainer import (  # NOQA
-    TrainingConfig, seed_everything, train)
+    RECIPES, TrainingConfig, seed_everything, train)

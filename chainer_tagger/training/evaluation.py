@@ -1,19 +1,98 @@
-"""Evaluating a genre classifier: confusion matrix, accuracy and
-precision/recall/F1 per class and averaged with weights by class support
-(scikit-learn's ``average='weighted'``, the original music2vec's
-definition)."""
+"""Evaluating a genre classifier: one number for training and ``evaluate``.
+
+A clip's class probabilities are the softmax of the model's scores
+averaged over the clip's evaluation windows
+(:func:`~chainer_tagger.training.inputs.evaluation_inputs`).  The held-out
+loss is the mean over clips of the cross-entropy of those probabilities,
+the accuracy the fraction of clips whose most probable class is right:
+every clip counts once, whatever the batches (Chainer's ``Evaluator``
+averages the means of batches, which weighs the clips of a short last
+batch more).  Training validates with :func:`held_out_scores` and
+``evaluate`` reports the same numbers on the same split, with the
+confusion matrix and precision/recall/F1 per class and averaged with
+weights by class support (scikit-learn's ``average='weighted'``, the
+original music2vec's definition).
+"""
 import json
 from pathlib import Path
 
 import numpy as np
 
+import chainer
+import chainer.functions as F
+
 from chainer_tagger.atomic_file import write_text_atomic
-from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, GTZAN
+from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
+                                          GTZAN_GENRES)
+from chainer_tagger.datasets.gtzan import GTZAN, find_clips
 from chainer_tagger.device import to_device
+from chainer_tagger.errors import UsageError
 from chainer_tagger.models import ARCHITECTURES, load_model
-from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.pretrained import registry
-from chainer_tagger.training.inputs import clip_pipeline
+from chainer_tagger.training.inputs import EvaluationWindows, decoded_clips
+
+
+def clip_probabilities(link, method, clips, batch_size=8):
+    """Class probabilities of clips, averaged over their windows.
+
+    Parameters
+    ----------
+    link : chainer.Link
+        The model (inputs are sent to its device).
+    method : callable
+        Scores before the softmax of a batch of windows (``link.logits``
+        on model inputs, ``link.head`` on cached body outputs).
+    clips : sequence
+        Per clip, an array ``(windows, ...)``; read one at a time.
+    batch_size : int
+        Windows per forward pass.
+
+    Returns
+    -------
+    np.ndarray, ``(len(clips), n_classes)``
+    """
+    sums, counts = [], []
+    pending, owners = [], []
+
+    def flush():
+        x = link.device.send(np.concatenate(pending))
+        with chainer.using_config('train', False), \
+                chainer.no_backprop_mode():
+            p = chainer.backends.cuda.to_cpu(F.softmax(method(x)).array)
+        row = 0
+        for owner, n in owners:
+            sums[owner] += p[row:row + n].sum(axis=0, dtype=np.float64)
+            row += n
+        pending.clear()
+        owners.clear()
+
+    for i in range(len(clips)):
+        windows = np.asarray(clips[i])
+        sums.append(0.0)
+        counts.append(len(windows))
+        for start in range(0, len(windows), batch_size):
+            part = windows[start:start + batch_size]
+            if sum(n for _, n in owners) + len(part) > batch_size:
+                flush()
+            pending.append(part)
+            owners.append((i, len(part)))
+    if pending:
+        flush()
+    if not sums:
+        return np.zeros((0, 0))
+    return np.stack(sums) / np.asarray(counts, np.float64)[:, None]
+
+
+def held_out_scores(probabilities, labels):
+    """``{'loss', 'accuracy'}`` of clip probabilities: every clip counts
+    once (see the module docstring)."""
+    labels = np.asarray(labels)
+    if not len(labels):
+        return {'loss': float('nan'), 'accuracy': float('nan')}
+    true = probabilities[np.arange(len(labels)), labels]
+    return {'loss': float(-np.mean(np.log(np.maximum(true, 1e-12)))),
+            'accuracy': float(np.mean(probabilities.argmax(axis=1) ==
+                                      labels))}
 
 
 def classification_report(y_true, y_pred, class_names):
@@ -56,53 +135,112 @@ def plot_confusion(matrix, class_names, path, title='Confusion matrix'):
     return path
 
 
-def predict_classes(net, dataset, indices, batch_size=8):
-    """Argmax of ``net.logits`` over clips ``indices`` of a dataset."""
-    logits = run_in_batches(net, net.logits, dataset.inputs(indices),
-                            batch_size, np.stack)
-    return (logits.argmax(axis=1) if len(indices)
-            else np.zeros(0, np.int64))
+def genre_labels(model, folder_genres):
+    """The model's class index of each GTZAN genre, checking that the
+    model classifies exactly into genres and knows every genre of the
+    folder.
+
+    Raises :class:`~chainer_tagger.errors.UsageError` otherwise (a tagger
+    of 50 Last.fm tags, a model of other classes).
+    """
+    name = model.model_name or type(model).__name__
+    tags = list(model.tags or ())
+    if not tags:
+        raise UsageError('{} has no class output: evaluate needs a genre '
+                         'classifier'.format(name))
+    foreign = [t for t in tags if t not in GTZAN_GENRES]
+    missing = [g for g in folder_genres if g not in tags]
+    if foreign or missing:
+        raise UsageError(
+            '{} classifies into {} classes ({}{}), not the genres of this '
+            'folder{}; evaluate a genre classifier (chainer-tagger train '
+            'makes one)'.format(
+                name, len(tags), ', '.join(tags[:5]),
+                ', ...' if len(tags) > 5 else '',
+                ' (missing: {})'.format(', '.join(missing))
+                if missing else ''))
+    return np.array([tags.index(g) if g in tags else -1
+                     for g in GTZAN_GENRES])
 
 
-def evaluate(model, data, split='test', out=None, batch_size=8, gpu=None,
-             seed=None, test_fraction=None, progress=True, cache_dir=None,
-             keras=None):
-    """Evaluate a trained model file on a GTZAN-layout folder.
+def same_folder(a, b):
+    """Whether two paths name the same folder (``genres/`` or its
+    parent)."""
+    def root(p):
+        p = Path(p).resolve()
+        return p.parent if p.name == 'genres' else p
+    return b is not None and root(a) == root(b)
+
+
+def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
+             seed=None, test_fraction=None, windows=None, progress=True,
+             cache_dir=None, keras=None):
+    """Evaluate a genre classifier on a GTZAN-layout folder.
 
     Parameters
     ----------
     model : path-like
         A trained ``.npz`` (``chainer-tagger train`` writes
-        ``best_model.npz``); the registry's ``crnn-gtzan`` works too.
-    split : {'test', 'all'}
-        ``'test'``: the held-out split the model was trained with (seed and
-        fraction from the model file unless given).
+        ``best_model.npz``) or a registry genre classifier
+        (``crnn-gtzan``).
+    split : {None, 'held-out', 'all'}
+        ``'held-out'``: the validation clips of the training run (seed and
+        fraction from the model file unless given); ``'all'``: every clip.
+        ``None``: the held-out clips when ``data`` is the folder the model
+        was trained on, every clip otherwise.
+    windows : int, optional
+        Evaluation windows per clip (default: as in training, else
+        :data:`~chainer_tagger.configuration.DEFAULT_EVALUATION_WINDOWS`).
     out : path-like, optional
         Folder for ``evaluation.json`` and ``confusion.png``.
     keras : str, optional
         A Keras tagger's BatchNormalization preset, if not its default.
+
+    Returns
+    -------
+    dict
+        :func:`classification_report` plus ``loss``, ``split``, the clips
+        and their predictions.
     """
-    net = to_device(load_model(model, keras=keras), gpu)
+    net = load_model(model, keras=keras)
     _, meta = registry.prepare(model, ARCHITECTURES)
-    pipeline = clip_pipeline(net)
+    run = meta.get('training', {})
+    folder_genres = sorted({GTZAN_GENRES[k] for _, k in find_clips(data)})
+    labels_of = genre_labels(net, folder_genres)
+    if split is None:
+        split = 'held-out' if same_folder(data, run.get('data')) else 'all'
+    if split == 'held-out' and not run:
+        raise UsageError('{} records no training split; use --split '
+                         'all'.format(model))
+    net = to_device(net, gpu)
+    windows = windows or run.get('evaluation_windows',
+                                 DEFAULT_EVALUATION_WINDOWS)
+    pipeline = decoded_clips(net.clip_input)
     cache_dir = Path(cache_dir) if cache_dir else \
         registry.cache_dir() / 'features'
     gtzan = GTZAN(data, pipeline.feature, pipeline.kind, cache_dir,
-                  progress=progress, transform=pipeline.transform)
-    run = meta.get('training', {})
-    if split == 'test':
+                  progress=progress)
+    if split == 'held-out':
         _, idx = gtzan.split(
-            test_fraction if test_fraction is not None else run.get(
-                'test_fraction', DEFAULT_TEST_FRACTION),
-            seed if seed is not None else run.get('seed', 0))
+            test_fraction if test_fraction is not None else
+            run['test_fraction'],
+            seed if seed is not None else run['seed'])
     else:
         idx = np.arange(len(gtzan))
     names = list(net.tags)
-    y_pred = predict_classes(net, gtzan, idx, batch_size)
-    report = classification_report(gtzan.labels[idx], y_pred, names)
+    labels = labels_of[gtzan.labels[idx]]
+    probabilities = clip_probabilities(
+        net, net.logits, EvaluationWindows(gtzan, idx, net.clip_input,
+                                           windows, frozen=False),
+        batch_size)
+    predicted = probabilities.argmax(axis=1) if len(idx) else \
+        np.zeros(0, np.int64)
+    report = classification_report(labels, predicted, names)
     report.update({'model': str(model), 'split': split,
+                   'loss': held_out_scores(probabilities, labels)['loss'],
+                   'windows_per_clip': windows,
                    'clips': [str(gtzan.paths[j]) for j in idx],
-                   'predicted': [names[k] for k in y_pred],
+                   'predicted': [names[k] for k in predicted],
                    'skipped': [[str(p), why] for p, why in gtzan.skipped]})
     if out is not None:
         out = Path(out)

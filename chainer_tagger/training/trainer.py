@@ -1,14 +1,36 @@
 """Training music2vec, and fine-tuning the CRNN, on a GTZAN-layout folder.
 
-Built on Chainer's Trainer: a progress bar, a JSON log, loss and accuracy
-curves as PNG, a trainer snapshot at the end of every epoch (and every
-``snapshot_every`` iterations), ``resume`` that continues from the latest
-snapshot, and the model with the best test accuracy saved as
-``best_model.npz``.  Runs are reproducible for a given seed: the shuffling
-order of each epoch is a function of the seed and the previous order, so a
-resumed run sees the same batches as an uninterrupted one.
+The recipe (the defaults; see the README for the numbers behind them):
+
+* The pretrained body stays frozen (SoundNet for music2vec; the input BN
+  and conv blocks for the CRNN): on a few hundred clips there is too
+  little data to move millions of pretrained weights usefully, and a
+  frozen body's output for a window never changes, so it is computed once
+  per window and cached
+  (:class:`~chainer_tagger.training.inputs.FrozenBodyOutputs`);
+  an epoch then costs only the head.  ``train_body=True`` trains the body
+  too.
+* Clips shorter than the input are looped, not padded with zeros
+  (``input_fill='loop'``), and each clip is seen through a different
+  window every epoch (a random one of its ``windows`` evaluation windows
+  with a frozen body, a random crop or rotation otherwise); evaluation
+  averages the class probabilities of the ``windows`` windows.
+* music2vec standardizes SoundNet's output before its LSTMs with the
+  statistics of the training windows.
+* Adam; the model with the best held-out accuracy (over all validation
+  clips, ties broken by the loss) is ``best_model.npz``.
+
+Built on Chainer's Trainer: a JSON log, loss and accuracy curves as PNG, a
+trainer snapshot at the end of every epoch (and every ``snapshot_every``
+iterations), ``resume`` that continues from the latest snapshot.  Runs are
+reproducible for a given seed: the order of each epoch is a function of
+the seed and the previous order, each clip's window of the seed, the epoch
+and the clip, and NumPy's random state (dropout) is part of the snapshot,
+so a resumed run ends with the weights of an uninterrupted one.
 """
+import collections
 import dataclasses
+import functools
 import json
 import random
 import sys
@@ -20,45 +42,121 @@ import numpy as np
 import chainer
 import chainer.links as L
 from chainer import training
-from chainer.training import extensions, triggers
+from chainer.training import extensions
 
-from chainer_tagger.configuration import GTZAN_GENRES
-from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, GTZAN
+from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
+                                          GTZAN_GENRES, WINDOW_FILLS)
+from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, find_clips
 from chainer_tagger.device import get_device
-from chainer_tagger.errors import TrainingError
+from chainer_tagger.errors import DatasetError, TrainingError, UsageError
 from chainer_tagger.inference.embedding import embed_dataset
 from chainer_tagger.inference.embedding_plot import (
     plot_embeddings, plot_embeddings_before_after)
-from chainer_tagger.models import Music2Vec, load_model
+from chainer_tagger.models import ARCHITECTURES, Music2Vec, load_model
 from chainer_tagger.pretrained import registry, save_model_npz
 from chainer_tagger.pretrained.model_file import load_npz_safely
 from chainer_tagger.training import distributed as dist
-from chainer_tagger.training.inputs import (Logits, clip_pipeline,
-                                            frozen_soundnet_pipeline)
+from chainer_tagger.training.inputs import (EvaluationWindows,
+                                            FrozenBodyOutputs, Logits,
+                                            TrainingWindows, decoded_clips)
+from chainer_tagger.training.probe import fit_probe, load_dataset
+from chainer_tagger.training.reporting import (HeldOutScores,
+                                               LearningCurves, PlainText,
+                                               RandomState, SaveBest)
+
+#: Default learning rate and epochs of each kind of model (see the README
+#: for how they were chosen).
+RECIPES = {
+    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.2},
+    'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
+}
 
 
 @dataclasses.dataclass
 class TrainingConfig:
-    """What a training run does (the ``train`` command's options)."""
+    """What a training run does (the ``train`` command's options).
+
+    ``lr``, ``epochs`` and ``dropout`` left at None take the recipe of the
+    model (:data:`RECIPES`).
+    """
 
     model: str = 'music2vec'
     data: str = None
     out: str = 'result'
-    epochs: int = 20
+    epochs: int = None
     batch_size: int = 8
-    optimizer: str = 'rmsprop'
-    lr: float = 1e-4
+    optimizer: str = 'adam'
+    lr: float = None
+    weight_decay: float = 0.0
     gpu: int = None
     resume: bool = False
     seed: int = 0
     test_fraction: float = DEFAULT_TEST_FRACTION
     snapshot_every: int = None
-    freeze_soundnet: bool = False
-    dropout: float = 0.2
+    train_body: bool = False
+    dropout: float = None
+    windows: int = DEFAULT_EVALUATION_WINDOWS
+    input_fill: str = 'loop'
+    features: str = None
     progress: bool = True
     embeddings: bool = True
     cache_dir: str = None
     distributed: bool = False
+
+
+def check_config(config):
+    """Refuse a run that cannot work, before any work
+    (:class:`~chainer_tagger.errors.UsageError`, one line each)."""
+    def positive(name, value, integer=False):
+        if value is not None and (value <= 0 or (
+                integer and int(value) != value)):
+            raise UsageError('--{} must be a positive {}, got {}'.format(
+                name, 'integer' if integer else 'number', value))
+    positive('epochs', config.epochs, True)
+    positive('batch-size', config.batch_size, True)
+    positive('lr', config.lr)
+    positive('windows', config.windows, True)
+    positive('snapshot-every', config.snapshot_every, True)
+    if not 0 < config.test_fraction < 1:
+        raise UsageError(
+            '--test-fraction must be between 0 and 1 (exclusive), got {}: '
+            'training validates on held-out clips of each genre'.format(
+                config.test_fraction))
+    if config.weight_decay < 0:
+        raise UsageError('--weight-decay must be >= 0, got {}'.format(
+            config.weight_decay))
+    if config.dropout is not None and not 0 <= config.dropout < 1:
+        raise UsageError('--dropout must be in [0, 1), got {}'.format(
+            config.dropout))
+    if config.input_fill not in WINDOW_FILLS:
+        raise UsageError('--input-fill must be one of {}'.format(
+            ', '.join(WINDOW_FILLS)))
+    if config.model == 'probe' and not config.features:
+        raise UsageError("--model probe needs --features (e.g. soundnet8 or "
+                         'crnn-msd)')
+    if config.features and config.model != 'probe':
+        raise UsageError('--features is for --model probe')
+    if config.model == 'probe' and (config.resume or config.distributed or
+                                    config.train_body):
+        raise UsageError('a probe is fitted in one go on one process: '
+                         '--resume, --distributed and --train-body do not '
+                         'apply')
+    if config.distributed and config.resume:
+        raise TrainingError('--resume is not supported with --distributed '
+                            'yet: restart the run, or resume it on one '
+                            'process')
+
+
+def check_clips_per_genre(labels, where):
+    """Every genre of the folder needs a clip to train on and one to
+    validate on."""
+    counts = collections.Counter(GTZAN_GENRES[k] for k in labels)
+    few = sorted(g for g, n in counts.items() if n < 2)
+    if few:
+        raise UsageError(
+            '{}: training needs at least 2 clips of each genre (one to '
+            'train on, one held out); {} {} only 1'.format(
+                where, ', '.join(few), 'has' if len(few) == 1 else 'have'))
 
 
 class SeededOrderSampler(chainer.iterators.OrderSampler):
@@ -96,8 +194,11 @@ class ResumeFromSnapshot(training.Extension):
     trigger = (2 ** 62, 'iteration')  # never: it acts in initialize
     priority = training.PRIORITY_READER
 
+    def __init__(self, resume=True):
+        self.resume = resume
+
     def initialize(self, trainer):
-        path = latest_snapshot(trainer.out)
+        path = latest_snapshot(trainer.out) if self.resume else None
         if path is not None:
             load_npz_safely(path, trainer)
 
@@ -113,49 +214,47 @@ def seed_everything(seed):
         cupy.random.seed(seed)
 
 
+def recipe_value(config, arch, name):
+    value = getattr(config, name)
+    return RECIPES[arch][name] if value is None else value
+
+
 def build_model(config):
     """The model to train and its model-file metadata.
 
     ``'music2vec'``: a new music2vec on the pretrained SoundNet;
-    a tagger's name or file: that tagger with a new 10-genre classifier
-    (transfer learning like jsalbert's).
+    a tagger's name or file: that CRNN with a new 10-genre classifier
+    (transfer learning like jsalbert's).  The body is frozen unless
+    ``config.train_body``.
     """
     if config.model == 'music2vec':
         net = Music2Vec(tags=GTZAN_GENRES,
-                        freeze_soundnet=config.freeze_soundnet,
-                        dropout=config.dropout, soundnet='soundnet8')
-        return net, {'arch': net.arch, 'settings': net.settings,
-                     'base': 'soundnet8'}
-    base = load_model(config.model)
-    if base.arch != 'crnn':
-        raise TrainingError('fine-tuning is for the CRNN taggers (crnn-msd, '
-                            'crnn-gtzan, rnn0-msd), not {}'.format(
-                                config.model))
-    base.with_classes(GTZAN_GENRES)
-    return base, {'arch': base.arch, 'settings': base.settings,
-                  'base': str(config.model)}
+                        dropout=recipe_value(config, 'music2vec', 'dropout'),
+                        input_fill=config.input_fill, soundnet='soundnet8')
+        base = 'soundnet8'
+    else:
+        _, meta = registry.prepare(config.model, ARCHITECTURES)
+        if meta['arch'] != 'crnn':
+            raise TrainingError(
+                'fine-tuning is for the CRNN taggers (crnn-msd, crnn-gtzan, '
+                'rnn0-msd), not {}'.format(config.model))
+        overrides = {'input_fill': config.input_fill}
+        if meta['settings'].get('bn_mode') == 2:
+            # Batch statistics at test time: normalize each window on its
+            # own, so a window's output does not depend on its batch.
+            overrides['per_clip'] = True
+        net = load_model(config.model, **overrides)
+        net.with_classes(GTZAN_GENRES)
+        net.feature_dropout = recipe_value(config, 'crnn', 'dropout')
+        base = str(config.model)
+    if not config.train_body:
+        net.freeze_body()
+    return net, {'arch': net.arch, 'settings': net.settings, 'base': base}
 
 
-def _dataset(config, net, comm, progress):
-    """The GTZAN folder, cached as ``net`` takes it, and how ``net`` is
-    called on it (``'logits'`` or, frozen SoundNet, ``'head'``)."""
-    frozen = config.freeze_soundnet and net.arch == 'music2vec'
-    pipeline = frozen_soundnet_pipeline(net) if frozen else \
-        clip_pipeline(net)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else \
-        registry.cache_dir() / 'features'
-    if comm is not None and comm.rank != 0:
-        comm.mpi_comm.Barrier()  # rank 0 decodes and caches first
-    gtzan = GTZAN(config.data, pipeline.feature, pipeline.kind, cache_dir,
-                  progress=progress, transform=pipeline.transform)
-    if comm is not None and comm.rank == 0:
-        comm.mpi_comm.Barrier()
-    return gtzan, 'head' if frozen else 'logits'
-
-
-def _optimizer(config, comm):
-    make = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=config.lr),
-            'adam': lambda: chainer.optimizers.Adam(alpha=config.lr)}
+def _optimizer(config, lr, comm):
+    make = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=lr),
+            'adam': lambda: chainer.optimizers.Adam(alpha=lr)}
     opt = make[config.optimizer]()
     if comm is not None:
         import chainermn
@@ -163,45 +262,38 @@ def _optimizer(config, comm):
     return opt
 
 
-def _add_reporting(trainer, config, net, meta, has_test):
+def _add_reporting(trainer, config, net, meta, title):
     """Log, curves, console report, progress bar, snapshots, best model."""
     out = Path(config.out)
     trainer.extend(extensions.LogReport(trigger=(1, 'epoch')))
-    trainer.extend(extensions.PlotReport(
-        ['main/loss', 'validation/main/loss'], 'epoch',
-        filename='loss.png'))
-    trainer.extend(extensions.PlotReport(
-        ['main/accuracy', 'validation/main/accuracy'], 'epoch',
-        filename='accuracy.png'))
-    # Reports and progress go to stderr; Chainer's bar draws with ANSI
-    # escapes, so only on a terminal (the report's lines remain).
+    trainer.extend(LearningCurves(str(out), title))
+    terminal = sys.stderr.isatty()
     trainer.extend(extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/accuracy',
          'validation/main/loss', 'validation/main/accuracy',
-         'elapsed_time'], out=sys.stderr))
-    if config.progress and sys.stderr.isatty():
+         'elapsed_time'], out=sys.stderr if terminal else
+        PlainText(sys.stderr)))
+    if config.progress and terminal:
         trainer.extend(extensions.ProgressBar(update_interval=1,
                                               out=sys.stderr))
+    trainer.extend(SaveBest(out / 'best_model.npz', net, meta),
+                   name='save_best')
 
+
+def _snapshots(trainer, config):
     def snapshot_due(trainer):
         it = trainer.updater.iteration
         return trainer.updater.is_new_epoch or bool(
             config.snapshot_every and it % config.snapshot_every == 0)
+    # Uncompressed: a snapshot holds the frozen body too (SoundNet: 30 MB),
+    # and compressing it every epoch would cost more than a frozen epoch.
+    save = functools.partial(chainer.serializers.save_npz, compression=False)
     trainer.extend(extensions.snapshot(
-        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2),
-        trigger=snapshot_due)
-    if config.resume:
-        trainer.extend(ResumeFromSnapshot())
-
-    key = 'validation/main/accuracy' if has_test else 'main/accuracy'
-
-    @training.make_extension(trigger=triggers.MaxValueTrigger(
-        key, trigger=(1, 'epoch')), priority=-100)
-    def save_best(trainer):
-        save_model_npz(out / 'best_model.npz', net, dict(
-            meta, epoch=trainer.updater.epoch,
-            accuracy=float(trainer.observation.get(key, np.nan))))
-    trainer.extend(save_best, name='save_best')
+        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2,
+        savefun=save), trigger=snapshot_due)
+    trainer.extend(RandomState(), name='random_state')
+    # Always there, so that every snapshot has the same extensions.
+    trainer.extend(ResumeFromSnapshot(config.resume))
 
 
 def _plot_embeddings(out, gtzan, before, after, seed, held_out, progress):
@@ -226,85 +318,107 @@ def train(config=None, **options):
     """Train and return the path of the best model (see module docstring).
 
     Takes a :class:`TrainingConfig` or its fields as keyword arguments.
-    With ``distributed=True`` (under ``mpiexec``) the run is data-parallel
-    over the MPI processes (:mod:`chainer_tagger.training.distributed`).
+    ``model='probe'`` fits a linear probe instead
+    (:func:`~chainer_tagger.training.probe.fit_probe`).  With
+    ``distributed=True`` (under ``mpiexec``) the run is data-parallel over
+    the MPI processes (:mod:`chainer_tagger.training.distributed`).
     """
     config = dataclasses.replace(config or TrainingConfig(), **options)
+    check_config(config)
+    check_clips_per_genre([k for _, k in find_clips(config.data)],
+                          config.data)
+    if config.model == 'probe':
+        return fit_probe(config)
     comm = None
     if config.distributed:
-        if config.resume:
-            raise TrainingError('--resume is not supported with '
-                                '--distributed yet: restart the run, or '
-                                'resume it on one process')
         comm = dist.create_communicator(config.gpu)
         if config.gpu is not None and config.gpu >= 0:
             config.gpu = comm.intra_rank
     rank0 = comm is None or comm.rank == 0
     config.progress = config.progress and rank0
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed)
     device = get_device(config.gpu)
     net, meta = build_model(config)
     net.to_device(device)
-    gtzan, method = _dataset(config, net, comm, config.progress)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lr = recipe_value(config, net.arch, 'lr')
+    epochs = recipe_value(config, net.arch, 'epochs')
+    clip_input = net.clip_input
+    frozen = not config.train_body
+    body_outputs = FrozenBodyOutputs(net, clip_input, config.windows,
+                                     net.arch)
+    outputs = load_dataset(config, body_outputs.pipeline, comm)
+    check_clips_per_genre(outputs.labels, config.data)
+    gtzan = outputs if frozen else load_dataset(
+        config, decoded_clips(clip_input), comm)
+    if gtzan.paths != outputs.paths:
+        raise DatasetError('{}: clips could be decoded but not analysed, '
+                           'or the other way round'.format(config.data))
     train_idx, test_idx = gtzan.split(config.test_fraction, config.seed)
     held_out = np.zeros(len(gtzan), bool)
     held_out[test_idx] = True  # every process's, before sharding
+    net.standardize_head_input(np.concatenate(
+        [outputs.feature(j) for j in train_idx]))
     meta['training'] = {
         'data': str(Path(config.data).resolve()), 'seed': config.seed,
-        'test_fraction': config.test_fraction, 'epochs': config.epochs,
+        'test_fraction': config.test_fraction, 'epochs': epochs,
         'batch_size': config.batch_size, 'optimizer': config.optimizer,
-        'lr': config.lr, 'n_train': len(train_idx), 'n_test': len(test_idx)}
+        'lr': lr, 'weight_decay': config.weight_decay,
+        'train_body': config.train_body, 'input_fill': config.input_fill,
+        'evaluation_windows': config.windows,
+        'n_train': len(train_idx), 'n_test': len(test_idx)}
     meta['name'] = None
-    has_test = len(test_idx) > 0
     if comm is not None:
         meta['training']['processes'] = comm.size
-        train_idx, test_idx = dist.shard(train_idx, comm), \
-            dist.shard(test_idx, comm)
+        train_idx = dist.shard(train_idx, comm)
         dist.make_batch_norm_global(net, comm)
     if rank0:
         with open(out / 'run.json', 'w') as f:
             json.dump(meta, f, indent=1)
 
+    method = 'head' if frozen else 'logits'
     classifier = L.Classifier(Logits(net, method))
     classifier.to_device(device)
     device.use()
-    opt = _optimizer(config, comm)
+    opt = _optimizer(config, lr, comm)
     opt.setup(classifier)
+    if config.weight_decay:
+        opt.add_hook(chainer.optimizer_hooks.WeightDecay(
+            config.weight_decay))
+    windows = TrainingWindows(gtzan, train_idx, clip_input, config.seed,
+                              frozen)
     train_iter = chainer.iterators.SerialIterator(
-        gtzan.subset(train_idx), config.batch_size,
+        windows, config.batch_size,
         order_sampler=SeededOrderSampler(config.seed))
+    windows.iterator = train_iter
     updater = training.updaters.StandardUpdater(train_iter, opt,
                                                 device=device)
-    trainer = training.Trainer(updater, (config.epochs, 'epoch'),
-                               out=str(out))
-    if has_test:
-        test_iter = chainer.iterators.SerialIterator(
-            gtzan.subset(test_idx), config.batch_size, repeat=False,
-            shuffle=False)
-        evaluator = extensions.Evaluator(test_iter, classifier,
-                                         device=device)
-        if comm is not None:
-            import chainermn
-            evaluator = chainermn.create_multi_node_evaluator(evaluator,
-                                                              comm)
-        trainer.extend(evaluator, trigger=(1, 'epoch'))
+    trainer = training.Trainer(updater, (epochs, 'epoch'), out=str(out))
+    # Every process scores all held-out clips (the same numbers), so that
+    # BN layers that gather statistics across processes stay in step.
+    trainer.extend(HeldOutScores(
+        net, getattr(net, method),
+        EvaluationWindows(gtzan, test_idx, clip_input, config.windows,
+                          frozen),
+        gtzan.labels[test_idx], config.batch_size))
     if not rank0:  # only rank 0 reports and writes
         trainer.run()
         return None
-    _add_reporting(trainer, config, net, meta, has_test)
+    _add_reporting(trainer, config, net, meta, title='{} on {}'.format(
+        config.model, Path(config.data).resolve().name))
+    _snapshots(trainer, config)
 
     # A frozen body's embeddings do not change.
     embeddings = config.embeddings and net.arch == 'music2vec' and \
-        not config.freeze_soundnet
+        config.train_body
     before = None
     if embeddings and not config.resume:
         before = embed_dataset(net, gtzan, config.batch_size,
                                progress=config.progress)
         np.save(out / 'embeddings_before.npy', before)
     trainer.run()
-    save_model_npz(out / 'model.npz', net, dict(meta, epoch=config.epochs))
+    save_model_npz(out / 'model.npz', net, dict(meta, epoch=epochs))
     if embeddings:
         if before is None and (out / 'embeddings_before.npy').is_file():
             before = np.load(out / 'embeddings_before.npy')
@@ -312,7 +426,4 @@ def train(config=None, **options):
                          embed_dataset(net, gtzan, config.batch_size,
                                        progress=config.progress),
                          config.seed, held_out, config.progress)
-    best_path = out / 'best_model.npz'
-    if not best_path.is_file():
-        save_model_npz(best_path, net, dict(meta, epoch=config.epochs))
-    return best_path
+    return out / 'best_model.npz'

@@ -5,6 +5,9 @@ import onnxruntime
 import pytest
 
 from chainer_tagger.cli import main
+from chainer_tagger.models import load_model
+from chainer_tagger.pretrained import save_model_npz
+from chainer_tagger.training.probe import build_probe
 
 pytestmark = pytest.mark.shared
 
@@ -31,7 +34,6 @@ def test_onnxruntime_matches_chainer(name, tmp_path, model,
 
 
 def test_mode2_model_exports_with_its_batch(tmp_path, shipped_melgrams):
-    from chainer_tagger.models import load_model
     path = tmp_path / 'cnn0.onnx'
     assert main(['export', '--model', 'cnn0-msd', '--batch-size', '4',
                  '-o', str(path)]) == 0
@@ -61,3 +63,36 @@ def test_what_cannot_be_exported_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert 'needs the onnx extra' in err and 'chainer-tagger[onnx]' in err
     assert err.count('\n') == 1 and not out.exists()
+
+
+def _fine_tuned_crnn():
+    """A CRNN as ``train --model crnn-msd`` saves it: a new 10-genre top,
+    frozen body, looped input (its top weights are the random start)."""
+    net = load_model('crnn-msd', input_fill='loop')
+    net.with_classes('gtzan')
+    return net.freeze_body()
+
+
+def _probe():
+    probe = build_probe('crnn-msd')
+    rng = np.random.RandomState(0)
+    return probe.set_classifier(rng.normal(size=32), rng.uniform(1, 2, 32),
+                                rng.normal(size=(10, 32)),
+                                rng.normal(size=10))
+
+
+@pytest.mark.parametrize('make', [_fine_tuned_crnn, _probe])
+def test_trained_melgram_models_export(make, tmp_path, shipped_melgrams):
+    net = make()
+    saved = tmp_path / 'trained.npz'
+    save_model_npz(saved, net, {'arch': net.arch, 'settings': net.settings,
+                                'name': None})
+    path = tmp_path / 'trained.onnx'
+    assert main(['export', '--model', str(saved), '-o', str(path)]) == 0
+    session = onnxruntime.InferenceSession(
+        str(path), providers=['CPUExecutionProvider'])
+    got = np.concatenate([session.run(None, {'melgram': x[None]})[0]
+                          for x in shipped_melgrams])
+    want = load_model(str(saved)).predict(shipped_melgrams)
+    assert want.shape == (4, 10)
+    assert np.abs(got - want).max() <= 1e-4

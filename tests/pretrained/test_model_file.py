@@ -143,8 +143,7 @@ def test_poisoned_snapshot_is_refused_on_resume(tmp_path, capsys):
     assert main(['train', '--model', 'music2vec', '--data', str(data),
                  '--out', str(out), '--resume', '--epochs', '1',
                  '--batch-size', '2', '--test-fraction', '0.25',
-                 '--no-progress', '--no-embeddings', '--freeze-soundnet']) \
-        == 2
+                 '--no-progress', '--no-embeddings']) == 2
     err = capsys.readouterr().err
     assert 'snapshot_iter_3' in err and 'holds Python objects' in err
     assert not marker.exists()

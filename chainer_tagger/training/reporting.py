@@ -1,0 +1,176 @@
+"""What a training run measures and keeps, as Chainer Trainer extensions:
+the held-out scores, the best model, the random state (for exact
+resumption) and the learning curves."""
+import numpy as np
+
+import chainer
+from chainer.training import extension
+
+from chainer_tagger.pretrained import save_model_npz
+from chainer_tagger.training.evaluation import (clip_probabilities,
+                                                held_out_scores)
+
+#: Keys the held-out scores are reported under (as Chainer's Evaluator
+#: names them, so logs read the same).
+LOSS_KEY = 'validation/main/loss'
+ACCURACY_KEY = 'validation/main/accuracy'
+
+
+class HeldOutScores(extension.Extension):
+    """Report the held-out loss and accuracy over all validation clips,
+    each clip counted once
+    (:func:`~chainer_tagger.training.evaluation.held_out_scores`), as
+    ``evaluate`` computes them.
+
+    Parameters
+    ----------
+    net : chainer.Link
+    method : callable
+        ``net.head`` (cached body outputs) or ``net.logits``.
+    clips : sequence
+        Per validation clip, its windows (see
+        :class:`~chainer_tagger.training.inputs.EvaluationWindows`).
+    labels : array
+        Their classes.
+    """
+
+    trigger = (1, 'epoch')
+    priority = extension.PRIORITY_WRITER
+    name = 'validation'
+
+    def __init__(self, net, method, clips, labels, batch_size):
+        self.net, self.method, self.clips = net, method, clips
+        self.labels, self.batch_size = np.asarray(labels), batch_size
+
+    def __call__(self, trainer):
+        scores = held_out_scores(clip_probabilities(
+            self.net, self.method, self.clips, self.batch_size), self.labels)
+        chainer.report({LOSS_KEY: scores['loss'],
+                        ACCURACY_KEY: scores['accuracy']})
+
+
+class SaveBest(extension.Extension):
+    """Save the model as ``path`` whenever the held-out accuracy is the
+    best so far (ties: the lower held-out loss wins).  Its record is part
+    of the trainer's snapshot, so a resumed run keeps the right model."""
+
+    trigger = (1, 'epoch')
+    priority = extension.PRIORITY_READER
+
+    def __init__(self, path, net, meta):
+        self.path, self.net, self.meta = path, net, meta
+        self.best_accuracy, self.best_loss = -np.inf, np.inf
+        self.best_epoch = 0
+
+    def __call__(self, trainer):
+        accuracy = float(trainer.observation.get(ACCURACY_KEY, np.nan))
+        loss = float(trainer.observation.get(LOSS_KEY, np.nan))
+        if not (accuracy > self.best_accuracy or (
+                accuracy == self.best_accuracy and loss < self.best_loss)):
+            return
+        self.best_accuracy, self.best_loss = accuracy, loss
+        self.best_epoch = trainer.updater.epoch
+        save_model_npz(self.path, self.net, dict(
+            self.meta, epoch=self.best_epoch, held_out={
+                'accuracy': accuracy, 'loss': loss}))
+
+    def serialize(self, serializer):
+        self.best_accuracy = float(serializer('best_accuracy',
+                                              self.best_accuracy))
+        self.best_loss = float(serializer('best_loss', self.best_loss))
+        self.best_epoch = int(serializer('best_epoch', self.best_epoch))
+
+
+class RandomState(extension.Extension):
+    """Keep NumPy's global random state in the trainer's snapshots.
+
+    Dropout draws from it; restoring it on ``--resume`` makes a resumed run
+    draw the same masks as an uninterrupted one.  Does nothing when
+    called.
+    """
+
+    trigger = (1, 'epoch')
+    priority = extension.PRIORITY_READER
+
+    def __call__(self, trainer):
+        pass
+
+    def serialize(self, serializer):
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        keys = serializer('keys', keys)
+        pos = serializer('pos', np.int64(pos))
+        has_gauss = serializer('has_gauss', np.int64(has_gauss))
+        gauss = serializer('gauss', np.float64(gauss))
+        if isinstance(serializer, chainer.serializer.Deserializer):
+            np.random.set_state((name, np.asarray(keys, np.uint32), int(pos),
+                                 int(has_gauss), float(gauss)))
+
+
+class LearningCurves(extension.Extension):
+    """Draw ``loss.png`` and ``accuracy.png`` (training and validation
+    against the epoch) from the log after every epoch."""
+
+    trigger = (1, 'epoch')
+    priority = extension.PRIORITY_READER - 1
+
+    def __init__(self, out, title):
+        self.out, self.title = out, title
+
+    def __call__(self, trainer):
+        log = trainer.get_extension('LogReport').log
+        plot_curves(log, self.out, self.title)
+
+
+class PlainText:
+    """A text stream without the terminal control sequence Chainer's
+    ``PrintReport`` writes to clear its progress bar (``ESC [J``), for logs
+    that are not a terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self.stream.write(text.replace('\033[J', ''))
+
+    def flush(self):
+        self.stream.flush()
+
+
+def plot_curves(log, out, title):
+    """``loss.png`` and ``accuracy.png`` in folder ``out`` from a Chainer
+    log (a list of per-epoch dicts)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    held_out = [e for e in log if ACCURACY_KEY in e]
+    best = max(held_out, key=lambda e: (e[ACCURACY_KEY], -e[LOSS_KEY]),
+               default=None)
+    paths = []
+    for what, label in (('loss', 'cross-entropy loss'),
+                        ('accuracy', 'accuracy')):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for key, name, style in (('main/' + what, 'train', 'o-'),
+                                 ('validation/main/' + what, 'validation',
+                                  's-')):
+            points = [(e['epoch'], e[key]) for e in log if key in e]
+            if points:
+                x, y = zip(*points)
+                ax.plot(x, y, style, markersize=3, label=name)
+        if best is not None:
+            ax.axvline(best['epoch'], color='0.5', linestyle=':',
+                       label='best_model.npz')
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if what == 'accuracy':
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_title('{}: {}'.format(title, what))
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = '{}/{}.png'.format(out, what)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
