@@ -80,9 +80,11 @@ N_SCENES = 401
 #: music2vec's head: LSTM units (two layers), then the dense layers.
 MUSIC2VEC_LSTM_UNITS = 200
 MUSIC2VEC_DENSE = (400, 100)
-#: Added to the standard deviation of each SoundNet output when music2vec
-#: standardizes them, so a channel that never varies is not blown up.
-SCENE_SCALE_FLOOR = 1e-3
+#: Added to the standard deviation of each input feature of a trained head
+#: (SoundNet's output in music2vec, the conv blocks' output in a fine-tuned
+#: CRNN) when it is standardized, so a feature that never varies is not
+#: blown up.
+HEAD_INPUT_SCALE_FLOOR = 1e-3
 
 #: Clips an embedding plot needs (t-SNE's perplexity must stay below the
 #: number of points; two points make no picture).

@@ -7,7 +7,7 @@ import chainer.links as L
 
 from chainer_tagger.configuration import (
     GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
-    SCENE_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
+    HEAD_INPUT_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
@@ -134,7 +134,7 @@ class Music2Vec(chainer.Chain):
         self.scene_mean[...] = self.device.send(
             scenes.mean(axis=0).astype(np.float32))
         self.scene_scale[...] = self.device.send(
-            (scenes.std(axis=0) + SCENE_SCALE_FLOOR).astype(np.float32))
+            (scenes.std(axis=0) + HEAD_INPUT_SCALE_FLOOR).astype(np.float32))
         return self
 
     def head(self, scenes):

@@ -360,6 +360,7 @@ def train(config=None, **options):
     held_out[test_idx] = True  # every process's, before sharding
     net.standardize_head_input(np.concatenate(
         [outputs.feature(j) for j in train_idx]))
+    meta['settings'] = net.settings  # with the standardization's setting
     meta['training'] = {
         'data': str(Path(config.data).resolve()), 'seed': config.seed,
         'test_fraction': config.test_fraction, 'epochs': epochs,

@@ -115,12 +115,14 @@ def test_best_model_is_the_epoch_of_the_best_held_out_accuracy(trained,
 
 def test_music2vec_learns_on_a_frozen_soundnet(trained):
     """Tones against noise: the held-out clips are right after 3 epochs,
-    the held-out loss fell, the head moved from its seeded start and
-    SoundNet's weights are the pretrained ones."""
+    the held-out loss fell every epoch (six steps at the recipe's lr
+    3e-4), the head moved from its seeded start and SoundNet's weights
+    are the pretrained ones."""
     log = _log(trained)
     assert log[-1]['validation/main/accuracy'] == 1.0
-    assert log[-1]['validation/main/loss'] < 0.8 * log[0][
-        'validation/main/loss']
+    losses = [e['validation/main/loss'] for e in log]
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 0.9 * losses[0]
     model = load_model(str(trained / 'model.npz'))
     seed_everything(0)
     start = Music2Vec(soundnet='soundnet8')
@@ -214,6 +216,19 @@ def test_fine_tune_crnn_trains_the_recurrent_head(tiny, tmp_path):
     moved = [np.abs(a.array - b.array).max() for (_, a), (_, b) in zip(
         sorted(model.gru1.namedparams()), sorted(base.gru1.namedparams()))]
     assert max(moved) > 1e-4
+    # The GRUs read the conv blocks' output standardized with the
+    # statistics of the training windows, saved with the model; a registry
+    # tagger has none (its published scores are those of the raw output).
+    assert model.settings['standardized_body'] is True
+    assert model.body_mean.shape == model.body_scale.shape == (15, 128)
+    assert np.abs(model.body_mean).max() > 0.1
+    assert model.body_scale.min() > 0 and np.ptp(model.body_scale) > 0.01
+    assert not base.settings['standardized_body']
+    assert not hasattr(base, 'body_mean')
+    log = json.loads((out / 'log').read_text())
+    report = evaluate(str(out / 'model.npz'), str(tiny), progress=False)
+    assert report['loss'] == pytest.approx(log[-1]['validation/main/loss'],
+                                           rel=1e-5)
 
 
 def _status(argv):
