@@ -45,7 +45,8 @@ def conv_bn_relu_pool_1d(x, W, b, stride, pad, pool, normalize, affine=None,
     (:func:`~chainer_tagger.functions.batch_norm_activation_pool`) given
     ``batch_statistics``, or by ``normalize`` and Chainer's ReLU and
     pooling.  On a GPU and inside ``generic_kernels()``: Chainer's
-    standard functions.
+    standard functions, the convolution and the pooling in their 2-D form
+    (:func:`convolution_1d_as_2d`), which cuDNN runs.
     """
     if cpu_kernels_apply(x, W, b):
         if affine is not None and not chainer.config.enable_backprop:
@@ -58,21 +59,49 @@ def conv_bn_relu_pool_1d(x, W, b, stride, pad, pool, normalize, affine=None,
                 h, batch_statistics, 1, 'relu', (pool,) if pool else None,
                 consume_input=True)
     else:
-        h = F.convolution_nd(x, W, b, stride=stride, pad=pad)
+        h = convolution_1d_as_2d(x, W, b, stride, pad)
     h = F.relu(normalize(h))
     if pool:
-        h = F.max_pooling_nd(h, pool, pool, cover_all=False)
+        h = max_pooling_1d_as_2d(h, pool)
     return h
 
 
 def strided_conv_1d(x, W, b, stride, pad):
     """``conv1d(x, W, b, stride, pad)`` (SoundNet's heads): the CPU kernel
     (:func:`~chainer_tagger.functions.convolution_1d`) on NumPy arrays,
-    Chainer's ``convolution_nd`` on a GPU and inside ``generic_kernels()``.
+    Chainer's 2-D convolution (:func:`convolution_1d_as_2d`) on a GPU and
+    inside ``generic_kernels()``.
     """
     if cpu_kernels_apply(x, W, b):
         return convolution_1d(x, W, b, stride, pad)
-    return F.convolution_nd(x, W, b, stride=stride, pad=pad)
+    return convolution_1d_as_2d(x, W, b, stride, pad)
+
+
+def convolution_1d_as_2d(x, W, b, stride, pad):
+    """A 1-D convolution of ``(N, C, T)`` by ``(O, C, K)`` run as Chainer's
+    2-D convolution of ``(N, C, 1, T)`` by ``(O, C, 1, K)``.
+
+    Why: Chainer 7 hands convolutions to cuDNN only for ``ndim > 1``; its
+    N-d path builds an im2col matrix instead (SoundNet's first layer at
+    batch 8: about 0.7 GB) and runs one GEMM over it.  The 2-D form is
+    the same arithmetic and runs on cuDNN on a GPU.
+    """
+    n, c, t = x.shape
+    out_c, _, k = W.shape
+    h = F.convolution_2d(F.reshape(x, (n, c, 1, t)),
+                         F.reshape(W, (out_c, c, 1, k)), b,
+                         stride=(1, stride), pad=(0, pad))
+    return F.reshape(h, (n, out_c, h.shape[3]))
+
+
+def max_pooling_1d_as_2d(h, pool):
+    """Non-overlapping 1-D max pooling of ``(N, C, T)`` (ragged end
+    dropped) as Chainer's 2-D pooling of ``(N, C, 1, T)``: cuDNN on a GPU,
+    like :func:`convolution_1d_as_2d`."""
+    n, c, t = h.shape
+    h = F.max_pooling_2d(F.reshape(h, (n, c, 1, t)), (1, pool), (1, pool),
+                         cover_all=False)
+    return F.reshape(h, (n, c, h.shape[3]))
 
 
 def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
