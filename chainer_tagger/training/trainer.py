@@ -32,6 +32,7 @@ import collections
 import dataclasses
 import functools
 import json
+import os
 import random
 import sys
 import zlib
@@ -206,12 +207,28 @@ class ResumeFromSnapshot(training.Extension):
         pass
 
 
-def seed_everything(seed):
+def seed_everything(seed, device=None):
+    """Seed Python's and NumPy's generators, and on a GPU ``device`` that
+    device's CuPy generator and cuDNN's dropout.
+
+    CuPy is touched only for a GPU run (a CPU run on a host with CuPy and
+    no usable GPU must not open a CUDA context), and on the run's own
+    device, not device 0.  cuDNN's dropout does not use CuPy's generator:
+    Chainer seeds its states once per process and device from the
+    ``CHAINER_SEED`` environment variable (else from ``os.urandom``), so
+    it is set to ``seed`` here, before the first dropout; a second run in
+    the same process keeps the first run's cuDNN states.  On a GPU a run
+    is therefore reproducible for a seed from its start, but ``--resume``
+    does not restore CuPy's or cuDNN's random state (NumPy's is part of the
+    snapshot): a resumed GPU run draws other dropout masks.
+    """
     random.seed(seed)
     np.random.seed(seed)
-    if chainer.backends.cuda.available:
-        import cupy
-        cupy.random.seed(seed)
+    if device is None or device.xp is np:
+        return
+    os.environ['CHAINER_SEED'] = str(seed)
+    with chainer.using_device(device):
+        device.xp.random.seed(seed)
 
 
 def recipe_value(config, arch, name):
@@ -336,8 +353,8 @@ def train(config=None, **options):
             config.gpu = comm.intra_rank
     rank0 = comm is None or comm.rank == 0
     config.progress = config.progress and rank0
-    seed_everything(config.seed)
     device = get_device(config.gpu)
+    seed_everything(config.seed, device)
     net, meta = build_model(config)
     net.to_device(device)
     out = Path(config.out)
