@@ -15,8 +15,9 @@ The recipe (the defaults; see the README for the numbers behind them):
   window every epoch (a random one of its ``windows`` evaluation windows
   with a frozen body, a random crop or rotation otherwise); evaluation
   averages the class probabilities of the ``windows`` windows.
-* music2vec standardizes SoundNet's output before its LSTMs with the
-  statistics of the training windows.
+* The head's input is standardized with the statistics of the training
+  windows (``standardize_head_input``): SoundNet's output before
+  music2vec's LSTMs, the conv blocks' output before the CRNN's GRUs.
 * Adam; the model with the best held-out accuracy (over all validation
   clips, ties broken by the loss) is ``best_model.npz``.
 
