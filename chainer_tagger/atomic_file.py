@@ -9,6 +9,7 @@ still writing, and remove only the former
 """
 import contextlib
 import os
+import stat
 import tempfile
 import time
 
@@ -29,7 +30,10 @@ def atomic_write(path, mode='wb', suffix='', permissions=0o644):
     """Open a temporary file beside ``path``; rename it into place on success.
 
     On any exception (KeyboardInterrupt included) the temporary file is
-    removed and an existing ``path`` is left as it was.  Text is UTF-8;
+    removed and an existing ``path`` is left as it was.  A ``path`` that
+    exists and is not a regular file (``/dev/null``, ``/dev/stdout``, a
+    named pipe) is written in place instead; a link to a file keeps the
+    link and replaces the file.  Text is UTF-8;
     file names that are not valid UTF-8 (surrogate escapes) are written as
     their original bytes.  The file gets ``permissions`` (a file rewritten
     in place keeps its own by passing them).
@@ -38,6 +42,22 @@ def atomic_write(path, mode='wb', suffix='', permissions=0o644):
     ...     f.write('{}')
     """
     path = os.fspath(path)
+    text = {} if 'b' in mode else {'encoding': 'utf8',
+                                   'errors': 'surrogateescape'}
+    try:
+        is_file = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # none yet (or a broken link): a new file
+        is_file = True
+    if not is_file:
+        # A device, a FIFO or a terminal (``-o /dev/null``, ``-o
+        # /dev/stdout``, a named pipe): written in place.  Renaming a
+        # temporary file over it would replace the device itself with a
+        # regular file (as root, /dev/null for the whole machine).
+        with open(path, mode, **text) as f:
+            yield f
+        return
+    # A link to a file: replace the file it points to, keep the link.
+    path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=suffix,
@@ -45,8 +65,6 @@ def atomic_write(path, mode='wb', suffix='', permissions=0o644):
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        text = {} if 'b' in mode else {'encoding': 'utf8',
-                                       'errors': 'surrogateescape'}
         with os.fdopen(fd, mode, **text) as f:
             yield f
             f.flush()

@@ -167,6 +167,12 @@ def check_output(path, inputs=(), option='-o'):
                 raise UsageError(
                     '{} {}: is one of the inputs; writing there would '
                     'replace it'.format(option, path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        # /dev/null, /dev/stdout, a named pipe: written in place
+        # (atomic_write), so only the path itself must be writable.
+        if not os.access(path, os.W_OK):
+            raise UsageError('{} {}: not writable'.format(option, path))
+        return path
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
