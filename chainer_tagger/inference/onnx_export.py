@@ -55,8 +55,11 @@ def export_onnx(model, path, batch_size=1, opset_version=11):
     if model.clip_input.kind != 'melgram' or not model.tags:
         raise UsageError(
             '{}: ONNX export is for the melgram taggers (CRNN and CNN '
-            'models), not a {} model'.format(
-                model.model_name or type(model).__name__, model.arch))
+            'models), not a {} model{}'.format(
+                model.model_name or type(model).__name__, model.arch,
+                ' (onnx-chainer has no converter for its LSTMs; use the '
+                'model through chainer-tagger or its Python API)'
+                if model.arch == 'music2vec' else ''))
     x = np.zeros((batch_size, 1, N_MELS, N_FRAMES), np.float32)
     with chainer.using_config('train', False), generic_kernels():
         proto = onnx_chainer.export(model, x, filename=None,

@@ -67,10 +67,14 @@ def test_what_cannot_be_exported_is_one_line(tmp_path, capsys, monkeypatch):
 
 def _fine_tuned_crnn():
     """A CRNN as ``train --model crnn-msd`` saves it: a new 10-genre top,
-    frozen body, looped input (its top weights are the random start)."""
+    frozen body, looped input, standardized GRU input (its top weights are
+    the random start)."""
     net = load_model('crnn-msd', input_fill='loop')
     net.with_classes('gtzan')
-    return net.freeze_body()
+    net.freeze_body()
+    # The GRUs' input standardized (statistics of made-up body outputs).
+    return net.standardize_head_input(np.random.RandomState(1).normal(
+        0.5, 2, size=(20, 15, 128)))
 
 
 def _probe():

@@ -129,4 +129,5 @@ def test_export_refuses_raw_audio_models_with_a_clear_message(
                  '-o', str(tmp_path / 'm.onnx')]) == 2
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'melgram taggers' in err
+    assert 'no converter for its LSTMs' in err
     assert not (tmp_path / 'm.onnx').exists()
