@@ -91,6 +91,7 @@ def training_step_time(kind, repeat, gpu=None):
     from chainer_tagger.configuration import GTZAN_GENRES, WAVEFORM_SAMPLES
     from chainer_tagger.device import to_device
     from chainer_tagger.models import Music2Vec, load_model
+    from chainer_tagger.training.optimizers import FusedAdam
     rng = np.random.RandomState(0)
     if kind == 'music2vec':
         net = Music2Vec(soundnet='soundnet8', dropout=0.0)
@@ -101,7 +102,7 @@ def training_step_time(kind, repeat, gpu=None):
     net = to_device(net, gpu)
     x = net.device.send(x.astype(np.float32))
     labels = net.xp.zeros(len(x), np.int32)
-    opt = chainer.optimizers.Adam()
+    opt = FusedAdam()  # the optimizer of `chainer-tagger train`
     opt.setup(net)
     times = []
     with chainer.using_config('train', True):

@@ -38,4 +38,3 @@ def test_a_link_to_a_file_keeps_the_link(tmp_path):
     with atomic_write(link, 'w') as f:
         f.write('new')
     assert link.is_symlink() and target.read_text() == 'new'
-

@@ -188,4 +188,3 @@ class MusicTaggerCRNN(MelgramTagger):
         if self.feature_dropout:
             h = F.dropout(h, self.feature_dropout)
         return self.output(h)
-

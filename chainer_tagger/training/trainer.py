@@ -61,6 +61,7 @@ from chainer_tagger.training import distributed as dist
 from chainer_tagger.training.inputs import (EvaluationWindows,
                                             FrozenBodyOutputs, Logits,
                                             TrainingWindows, decoded_clips)
+from chainer_tagger.training.optimizers import FusedAdam
 from chainer_tagger.training.probe import fit_probe, load_dataset
 from chainer_tagger.training.reporting import (HeldOutScores,
                                                LearningCurves, PlainText,
@@ -272,7 +273,7 @@ def build_model(config):
 
 def _optimizer(config, lr, comm):
     make = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=lr),
-            'adam': lambda: chainer.optimizers.Adam(alpha=lr)}
+            'adam': lambda: FusedAdam(alpha=lr)}
     opt = make[config.optimizer]()
     if comm is not None:
         import chainermn
