@@ -36,14 +36,7 @@ def matmul(a, b, out=None, accumulate=False):
     """
     gemm = _GEMM.get(a.dtype)
     if gemm is None or b.dtype != a.dtype:
-        product = a @ b
-        if out is None:
-            return product
-        if accumulate:
-            out += product
-        else:
-            out[...] = product
-        return out
+        return _store(a @ b, out, accumulate)
     # BLAS is column-major: (a b)^T = b^T a^T is computed in Fortran order,
     # which is a b in C order, with no copies.
     first, trans_first = _fortran_operand(b)
@@ -52,8 +45,12 @@ def matmul(a, b, out=None, accumulate=False):
         gemm(1.0, first, second, beta=1.0 if accumulate else 0.0, c=out.T,
              trans_a=trans_first, trans_b=trans_second, overwrite_c=True)
         return out
-    product = gemm(1.0, first, second, trans_a=trans_first,
-                   trans_b=trans_second).T
+    return _store(gemm(1.0, first, second, trans_a=trans_first,
+                       trans_b=trans_second).T, out, accumulate)
+
+
+def _store(product, out, accumulate):
+    """``product``, or ``out`` with it written or added there."""
     if out is None:
         return product
     if accumulate:

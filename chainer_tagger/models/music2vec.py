@@ -8,6 +8,8 @@ import chainer.links as L
 from chainer_tagger.configuration import (
     GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
     HEAD_INPUT_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
+from chainer_tagger.functions.standardization import (
+    standardization_statistics, standardize)
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
@@ -130,18 +132,16 @@ class Music2Vec(chainer.Chain):
         """Set the standardization of the LSTMs' input from SoundNet
         outputs ``(N, 401, steps)`` of training windows: each channel at
         each step to mean 0 and standard deviation 1."""
-        scenes = np.asarray(scenes, np.float64)
-        self.scene_mean[...] = self.device.send(
-            scenes.mean(axis=0).astype(np.float32))
-        self.scene_scale[...] = self.device.send(
-            (scenes.std(axis=0) + HEAD_INPUT_SCALE_FLOOR).astype(np.float32))
+        mean, scale = standardization_statistics(scenes,
+                                                 HEAD_INPUT_SCALE_FLOOR)
+        self.scene_mean[...] = self.device.send(mean)
+        self.scene_scale[...] = self.device.send(scale)
         return self
 
     def head(self, scenes):
         """Standardization, LSTMs and dense layers on SoundNet's
         ``(N, 401, steps)`` output."""
-        scenes = (scenes - F.broadcast_to(self.scene_mean, scenes.shape)) \
-            / F.broadcast_to(self.scene_scale, scenes.shape)
+        scenes = standardize(scenes, self.scene_mean, self.scene_scale)
         h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
         _, _, hs = self.lstm(None, None, list(F.separate(h, axis=0)))
         h = F.stack(hs)

@@ -8,6 +8,8 @@ import chainer.links as L
 from chainer_tagger.configuration import (
     CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, MSD_TAGS, N_FRAMES,
     HEAD_INPUT_SCALE_FLOOR, check_fill)
+from chainer_tagger.functions.standardization import (
+    standardization_statistics, standardize)
 from chainer_tagger.links import (KerasBatchNormalization, KerasConvBlock,
                                   KerasGRU)
 from chainer_tagger.models.melgram_tagger import (MelgramTagger,
@@ -159,14 +161,12 @@ class MusicTaggerCRNN(MelgramTagger):
         The statistics are saved with the model
         (``standardized_body``), so ``tag`` and ``evaluate`` use them.
         """
-        h = np.asarray(chainer.backends.cuda.to_cpu(h), np.float64)
+        mean, scale = standardization_statistics(h, HEAD_INPUT_SCALE_FLOOR)
         if not self.settings.get('standardized_body'):
             self.settings = dict(self.settings, standardized_body=True)
             self._add_body_standardization()
-        self.body_mean[...] = self.device.send(
-            h.mean(axis=0).astype(np.float32))
-        self.body_scale[...] = self.device.send(
-            (h.std(axis=0) + HEAD_INPUT_SCALE_FLOOR).astype(np.float32))
+        self.body_mean[...] = self.device.send(mean)
+        self.body_scale[...] = self.device.send(scale)
         return self
 
     def recurrent(self, h):
@@ -174,8 +174,7 @@ class MusicTaggerCRNN(MelgramTagger):
         has :meth:`standardize_head_input` statistics): the 32-d last
         state."""
         if self.settings.get('standardized_body'):
-            h = (h - F.broadcast_to(self.body_mean, h.shape)) \
-                / F.broadcast_to(self.body_scale, h.shape)
+            h = standardize(h, self.body_mean, self.body_scale)
         return self.gru2(self.gru1(h))
 
     def features(self, x):
