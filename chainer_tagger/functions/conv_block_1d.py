@@ -129,6 +129,15 @@ def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
     else:
         blocks = None
     chunk = pool * max(1, (1 << 20) // (cin * k * pool))
+    # Strided windows copied into columns move one float in every
+    # ``stride``; split into ``stride`` phases (each contiguous), a strided
+    # convolution is a stride-1 one over the phases, whose columns are
+    # copies of contiguous runs (conv2 of SoundNet: 3x faster).
+    phase_kernel = None
+    if stride > 1 and k % stride == 0:
+        phase_kernel = np.ascontiguousarray(W.reshape(
+            cout, cin, k // stride, stride).transpose(0, 3, 1, 2).reshape(
+                cout, -1))
 
     def one_clip(i):
         padded = np.pad(x[i], ((0, 0), (pad, pad)))
@@ -138,14 +147,21 @@ def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
             pooled += bias
             np.maximum(pooled, 0, out=out[i])
             return
+        phases = [np.ascontiguousarray(padded[:, p::stride])
+                  for p in range(stride)] if phase_kernel is not None else None
         rows = padded.strides[0]
         for t0 in range(0, keep, chunk):
             t1 = min(keep, t0 + chunk)
-            windows = np.lib.stride_tricks.as_strided(
-                padded[:, t0 * stride:], shape=(padded.shape[0], k, t1 - t0),
-                strides=(rows, 4, 4 * stride), writeable=False)
-            y = matmul(kernel,
-                       np.ascontiguousarray(windows).reshape(-1, t1 - t0))
+            if phases is not None:
+                y = matmul(phase_kernel, _phase_columns(phases, k // stride,
+                                                        t0, t1))
+            else:
+                windows = np.lib.stride_tricks.as_strided(
+                    padded[:, t0 * stride:],
+                    shape=(padded.shape[0], k, t1 - t0),
+                    strides=(rows, 4, 4 * stride), writeable=False)
+                y = matmul(kernel, np.ascontiguousarray(windows).reshape(
+                    -1, t1 - t0))
             if pool > 1:
                 y = max_pool(y[:, None], (1, pool))[0][:, 0]
             y += bias
@@ -154,6 +170,19 @@ def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
 
     for_each_clip(one_clip, len(x))
     return out
+
+
+def _phase_columns(phases, taps, t0, t1):
+    """The im2col columns of steps ``t0:t1`` of a strided convolution from
+    the input's ``stride`` phases: rows ordered (phase, channel, tap), each
+    a contiguous run ``phase[channel, t0 + tap:t1 + tap]``."""
+    cin = phases[0].shape[0]
+    cols = np.empty((len(phases), cin, taps, t1 - t0), np.float32)
+    for p, phase in enumerate(phases):
+        cols[p] = np.lib.stride_tricks.as_strided(
+            phase[:, t0:], shape=(cin, taps, t1 - t0),
+            strides=(phase.strides[0], 4, 4), writeable=False)
+    return cols.reshape(-1, t1 - t0)
 
 
 def _blocked_conv_pool(padded, blocks, out_c, pool, n_pooled):

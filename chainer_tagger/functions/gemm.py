@@ -4,12 +4,23 @@ NumPy < 2 wheels bundle OpenBLAS 0.3.23, which does not recognise CPUs
 newer than it (Intel's Emerald Rapids, for one) and then falls back to its
 SSE3 'Prescott' kernels: a float32 GEMM runs 5-6x slower than the CPU
 can (22 against 130 GFLOP/s per core measured on such a machine).  SciPy
-bundles its own, newer OpenBLAS, so the kernels' GEMMs go through
-``scipy.linalg.blas``; on a CPU that both know, the two are equally fast.
+bundles its own, newer OpenBLAS, so the kernels' GEMMs go through it; on a
+CPU that both know, the two are equally fast.
+
+They call its CBLAS ``sgemm``/``dgemm`` through ``ctypes``, which releases
+the GIL during the call: ``scipy.linalg.blas``'s wrappers hold it, so the
+clips that the kernels run side by side, one per core
+(:func:`~chainer_tagger.functions.for_each_clip`), multiplied one after
+the other (two GEMMs on two threads took 2.5x one GEMM).  Where that
+library is not found (SciPy built against another BLAS), the wrappers are
+used.
 """
+import ctypes
+import glob
 import os
 
 import numpy as np
+import scipy
 from scipy.linalg import blas
 
 from chainer_tagger.functions.clip_parallel import for_each_clip
@@ -28,12 +39,76 @@ def _fortran_operand(m):
     return np.ascontiguousarray(m).T, False
 
 
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _load_cblas():
+    """``{dtype: CBLAS gemm}`` of SciPy's bundled OpenBLAS, or ``{}``."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(
+        scipy.__file__)), 'scipy.libs')
+    for path in sorted(glob.glob(os.path.join(folder, '*openblas*.so*'))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        functions = {}
+        for dtype, name, scalar in ((np.float32, 'sgemm', ctypes.c_float),
+                                    (np.float64, 'dgemm', ctypes.c_double)):
+            for prefix in ('scipy_', ''):
+                function = getattr(lib, prefix + 'cblas_' + name, None)
+                if function is not None:
+                    function.restype = None
+                    i = ctypes.c_int
+                    function.argtypes = [
+                        i, i, i, i, i, i, scalar, ctypes.c_void_p, i,
+                        ctypes.c_void_p, i, scalar, ctypes.c_void_p, i]
+                    functions[np.dtype(dtype)] = function
+                    break
+        if len(functions) == 2:
+            return functions
+    return {}
+
+
+_CBLAS = _load_cblas()
+
+
+def _row_major_operand(m):
+    """``(array, trans, leading dimension)`` of ``m`` for row-major CBLAS,
+    copying only when neither ``m`` nor ``m.T`` is contiguous."""
+    if m.flags.c_contiguous:
+        return m, _NO_TRANS, max(1, m.shape[1])
+    if m.flags.f_contiguous:
+        return m, _TRANS, max(1, m.shape[0])
+    m = np.ascontiguousarray(m)
+    return m, _NO_TRANS, max(1, m.shape[1])
+
+
+def _cblas_matmul(gemm, a, b, out, accumulate):
+    (m, k), n = a.shape, b.shape[1]
+    if out is None or not out.flags.c_contiguous:
+        target, beta = np.empty((m, n), a.dtype), 0.0
+    else:
+        target, beta = out, 1.0 if accumulate else 0.0
+    if m and n:
+        a, trans_a, lda = _row_major_operand(a)
+        b, trans_b, ldb = _row_major_operand(b)
+        gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda,
+             b.ctypes.data, ldb, beta, target.ctypes.data, max(1, n))
+    if target is out:
+        return out
+    return _store(target, out, accumulate)
+
+
 def matmul(a, b, out=None, accumulate=False):
     """``a @ b`` for 2-D float32 or float64 arrays (BLAS GEMM).
 
     With ``out`` (C-contiguous) the product is written there, or added to
     it with ``accumulate=True``; returns the product.
     """
+    cblas = _CBLAS.get(a.dtype)
+    if cblas is not None and b.dtype == a.dtype and a.ndim == b.ndim == 2 \
+            and (out is None or out.dtype == a.dtype):
+        return _cblas_matmul(cblas, a, b, out, accumulate)
     gemm = _GEMM.get(a.dtype)
     if gemm is None or b.dtype != a.dtype:
         return _store(a @ b, out, accumulate)
