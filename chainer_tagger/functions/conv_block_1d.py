@@ -132,7 +132,8 @@ def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
     # Strided windows copied into columns move one float in every
     # ``stride``; split into ``stride`` phases (each contiguous), a strided
     # convolution is a stride-1 one over the phases, whose columns are
-    # copies of contiguous runs (conv2 of SoundNet: 3x faster).
+    # copies of contiguous runs (SoundNet's conv2 at batch 8: 0.080-0.084
+    # against 0.091-0.106 s on 2 cores).
     phase_kernel = None
     if stride > 1 and k % stride == 0:
         phase_kernel = np.ascontiguousarray(W.reshape(
