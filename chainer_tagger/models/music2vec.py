@@ -8,6 +8,7 @@ import chainer.links as L
 from chainer_tagger.configuration import (
     GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
     HEAD_INPUT_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
+from chainer_tagger.functions.stacked_lstm import stacked_lstm
 from chainer_tagger.functions.standardization import (
     standardization_statistics, standardize)
 from chainer_tagger.models.batching import run_in_batches
@@ -143,8 +144,7 @@ class Music2Vec(chainer.Chain):
         ``(N, 401, steps)`` output."""
         scenes = standardize(scenes, self.scene_mean, self.scene_scale)
         h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
-        _, _, hs = self.lstm(None, None, list(F.separate(h, axis=0)))
-        h = F.stack(hs)
+        h = stacked_lstm(h, self.lstm.ws, self.lstm.bs, self.dropout)
         h = F.reshape(h, (h.shape[0], -1))
         if self.dropout:
             h = F.dropout(h, self.dropout)
