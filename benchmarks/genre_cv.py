@@ -74,7 +74,7 @@ def run_fold(model, clips, fold, k, work, extra):
         raise SystemExit('training failed: {} fold {}'.format(model, k))
     cli(['evaluate', '--model', str(work / 'run' / 'best_model.npz'),
          '--data', str(test), '--out', str(work), '--no-progress'])
-    report = json.loads((work / 'evaluation.json').read_text())
+    report = json.loads((work / 'evaluation-test-all.json').read_text())
     log = json.loads((work / 'run' / 'log').read_text())
     return {'accuracy': report['accuracy'], 'loss': report['loss'],
             'n_test': report['n_clips'], 'train_seconds': seconds,

@@ -105,8 +105,11 @@ def add_commands(sub):
                         '(default: as in training, else {})'.format(
                             DEFAULT_EVALUATION_WINDOWS))
     p.add_argument('--out', default=None,
-                   help='folder for evaluation.json and confusion.png '
-                        '(default: beside the model)')
+                   help='folder for evaluation-<data>-<split>.json and '
+                        'confusion-<data>-<split>.png, named after the '
+                        'evaluated folder (an evaluation of another model '
+                        'or folder of the same name is kept: this one gets '
+                        'a -2, -3 suffix; default: beside the model)')
     p.set_defaults(run=run_evaluate)
 
 
@@ -140,5 +143,5 @@ def run_evaluate(args):
               r['n_clips'], r['split'], r['accuracy'], r['loss'],
               r['weighted']['precision'], r['weighted']['recall'],
               r['weighted']['f1']))
-    print('wrote {}'.format(os.path.join(out, 'evaluation.json')))
+    print('wrote {}'.format(', '.join(r['files'])))
     return 0
