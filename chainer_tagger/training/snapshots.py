@@ -157,6 +157,28 @@ class Snapshots(training.Extension):
             SNAPSHOT_PREFIX, trainer.updater.iteration), arrays, self.keep)
 
 
+def _refuse_body(path, recorded, sha256):
+    raise TrainingError(
+        '--resume: {} was written with a frozen body of sha256 {}, this '
+        'run builds one of sha256 {} (other pretrained weights or base '
+        'model): resuming would mix two runs'.format(
+            path, (recorded or 'unknown')[:16], sha256[:16]))
+
+
+def check_frozen_body(out, links):
+    """Before any work: refuse to resume from the latest snapshot in
+    ``out`` if it was written with a frozen body other than ``links``."""
+    path = latest_snapshot(out)
+    if path is None or not links:
+        return
+    with open_npz(path) as npz:
+        recorded = str(npz[FROZEN_BODY_KEY]) \
+            if FROZEN_BODY_KEY in npz.files else None
+    sha256 = links_sha256(links)
+    if recorded != sha256:
+        _refuse_body(path, recorded, sha256)
+
+
 def load_snapshot(path, trainer, frozen_body):
     """Restore ``trainer`` from snapshot ``path`` (read without unpickling).
 
@@ -170,12 +192,7 @@ def load_snapshot(path, trainer, frozen_body):
     if frozen_body.sha256 is not None:
         recorded = None if recorded is None else str(recorded)
         if recorded != frozen_body.sha256:
-            raise TrainingError(
-                '--resume: {} was written with a frozen body of sha256 {}, '
-                'this run builds one of sha256 {} (other pretrained '
-                'weights or base model): resuming would mix two runs'.format(
-                    path, (recorded or 'unknown')[:16],
-                    frozen_body.sha256[:16]))
+            _refuse_body(path, recorded, frozen_body.sha256)
         stored.update({k: v for k, v in _serialize(trainer).items()
                        if frozen_body.holds(k)})
     try:

@@ -69,7 +69,8 @@ from chainer_tagger.training.reporting import (HeldOutScores,
                                                RandomState, SaveBest)
 from chainer_tagger.training.run_folder import prepare_run_folder
 from chainer_tagger.training.snapshots import (FrozenBody,
-                                               ResumeFromSnapshot, Snapshots)
+                                               ResumeFromSnapshot, Snapshots,
+                                               check_frozen_body)
 
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
@@ -339,6 +340,8 @@ def train(config=None, **options):
     config.resume = prepare_run_folder(config, {
         'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')},
         write=rank0)
+    if config.resume and not config.train_body:
+        check_frozen_body(out, net.body_links())
     clip_input = net.clip_input
     frozen = not config.train_body
     body_outputs = FrozenBodyOutputs(net, clip_input, config.windows,
