@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def run_fold(model, clips, fold, k, work, extra):
     args = ['--model', model]
     if model.startswith('probe:'):
         args = ['--model', 'probe', '--features', model.split(':', 1)[1]]
+    # A fold left unfinished starts again (train refuses a folder that
+    # holds a run).
+    shutil.rmtree(work / 'run', ignore_errors=True)
     t0 = time.time()
     status = cli(['train', '--data', str(train), '--out', str(work / 'run'),
                   '--no-progress'] + args + extra)
