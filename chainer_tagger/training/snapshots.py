@@ -6,15 +6,16 @@ the frozen body: the trainable weights and the persistent values of the
 model outside the body, the optimizer's state of those weights, the
 iterator (epoch, position, order), NumPy's random state, and the state of
 the extensions (the log, the best model's record).  With a frozen body
-(the default) neither its weights nor an optimizer state of them ever
-change (Adam keeps zero moments even for parameters whose update is
-disabled: 126 MB for SoundNet), so the snapshot records only the sha256
-of the body's weights (:data:`FROZEN_BODY_KEY`); on ``--resume`` the body
-is the one the run builds again (the pretrained file), checked against
-that sha256, and a different body is refused.  A music2vec snapshot is
-thus about 2 MB instead of 190 MB.  With ``--train-body`` the body is
-trainable and its weights and optimizer state are in the snapshot like
-the head's.
+(the default) neither its weights nor their optimizer state ever change
+(the trainer disables their update rules, so Adam keeps no moments of
+them), so the snapshot records only the sha256 of the body's weights
+(:data:`FROZEN_BODY_KEY`); on ``--resume`` the body is the one the run
+builds again (the pretrained file), checked against that sha256, and a
+different body is refused.  A music2vec snapshot is thus its head's
+weights and their two Adam moments, 18 MB, where the whole trainer took
+190 MB (SoundNet's 63 MB of weights and 126 MB of moments).  With
+``--train-body`` the body is trainable and its weights and optimizer state
+are in the snapshot like the head's.
 
 Snapshots are written atomically (under a temporary name, renamed into
 place, :func:`~chainer_tagger.atomic_file.atomic_write`), so a run killed
