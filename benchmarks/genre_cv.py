@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def run_fold(model, clips, fold, k, work, extra):
     args = ['--model', model]
     if model.startswith('probe:'):
         args = ['--model', 'probe', '--features', model.split(':', 1)[1]]
+    # A fold left unfinished starts again (train refuses a folder that
+    # holds a run).
+    shutil.rmtree(work / 'run', ignore_errors=True)
     t0 = time.time()
     status = cli(['train', '--data', str(train), '--out', str(work / 'run'),
                   '--no-progress'] + args + extra)
@@ -74,7 +78,7 @@ def run_fold(model, clips, fold, k, work, extra):
         raise SystemExit('training failed: {} fold {}'.format(model, k))
     cli(['evaluate', '--model', str(work / 'run' / 'best_model.npz'),
          '--data', str(test), '--out', str(work), '--no-progress'])
-    report = json.loads((work / 'evaluation.json').read_text())
+    report = json.loads((work / 'evaluation-test-all.json').read_text())
     log = json.loads((work / 'run' / 'log').read_text())
     return {'accuracy': report['accuracy'], 'loss': report['loss'],
             'n_test': report['n_clips'], 'train_seconds': seconds,

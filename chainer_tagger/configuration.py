@@ -230,6 +230,10 @@ class ClipInput(collections.namedtuple(
 #: training run draws from).
 DEFAULT_EVALUATION_WINDOWS = 8
 
+#: Trainer snapshots a training run keeps (the latest ones; each is
+#: written completely before an older one is removed).
+TRAINING_SNAPSHOTS_KEPT = 2
+
 #: Inverse regularization strength of the linear probe's logistic
 #: regression (scikit-learn's ``C``) on standardized features.
 PROBE_C = 0.01

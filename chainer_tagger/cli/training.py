@@ -48,9 +48,12 @@ def add_commands(sub):
     p.add_argument('--weight-decay', type=float, default=0.0,
                    help='L2 weight decay (default: 0)')
     p.add_argument('--out', default='result',
-                   help='output folder (default: result)')
+                   help='output folder, of this run only: one that holds '
+                        'another run is refused (default: result)')
     p.add_argument('--resume', action='store_true',
-                   help='continue from the latest snapshot in --out')
+                   help='continue from the latest snapshot in --out, of a '
+                        'run with the same settings and data (--epochs may '
+                        'differ); without a snapshot, start a fresh run')
     p.add_argument('--seed', type=int, default=0, help='(default: 0)')
     p.add_argument('--test-fraction', type=float,
                    default=DEFAULT_TEST_FRACTION,
@@ -61,7 +64,8 @@ def add_commands(sub):
     p.add_argument('--snapshot-every', type=positive_int, default=None,
                    metavar='N',
                    help='also snapshot every N iterations (default: at the '
-                        'end of each epoch only)')
+                        'end of each epoch only); the latest 2 snapshots '
+                        'are kept')
     p.add_argument('--train-body', action='store_true',
                    help='train the pretrained body too (SoundNet; the '
                         "CRNN's conv blocks): slow, for large data")
@@ -105,8 +109,11 @@ def add_commands(sub):
                         '(default: as in training, else {})'.format(
                             DEFAULT_EVALUATION_WINDOWS))
     p.add_argument('--out', default=None,
-                   help='folder for evaluation.json and confusion.png '
-                        '(default: beside the model)')
+                   help='folder for evaluation-<data>-<split>.json and '
+                        'confusion-<data>-<split>.png, named after the '
+                        'evaluated folder (an evaluation of another model '
+                        'or folder of the same name is kept: this one gets '
+                        'a -2, -3 suffix; default: beside the model)')
     p.set_defaults(run=run_evaluate)
 
 
@@ -140,5 +147,5 @@ def run_evaluate(args):
               r['n_clips'], r['split'], r['accuracy'], r['loss'],
               r['weighted']['precision'], r['weighted']['recall'],
               r['weighted']['f1']))
-    print('wrote {}'.format(os.path.join(out, 'evaluation.json')))
+    print('wrote {}'.format(', '.join(r['files'])))
     return 0

@@ -14,6 +14,8 @@ weights by class support (scikit-learn's ``average='weighted'``, the
 original music2vec's definition).
 """
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +174,43 @@ def same_folder(a, b):
     return b is not None and root(a) == root(b)
 
 
+def data_root(data):
+    """The folder that names a data set: ``data``, or the parent of a
+    ``genres`` folder."""
+    p = Path(data).resolve()
+    return p.parent if p.name == 'genres' else p
+
+
+def evaluation_paths(out, identity):
+    """``(json, png)`` of an evaluation in folder ``out``:
+    ``evaluation-<data set>-<split>.json`` and ``confusion-…png``, the data
+    set named by its folder (``identity``: ``{'model', 'data', 'split'}``
+    of the evaluation).
+
+    An existing file of the same evaluation (same model, folder and split)
+    is replaced; one of another evaluation (another model, or another
+    folder of the same name) is kept, and this one gets the next free
+    name (``-2``, ``-3``, ...).
+    """
+    name = re.sub(r'[^A-Za-z0-9._-]+', '_', Path(identity['data']).name)
+    stem = '{}-{}'.format(name.strip('._') or 'data', identity['split'])
+    n = 1
+    while True:
+        suffix = '' if n == 1 else '-{}'.format(n)
+        json_path = out / 'evaluation-{}{}.json'.format(stem, suffix)
+        png_path = out / 'confusion-{}{}.png'.format(stem, suffix)
+        if not json_path.exists() and not png_path.exists():
+            return json_path, png_path
+        try:
+            old = json.loads(json_path.read_text())
+            same = all(old.get(k) == v for k, v in identity.items())
+        except (OSError, ValueError, AttributeError):
+            same = False
+        if same:
+            return json_path, png_path
+        n += 1
+
+
 def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
              seed=None, test_fraction=None, windows=None, progress=True,
              cache_dir=None, keras=None):
@@ -192,15 +231,18 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
         Evaluation windows per clip (default: as in training, else
         :data:`~chainer_tagger.configuration.DEFAULT_EVALUATION_WINDOWS`).
     out : path-like, optional
-        Folder for ``evaluation.json`` and ``confusion.png``.
+        Folder for ``evaluation-<data set>-<split>.json`` and
+        ``confusion-<data set>-<split>.png`` (:func:`evaluation_paths`:
+        evaluations of several data sets live side by side).
     keras : str, optional
         A Keras tagger's BatchNormalization preset, if not its default.
 
     Returns
     -------
     dict
-        :func:`classification_report` plus ``loss``, ``split``, the clips
-        and their predictions.
+        :func:`classification_report` plus ``loss``, ``split``, the
+        model and data set, the clips and their predictions, and (with
+        ``out``) the ``files`` written.
     """
     net = load_model(model, keras=keras)
     _, meta = registry.prepare(model, ARCHITECTURES)
@@ -236,8 +278,11 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
     predicted = probabilities.argmax(axis=1) if len(idx) else \
         np.zeros(0, np.int64)
     report = classification_report(labels, predicted, names)
-    report.update({'model': str(model), 'split': split,
-                   'loss': held_out_scores(probabilities, labels)['loss'],
+    identity = {'model': os.path.abspath(model) if os.path.isfile(model)
+                else str(model), 'data': str(data_root(data)),
+                'split': split}
+    report.update(identity)
+    report.update({'loss': held_out_scores(probabilities, labels)['loss'],
                    'windows_per_clip': windows,
                    'clips': [str(gtzan.paths[j]) for j in idx],
                    'predicted': [names[k] for k in predicted],
@@ -245,10 +290,12 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / 'evaluation.json',
-                          json.dumps(report, indent=1))
-        plot_confusion(report['confusion_matrix'], names,
-                       out / 'confusion.png',
-                       'Confusion matrix ({} clips, accuracy {:.1%})'.format(
-                           report['n_clips'], report['accuracy']))
+        json_path, png_path = evaluation_paths(out, identity)
+        report['files'] = [str(json_path), str(png_path)]
+        plot_confusion(report['confusion_matrix'], names, png_path,
+                       'Confusion matrix: {} ({} clips, {}, accuracy {:.1%})'
+                       .format(Path(identity['data']).name,
+                               report['n_clips'], split,
+                               report['accuracy']))
+        write_text_atomic(json_path, json.dumps(report, indent=1))
     return report

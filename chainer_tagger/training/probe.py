@@ -11,6 +11,7 @@ stored as the standardization and linear layer of a
 """
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,14 @@ import numpy as np
 from chainer_tagger.atomic_file import write_text_atomic
 from chainer_tagger.configuration import GTZAN_GENRES, PROBE_C
 from chainer_tagger.datasets.gtzan import GTZAN
-from chainer_tagger.errors import UsageError
+from chainer_tagger.errors import ChainerTaggerWarning, UsageError
 from chainer_tagger.models import ARCHITECTURES, LinearProbe
 from chainer_tagger.pretrained import registry, save_model_npz
 from chainer_tagger.training.evaluation import (clip_probabilities,
                                                 held_out_scores)
 from chainer_tagger.training.inputs import (EvaluationWindows,
                                             FrozenBodyOutputs)
+from chainer_tagger.training.run_folder import prepare_run_folder
 
 
 def feature_cache(config):
@@ -39,10 +41,20 @@ def load_dataset(config, pipeline, comm=None):
     if comm is not None and comm.rank != 0:
         comm.mpi_comm.Barrier()  # rank 0 decodes and caches first
     gtzan = GTZAN(config.data, pipeline.feature, pipeline.kind,
-                  feature_cache(config), progress=config.progress)
+                  feature_cache(config), progress=config.progress,
+                  measure=True)
     if comm is not None and comm.rank == 0:
         comm.mpi_comm.Barrier()
     return gtzan
+
+
+def warn_about_clips(gtzan, clip_input):
+    """One warning line per clip of ``gtzan`` that ``tag`` would warn about
+    with a model of ``clip_input`` (cut short, mostly padding or the clip
+    repeated, silent): it is trained on, but not without a word."""
+    for name, notes in gtzan.quality_warnings(clip_input):
+        warnings.warn('training clip {}: {}'.format(name, '; '.join(notes)),
+                      ChainerTaggerWarning, stacklevel=2)
 
 
 def build_probe(features, input_fill='loop', tags=GTZAN_GENRES):
@@ -90,18 +102,26 @@ def fit_linear(features, labels, weights, n_classes, c=PROBE_C):
     return scaler.mean_, scale, weight, bias
 
 
-def fit_probe(config):
+def fit_probe(config, device=None):
     """Fit a probe on a GTZAN folder (``config``: a
     :class:`~chainer_tagger.training.TrainingConfig` with ``model='probe'``
     and ``features``); writes ``best_model.npz``, ``run.json`` and ``log``
-    to ``config.out`` and returns the model's path."""
+    to ``config.out`` and returns the model's path.
+
+    ``device`` (a Chainer device, e.g. ``get_device(config.gpu)``) runs
+    the feature model; the logistic regression is scikit-learn's, on the
+    CPU.
+    """
     t0 = time.time()
+    prepare_run_folder(config, {'C': PROBE_C})
     probe = build_probe(config.features, config.input_fill)
+    if device is not None:
+        probe.to_device(device)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     outputs = FrozenBodyOutputs(probe, probe.clip_input, config.windows,
                                 'probe-' + probe.feature_model.arch)
     gtzan = load_dataset(config, outputs.pipeline)
+    warn_about_clips(gtzan, probe.clip_input)
     train_idx, test_idx = gtzan.split(config.test_fraction, config.seed)
     rows = [np.asarray(gtzan.feature(j)) for j in train_idx]
     features = np.concatenate(rows).reshape(sum(map(len, rows)), -1)

@@ -23,7 +23,9 @@ The recipe (the defaults; see the README for the numbers behind them):
 
 Built on Chainer's Trainer: a JSON log, loss and accuracy curves as PNG, a
 trainer snapshot at the end of every epoch (and every ``snapshot_every``
-iterations), ``resume`` that continues from the latest snapshot.  Runs are
+iterations) without the frozen body, the latest two kept
+(:mod:`~chainer_tagger.training.snapshots`), ``resume`` that continues
+from the latest snapshot of the same run.  Runs are
 reproducible for a given seed: the order of each epoch is a function of
 the seed and the previous order, each clip's window of the seed, the epoch
 and the clip, and NumPy's random state (dropout) is part of the snapshot,
@@ -31,7 +33,6 @@ so a resumed run ends with the weights of an uninterrupted one.
 """
 import collections
 import dataclasses
-import functools
 import json
 import os
 import random
@@ -56,16 +57,20 @@ from chainer_tagger.inference.embedding_plot import (
     plot_embeddings, plot_embeddings_before_after)
 from chainer_tagger.models import ARCHITECTURES, Music2Vec, load_model
 from chainer_tagger.pretrained import registry, save_model_npz
-from chainer_tagger.pretrained.model_file import load_npz_safely
 from chainer_tagger.training import distributed as dist
 from chainer_tagger.training.inputs import (EvaluationWindows,
                                             FrozenBodyOutputs, Logits,
                                             TrainingWindows, decoded_clips)
 from chainer_tagger.training.optimizers import FusedAdam
-from chainer_tagger.training.probe import fit_probe, load_dataset
+from chainer_tagger.training.probe import (fit_probe, load_dataset,
+                                           warn_about_clips)
 from chainer_tagger.training.reporting import (HeldOutScores,
                                                LearningCurves, PlainText,
                                                RandomState, SaveBest)
+from chainer_tagger.training.run_folder import prepare_run_folder
+from chainer_tagger.training.snapshots import (FrozenBody,
+                                               ResumeFromSnapshot, Snapshots,
+                                               check_frozen_body)
 
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
@@ -151,9 +156,14 @@ def check_config(config):
 
 
 def check_clips_per_genre(labels, where):
-    """Every genre of the folder needs a clip to train on and one to
-    validate on."""
+    """A classifier needs two genres at least, and every genre of the
+    folder a clip to train on and one to validate on."""
     counts = collections.Counter(GTZAN_GENRES[k] for k in labels)
+    if len(counts) < 2:
+        raise UsageError(
+            '{}: training a genre classifier needs clips of at least 2 '
+            'genres; this folder has {}'.format(
+                where, ', '.join(counts) or 'none'))
     few = sorted(g for g, n in counts.items() if n < 2)
     if few:
         raise UsageError(
@@ -172,41 +182,6 @@ class SeededOrderSampler(chainer.iterators.OrderSampler):
         order = np.asarray(current_order, dtype=np.int64)
         key = (zlib.crc32(order.tobytes()) ^ self.seed) & 0xffffffff
         return np.random.RandomState(key).permutation(len(order))
-
-
-SNAPSHOT_PREFIX = 'snapshot_iter_'
-
-
-def latest_snapshot(out):
-    """The snapshot of the highest iteration in folder ``out``, or None."""
-    found = []
-    for path in Path(out).glob(SNAPSHOT_PREFIX + '*'):
-        suffix = path.name[len(SNAPSHOT_PREFIX):]
-        if suffix.isdigit():
-            found.append((int(suffix), path))
-    return max(found)[1] if found else None
-
-
-class ResumeFromSnapshot(training.Extension):
-    """``--resume``: load the latest snapshot of the output folder into the
-    trainer when training starts, without unpickling
-    (:func:`~chainer_tagger.pretrained.model_file.load_npz_safely`), where
-    Chainer's ``snapshot(autoload=True)`` would open it with
-    ``allow_pickle=True``."""
-
-    trigger = (2 ** 62, 'iteration')  # never: it acts in initialize
-    priority = training.PRIORITY_READER
-
-    def __init__(self, resume=True):
-        self.resume = resume
-
-    def initialize(self, trainer):
-        path = latest_snapshot(trainer.out) if self.resume else None
-        if path is not None:
-            load_npz_safely(path, trainer)
-
-    def __call__(self, trainer):
-        pass
 
 
 def seed_everything(seed, device=None):
@@ -299,20 +274,20 @@ def _add_reporting(trainer, config, net, meta, title):
                    name='save_best')
 
 
-def _snapshots(trainer, config):
+def _snapshots(trainer, config, classifier, net):
+    """Snapshots without the frozen body, and ``--resume`` from the latest
+    (:mod:`~chainer_tagger.training.snapshots`)."""
     def snapshot_due(trainer):
         it = trainer.updater.iteration
         return trainer.updater.is_new_epoch or bool(
             config.snapshot_every and it % config.snapshot_every == 0)
-    # Uncompressed: a snapshot holds the frozen body too (SoundNet: 30 MB),
-    # and compressing it every epoch would cost more than a frozen epoch.
-    save = functools.partial(chainer.serializers.save_npz, compression=False)
-    trainer.extend(extensions.snapshot(
-        filename=SNAPSHOT_PREFIX + '{.updater.iteration}', n_retains=2,
-        savefun=save), trigger=snapshot_due)
+    frozen_body = FrozenBody(
+        classifier, [] if config.train_body else net.body_links())
+    trainer.extend(Snapshots(frozen_body), name='snapshot',
+                   trigger=snapshot_due)
     trainer.extend(RandomState(), name='random_state')
     # Always there, so that every snapshot has the same extensions.
-    trainer.extend(ResumeFromSnapshot(config.resume))
+    trainer.extend(ResumeFromSnapshot(frozen_body, config.resume))
 
 
 def _plot_embeddings(out, gtzan, before, after, seed, held_out, progress):
@@ -347,7 +322,7 @@ def train(config=None, **options):
     check_clips_per_genre([k for _, k in find_clips(config.data)],
                           config.data)
     if config.model == 'probe':
-        return fit_probe(config)
+        return fit_probe(config, get_device(config.gpu))
     comm = None
     if config.distributed:
         comm = dist.create_communicator(config.gpu)
@@ -360,9 +335,13 @@ def train(config=None, **options):
     net, meta = build_model(config)
     net.to_device(device)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     lr = recipe_value(config, net.arch, 'lr')
     epochs = recipe_value(config, net.arch, 'epochs')
+    config.resume = prepare_run_folder(config, {
+        'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')},
+        write=rank0)
+    if config.resume and not config.train_body:
+        check_frozen_body(out, net.body_links())
     clip_input = net.clip_input
     frozen = not config.train_body
     body_outputs = FrozenBodyOutputs(net, clip_input, config.windows,
@@ -374,6 +353,8 @@ def train(config=None, **options):
     if gtzan.paths != outputs.paths:
         raise DatasetError('{}: clips could be decoded but not analysed, '
                            'or the other way round'.format(config.data))
+    if rank0:
+        warn_about_clips(gtzan, clip_input)
     train_idx, test_idx = gtzan.split(config.test_fraction, config.seed)
     held_out = np.zeros(len(gtzan), bool)
     held_out[test_idx] = True  # every process's, before sharding
@@ -403,6 +384,12 @@ def train(config=None, **options):
     device.use()
     opt = _optimizer(config, lr, comm)
     opt.setup(classifier)
+    if frozen:
+        # The update rules exist only now (freeze_body could not disable
+        # them): disabled, the body gets no Adam state (126 MB for
+        # SoundNet) and none in the snapshots.
+        for link in net.body_links():
+            link.disable_update()
     if config.weight_decay:
         opt.add_hook(chainer.optimizer_hooks.WeightDecay(
             config.weight_decay))
@@ -427,7 +414,7 @@ def train(config=None, **options):
         return None
     _add_reporting(trainer, config, net, meta, title='{} on {}'.format(
         config.model, Path(config.data).resolve().name))
-    _snapshots(trainer, config)
+    _snapshots(trainer, config, classifier, net)
 
     # A frozen body's embeddings do not change.
     embeddings = config.embeddings and net.arch == 'music2vec' and \

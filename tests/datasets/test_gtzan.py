@@ -95,3 +95,76 @@ def test_feature_cache_folder_that_is_a_file(tmp_path):
     with pytest.raises(FolderError, match='exists and is not a folder'):
         GTZAN(root, waveform_feature(), 'wave', tmp_path / 'cache',
               progress=False)
+
+
+def test_genre_folders_are_matched_without_regard_to_case(tmp_path):
+    """``Blues/`` and ``CLASSICAL/`` hold the blues and classical clips:
+    a folder that differs from a genre only by case is not dropped."""
+    root = make_tiny_gtzan(tmp_path / 'data', genres=('Blues', 'CLASSICAL'))
+    clips = find_clips(root)
+    assert [label for _, label in clips] == [0] * 4 + [1] * 4
+    assert clips[4][0].parent.name == 'CLASSICAL'
+
+
+def _doubtful_folder(root):
+    """Two genres of 2 s clips, with a 0.2 s clip, a silent one, one whose
+    WAV header promises 4 s of which 1.5 s remain, and one whose name holds
+    a newline."""
+    import soundfile as sf
+    root = make_tiny_gtzan(root)
+    blues = root / 'genres' / 'blues'
+    t = np.arange(int(0.2 * 22050)) / 22050
+    sf.write(blues / 'blues.00010.wav',
+             (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050,
+             subtype='PCM_16')
+    sf.write(blues / 'blues.00011.wav', np.zeros(2 * 22050, np.float32),
+             22050, subtype='PCM_16')
+    t = np.arange(4 * 22050) / 22050
+    sf.write(blues / 'blues.00012.wav',
+             (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050,
+             subtype='PCM_16')
+    data = (blues / 'blues.00012.wav').read_bytes()
+    (blues / 'blues.00012.wav').write_bytes(data[:44 + 2 * int(1.5 * 22050)])
+    (blues / 'blues.00000.wav').rename(blues / 'blues.0\n0000.wav')
+    return root
+
+
+def test_clips_tag_would_warn_about_are_named_once_each(tmp_path):
+    """What ``tag`` says of a clip (audio/quality.py: mostly the clip
+    repeated, silent, cut short) is measured once, cached, and said of
+    each such clip, its name on one line."""
+    from chainer_tagger.configuration import ClipInput
+    from chainer_tagger.training.probe import warn_about_clips
+    import warnings
+    root = _doubtful_folder(tmp_path / 'data')
+    one_second = ClipInput('waveform', 22050, 22050, 'loop')
+    calls = []
+
+    def feature(path):
+        calls.append(path)
+        return load_audio(path)[0]
+    for attempt in range(2):  # measured once, then from the cache
+        gtzan = GTZAN(root, feature, 'wave', tmp_path / 'cache',
+                      progress=False, measure=True)
+        found = dict(gtzan.quality_warnings(one_second))
+        assert sorted(found) == ['blues/blues.00010.wav',
+                                 'blues/blues.00011.wav',
+                                 'blues/blues.00012.wav']
+        assert found['blues/blues.00010.wav'] == [
+            '0.2 s of audio: repeated to fill the 1.00 s window (80 % of '
+            'it is the clip again)']
+        assert found['blues/blues.00011.wav'] == [
+            'silent (no signal): the scores are those of silence']
+        [cut] = found['blues/blues.00012.wav']
+        assert cut.startswith('decoding stopped at 1.5 s of 4.0 s')
+    assert len(calls) == 11  # decoded once each
+    # The 30 s windows of music2vec: every 2 s clip is mostly repeats.
+    long_window = ClipInput('waveform', 22050, 30 * 22050, 'loop')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        warn_about_clips(gtzan, long_window)
+    lines = [str(w.message) for w in caught]
+    assert len(lines) == 11 and all('\n' not in line for line in lines)
+    assert lines[0].startswith('training clip blues/blues.0\\n0000.wav: '
+                               '2.0 s of audio: repeated')
+    assert sum('blues.00011.wav' in line for line in lines) == 1

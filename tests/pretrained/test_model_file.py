@@ -136,6 +136,13 @@ def test_poisoned_snapshot_is_refused_on_resume(tmp_path, capsys):
     out = tmp_path / 'run'
     out.mkdir()
     marker = tmp_path / 'pwned'
+    # The folder of this very run (its settings and data recorded), so
+    # that --resume opens the snapshot.
+    from chainer_tagger.training import RECIPES, TrainingConfig
+    from chainer_tagger.training.run_folder import prepare_run_folder
+    prepare_run_folder(TrainingConfig(
+        data=str(data), out=str(out), batch_size=2, test_fraction=0.25),
+        {k: RECIPES['music2vec'][k] for k in ('lr', 'dropout')})
     with open(out / 'snapshot_iter_3', 'wb') as f:  # Chainer's name
         np.savez(f, **{'updater/iteration': np.array(3),
                        'updater/model:main/predictor/model/output/b':

@@ -161,10 +161,11 @@ def test_evaluate_on_another_folder_scores_every_clip(trained, tmp_path):
     assert main(['evaluate', '--model', str(trained / 'model.npz'),
                  '--data', str(other), '--out', str(tmp_path),
                  '--no-progress']) == 0
-    report = json.loads((tmp_path / 'evaluation.json').read_text())
+    report = json.loads((tmp_path / 'evaluation-other-all.json')
+                        .read_text())
     assert report['split'] == 'all' and report['n_clips'] == 8
     assert np.sum(report['confusion_matrix']) == 8
-    assert (tmp_path / 'confusion.png').is_file()
+    assert (tmp_path / 'confusion-other-all.png').is_file()
 
 
 def test_evaluate_a_registry_genre_classifier(tiny):
