@@ -119,13 +119,13 @@ def test_every_command_reports_what_evaluate_computes(trained_file, tiny,
 
     x, want = evaluated()
     assert want.sum() == pytest.approx(1, abs=1e-6)
-    assert m.exclusive_classes
 
     assert main(['tag', str(clip), '--model', str(trained_file),
                  '--format', 'json', '--no-progress']) == 0
     [result] = json.loads(capsys.readouterr().out)
     np.testing.assert_allclose(_scores(result, m.tags), want, rtol=1e-4,
                                atol=1e-6)
+    assert m.exclusive_classes
 
     db = tmp_path / 'library.db'
     assert main(['tag', str(clip), '--model', str(trained_file), '--db',
