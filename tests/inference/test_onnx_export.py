@@ -282,3 +282,36 @@ def test_a_function_without_converter_is_refused_in_one_line(
     assert err.count('\n') == 1 and not out.exists()
     assert 'cannot export to ONNX' in err
     assert 'no converter for the Chainer function LSTM' in err
+
+
+@shared
+def test_export_traces_whatever_the_model_predicts(trained, tmp_path,
+                                                   waveforms):
+    """The export asks the model for its predict graph (``forward``), not
+    for attribute names: a music2vec whose scores average the
+    probabilities of two heads on one SoundNet body exports as such."""
+    from chainer_tagger.models import Music2Vec
+
+    class TwoHeads(Music2Vec):
+        def forward(self, x):
+            h = self.body(x)
+            first = self.scores(self.head(h))
+            kept, self.output = self.output, self.second
+            try:
+                second = self.scores(self.head(h))
+            finally:
+                self.output = kept
+            return (first + second) / 2
+
+    net = load_model(str(trained / 'best_model.npz'))
+    net.__class__ = TwoHeads
+    with net.init_scope():
+        net.second = L.Linear(net.output.W.shape[1], len(net.tags),
+                              initialW=chainer.initializers.Normal(0.3))
+    want = net.predict(waveforms[:1])
+    with chainer.using_config('train', False):
+        alone = net.scores(net.logits(waveforms[:1])).array
+    assert np.abs(want - alone).max() > 1e-3  # the second head counts
+    proto = onnx_export.export_onnx(net, tmp_path / 'two.onnx')
+    assert sum(n.op_type == 'Softmax' for n in proto.graph.node) == 2
+    _close(_run(tmp_path / 'two.onnx', waveforms[:1]), want)
