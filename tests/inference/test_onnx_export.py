@@ -177,7 +177,8 @@ def _numpy_lstms(link, x):
     return h_seq
 
 
-def test_lstm_cells_become_onnx_operators():
+@pytest.mark.parametrize('opset', [8, 11])
+def test_lstm_cells_become_onnx_operators(opset):
     """Chainer's CPU LSTM (``n_step_lstm`` unrolled: a matrix product per
     step, then the ``lstm`` cell) exports with the cell as Reshape, Split,
     Sigmoid, Tanh, Mul and Add: onnxruntime gives Chainer's outputs, and
@@ -190,7 +191,7 @@ def test_lstm_cells_become_onnx_operators():
     with chainer.using_config('train', False):
         want = link(x).array
         proto = onnx_chainer.export(
-            link, x, filename=None, opset_version=11,
+            link, x, filename=None, opset_version=opset,
             external_converters=onnx_export.EXTRA_CONVERTERS)
     ops = [n.op_type for n in proto.graph.node]
     assert 'LSTM' not in ops and ops.count('Tanh') == 2 * 2 * 8
