@@ -119,15 +119,17 @@ class MelgramTagger(ClassScores, chainer.Chain):
         """``settings`` with ``exclusive_classes`` only when True: the
         published taggers' settings (which identify their results in a
         library store) stay as they were."""
-        if not settings.pop('exclusive_classes', False):
-            return settings
-        return dict(settings, exclusive_classes=True)
+        settings = dict(settings)
+        if settings.pop('exclusive_classes', False):
+            settings['exclusive_classes'] = True
+        return settings
 
     @property
     def exclusive_classes(self):
         """Softmax over classes (a tagger fine-tuned to genres by
         ``train``) rather than a sigmoid per tag (the published taggers,
-        ``crnn-gtzan`` included: jsalbert trained it with sigmoids)."""
+        ``crnn-gtzan`` included: jsalbert's genre top is a sigmoid
+        layer)."""
         return bool(self.settings.get('exclusive_classes', False))
 
     @property
