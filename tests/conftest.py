@@ -193,3 +193,11 @@ def probe(tiny, tmp_path_factory):
     """A linear probe on soundnet8 features of the tiny folder."""
     return _train(tmp_path_factory, 'probe', [
         '--model', 'probe', '--features', 'soundnet8', '--data', str(tiny)])
+
+
+@pytest.fixture(scope='session')
+def trained_crnn(tiny, tmp_path_factory):
+    """crnn-msd fine-tuned to genres with the CLI's defaults (apart from
+    the size of the run), once per session."""
+    return _train(tmp_path_factory, 'crnn', ['--model', 'crnn-msd',
+                                            '--data', str(tiny)])

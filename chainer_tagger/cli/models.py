@@ -37,12 +37,14 @@ def add_commands(sub):
                         'default: refuse it)')
     p.set_defaults(run=run_convert)
 
-    p = sub.add_parser('export', help='export a tagger to ONNX',
+    p = sub.add_parser('export', help='export any model to ONNX (its '
+                       'scores, or a model without classes its features)',
                        parents=[model_options('crnn-msd',
                                               'registry name or model file')])
     p.add_argument('-o', '--output', required=True, metavar='model.onnx',
                    help='the ONNX file to write (its folder is created); '
-                        'its metadata_props hold the tag names')
+                        'its metadata_props hold the tag names and the '
+                        'output function')
     p.add_argument('--batch-size', '-b', type=positive_int, default=1,
                    metavar='N',
                    help='batch size fixed in the exported graph (default: 1)')

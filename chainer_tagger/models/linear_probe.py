@@ -10,12 +10,13 @@ from chainer_tagger.configuration import (GTZAN_GENRES, check_fill,
                                           resolve_tags)
 from chainer_tagger.models.architectures import FEATURE_ARCHITECTURES
 from chainer_tagger.models.batching import run_in_batches
+from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.models.melgram_tagger import as_melgram_batch
 from chainer_tagger.models.soundnet import as_waveform_batch
 from chainer_tagger.pretrained.model_file import validate_meta
 
 
-class LinearProbe(chainer.Chain):
+class LinearProbe(ClassScores, chainer.Chain):
     """Softmax over classes of a linear function of a frozen model's
     standardized features.
 
@@ -109,10 +110,6 @@ class LinearProbe(chainer.Chain):
 
     def logits(self, x):
         return self.head(self.body(x))
-
-    def forward(self, x):
-        """Class probabilities (softmax), ``(N, n_classes)``."""
-        return F.softmax(self.logits(x))
 
     def set_classifier(self, mean, scale, weights, bias):
         """Store a fitted standardization and linear classifier

@@ -8,6 +8,7 @@ import chainer
 from chainer_tagger.errors import UsageError
 from chainer_tagger.models.architectures import FEATURE_ARCHITECTURES
 from chainer_tagger.models.linear_probe import LinearProbe
+from chainer_tagger.models.melgram_tagger import file_settings
 from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.cache import sha256sum
 
@@ -49,7 +50,7 @@ def load_model(model, keras=None, precision='float32', **overrides):
         raise UsageError('{} runs in {}, not {!r}'.format(
             os.fspath(model), ' or '.join(cls.precisions), precision))
     with chainer.using_config('dtype', np.dtype(precision)):
-        link = cls(**dict(meta['settings'], **overrides))
+        link = cls(**dict(file_settings(cls, meta), **overrides))
     registry.load_weights(path, link)
     link.model_name = meta.get('name') or os.fspath(model)
     link.weights_sha256 = weights_sha256(model, path, meta)

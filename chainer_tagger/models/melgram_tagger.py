@@ -12,6 +12,7 @@ from chainer_tagger.configuration import (
     keras_preset, resolve_tags)
 from chainer_tagger.errors import InputError, ModelFileError
 from chainer_tagger.models.batching import run_in_batches
+from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.pretrained import registry
 
 
@@ -51,8 +52,23 @@ def keras_setting(keras, running_std_is, default):
     return keras_preset(default if keras is None else keras).name
 
 
-class MelgramTagger(chainer.Chain):
-    """Base of the taggers: a feature network and a sigmoid classifier.
+def file_settings(cls, meta):
+    """The settings a model file's ``_meta`` builds ``cls`` with.
+
+    A tagger fine-tuned by ``train`` (its file records a ``training`` run)
+    was fitted with softmax cross-entropy: files written before
+    ``exclusive_classes`` was a setting lack it, and get it here, so they
+    report the softmax they were trained with rather than sigmoids.
+    """
+    settings = dict(meta['settings'])
+    if 'training' in meta and 'exclusive_classes' in cls.settings_types:
+        settings.setdefault('exclusive_classes', True)
+    return settings
+
+
+class MelgramTagger(ClassScores, chainer.Chain):
+    """Base of the taggers: a feature network and a classifier (sigmoid
+    per tag; softmax over classes once fine-tuned to exclusive classes).
 
     Subclasses define :meth:`features` and an ``output`` child
     (:class:`chainer.links.Linear`).  Inputs are log-amplitude
@@ -72,11 +88,11 @@ class MelgramTagger(chainer.Chain):
     its weights in a library store).
     """
 
-    exclusive_classes = False
     #: Settings a model file may give the constructor, and their types.
     #: (``running_std_is`` is the former name of ``keras``, in older files.)
     settings_types = {'tags': (str, list), 'bn_mode': int, 'keras': str,
-                      'running_std_is': str, 'per_clip': bool}
+                      'running_std_is': str, 'per_clip': bool,
+                      'exclusive_classes': bool}
     precisions = PRECISIONS
     #: Dropout applied to the features before the classifier (training only).
     feature_dropout = 0.0
@@ -96,7 +112,25 @@ class MelgramTagger(chainer.Chain):
             return None, settings
         path, meta = registry.prepare(pretrained_model, {cls.arch: cls},
                                       cls.arch)
-        return path, dict(settings, **meta['settings'])
+        return path, dict(settings, **file_settings(cls, meta))
+
+    @staticmethod
+    def _classes_setting(settings):
+        """``settings`` with ``exclusive_classes`` only when True: the
+        published taggers' settings (which identify their results in a
+        library store) stay as they were."""
+        settings = dict(settings)
+        if settings.pop('exclusive_classes', False):
+            settings['exclusive_classes'] = True
+        return settings
+
+    @property
+    def exclusive_classes(self):
+        """Softmax over classes (a tagger fine-tuned to genres by
+        ``train``) rather than a sigmoid per tag (the published taggers,
+        ``crnn-gtzan`` included: jsalbert's genre top is a sigmoid
+        layer)."""
+        return bool(self.settings.get('exclusive_classes', False))
 
     @property
     def clip_input(self):
@@ -125,21 +159,25 @@ class MelgramTagger(chainer.Chain):
         return self.output.W.shape[1]
 
     def logits(self, x):
-        """Scores before the sigmoid, for training losses."""
+        """Scores before the output function (:meth:`scores`), for
+        training losses."""
         h = self.features(x)
         if self.feature_dropout:
             h = F.dropout(h, self.feature_dropout)
         return self.output(h)
 
-    def forward(self, x):
-        """Sigmoid scores, one per tag (Keras' ``include_top=True``)."""
-        return F.sigmoid(self.logits(x))
-
-    def with_classes(self, tags):
+    def with_classes(self, tags, exclusive_classes=True):
         """Replace the classifier by a new, randomly initialised one for
-        ``tags`` (transfer learning); returns the model."""
+        ``tags`` (transfer learning); returns the model.
+
+        ``exclusive_classes``: the new classes exclude each other, as
+        ``train`` fits them (softmax cross-entropy), so the model's scores
+        become a softmax over them; False keeps a sigmoid per tag.
+        """
         self.tags = resolve_tags(tags)
-        self.settings = dict(self.settings, tags=list(self.tags))
+        self.settings = self._classes_setting(dict(
+            self.settings, tags=list(self.tags),
+            exclusive_classes=exclusive_classes))
         n_features = self.feature_size
         del self.output
         with self.init_scope():
@@ -154,7 +192,9 @@ class MelgramTagger(chainer.Chain):
         return run_in_batches(self, method, melgrams, batch_size, prepare)
 
     def predict(self, melgrams, batch_size=None):
-        """Tag scores in [0, 1] as a NumPy array of shape ``(N, n_tags)``.
+        """Tag scores in [0, 1] as a NumPy array of shape ``(N, n_tags)``
+        (:meth:`scores`: a sigmoid per tag, or a softmax over exclusive
+        classes).
 
         ``melgrams``: one melgram, a batch, or any sequence of melgrams
         (read a batch at a time).  Runs in inference mode.  With

@@ -12,12 +12,13 @@ from chainer_tagger.functions.stacked_lstm import stacked_lstm
 from chainer_tagger.functions.standardization import (
     standardization_statistics, standardize)
 from chainer_tagger.models.batching import run_in_batches
+from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
 from chainer_tagger.pretrained import registry
 
 
-class Music2Vec(chainer.Chain):
+class Music2Vec(ClassScores, chainer.Chain):
     """SoundNet body up to ``conv8_2`` -> 2 LSTMs (200) -> dense head.
 
     The 401-channel scene output of SoundNet (8 steps for 675,808 samples)
@@ -151,10 +152,6 @@ class Music2Vec(chainer.Chain):
         h = F.relu(self.fc1(h))
         h = F.relu(self.fc2(h))
         return self.output(h)
-
-    def forward(self, x):
-        """Class probabilities (softmax), ``(N, n_classes)``."""
-        return F.softmax(self.logits(x))
 
     @property
     def feature_size(self):

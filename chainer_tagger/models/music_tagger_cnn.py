@@ -33,6 +33,9 @@ class MusicTaggerCNN(MelgramTagger):
     running_std_is : {'std', 'variance'}, optional
         The former name of ``keras`` (``'1.0.6-theano'`` or
         ``'1.1-theano'``).
+    exclusive_classes : bool
+        Softmax over classes instead of a sigmoid per tag (see
+        :meth:`with_classes`).
     pretrained_model : str, optional
         ``'cnn-msd'``, ``'cnn0-msd'`` or a converted ``.npz``.
     """
@@ -40,10 +43,13 @@ class MusicTaggerCNN(MelgramTagger):
     arch = 'cnn'
 
     def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,
-                 running_std_is=None, pretrained_model=None):
+                 running_std_is=None, exclusive_classes=False,
+                 pretrained_model=None):
         path, settings = self._pretrained_settings(pretrained_model, dict(
             tags=tags, bn_mode=bn_mode, keras=keras, per_clip=per_clip,
-            running_std_is=running_std_is))
+            running_std_is=running_std_is,
+            exclusive_classes=exclusive_classes))
+        settings = self._classes_setting(settings)
         settings['keras'] = keras_setting(
             settings['keras'], settings.pop('running_std_is'), '1.0.6-theano')
         super().__init__(settings['tags'])

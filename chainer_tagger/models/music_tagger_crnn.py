@@ -52,6 +52,9 @@ class MusicTaggerCRNN(MelgramTagger):
         Standardize the conv blocks' output before the GRUs
         (``body_mean``, ``body_scale``; set by
         :meth:`standardize_head_input` when a genre head is trained).
+    exclusive_classes : bool
+        Softmax over classes instead of a sigmoid per tag (a genre head
+        fine-tuned by ``train``; see :meth:`with_classes`).
     pretrained_model : str, optional
         A registry name (``'crnn-msd'``, ``'crnn-gtzan'``, ``'rnn0-msd'``) or
         a converted ``.npz``; its settings override the arguments above.
@@ -69,11 +72,14 @@ class MusicTaggerCRNN(MelgramTagger):
 
     def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,
                  running_std_is=None, input_fill='zeros', freeze_body=False,
-                 standardized_body=False, pretrained_model=None):
+                 standardized_body=False, exclusive_classes=False,
+                 pretrained_model=None):
         path, settings = self._pretrained_settings(pretrained_model, dict(
             tags=tags, bn_mode=bn_mode, keras=keras, per_clip=per_clip,
             running_std_is=running_std_is, input_fill=input_fill,
-            freeze_body=freeze_body, standardized_body=standardized_body))
+            freeze_body=freeze_body, standardized_body=standardized_body,
+            exclusive_classes=exclusive_classes))
+        settings = self._classes_setting(settings)
         settings['keras'] = keras_setting(
             settings['keras'], settings.pop('running_std_is'), '1.1-theano')
         check_fill(settings['input_fill'])
@@ -182,7 +188,7 @@ class MusicTaggerCRNN(MelgramTagger):
         return self.recurrent(self.body(x))
 
     def head(self, h):
-        """Scores before the sigmoid from a :meth:`body` output."""
+        """Logits (before :meth:`scores`) from a :meth:`body` output."""
         h = self.recurrent(h)
         if self.feature_dropout:
             h = F.dropout(h, self.feature_dropout)

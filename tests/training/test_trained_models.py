@@ -122,12 +122,3 @@ def test_a_model_without_classes_cannot_tag(tiny, capsys):
     assert err.count('\n') == 1
     assert 'no class output' in err and 'chainer-tagger embed' in err
 
-
-def test_export_refuses_raw_audio_models_with_a_clear_message(
-        trained, tmp_path, capsys):
-    assert main(['export', '--model', str(trained / 'best_model.npz'),
-                 '-o', str(tmp_path / 'm.onnx')]) == 2
-    err = capsys.readouterr().err
-    assert err.count('\n') == 1 and 'melgram taggers' in err
-    assert 'no converter for its LSTMs' in err
-    assert not (tmp_path / 'm.onnx').exists()
