@@ -326,11 +326,11 @@ def _plot_embeddings(out, gtzan, before, after, seed, held_out, progress):
                                out / 'embeddings_after',
                                'SoundNet embeddings after training',
                                seed=seed, held_out=held_out,
-                               progress=progress)
+                               progress=progress, legend_title='genre')
     return plot_embeddings_before_after(
         before, after, gtzan.labels, GTZAN_GENRES, out / 'embeddings',
         'SoundNet embeddings', seed=seed, held_out=held_out,
-        progress=progress)
+        progress=progress, legend_title='genre')
 
 
 def train(config=None, **options):
