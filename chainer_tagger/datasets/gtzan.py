@@ -95,6 +95,8 @@ class GTZAN:
     cache_dir : path-like
         Where decoded features are kept.
     progress : bool
+        A progress bar on stderr while clips are decoded (default: none;
+        the CLI asks for one when stderr is a terminal).
 
     Attributes
     ----------
@@ -105,7 +107,7 @@ class GTZAN:
         Unreadable clips and why.
     """
 
-    def __init__(self, root, feature, kind, cache_dir, progress=True,
+    def __init__(self, root, feature, kind, cache_dir, progress=False,
                  workers=None):
         clips = find_clips(root)
         self.cache_dir = Path(writable_folder(

@@ -101,7 +101,7 @@ class TrainingConfig:
     windows: int = DEFAULT_EVALUATION_WINDOWS
     input_fill: str = 'loop'
     features: str = None
-    progress: bool = True
+    progress: bool = False
     embeddings: bool = True
     cache_dir: str = None
     distributed: bool = False
