@@ -90,6 +90,16 @@ HEAD_INPUT_SCALE_FLOOR = 1e-3
 #: number of points; two points make no picture).
 MIN_CLIPS_TO_PLOT = 3
 
+#: Colours of the classes in embedding plots: Okabe & Ito's palette, told
+#: apart with every common colour-vision deficiency (black, orange, sky
+#: blue, bluish green, yellow, blue, vermillion, reddish purple).
+CLASS_COLOURS = ('#000000', '#E69F00', '#56B4E9', '#009E73', '#F0E442',
+                 '#0072B2', '#D55E00', '#CC79A7')
+#: Their marker shapes, one per class for up to ten (GTZAN's genres), so
+#: that no two classes look alike even where colours repeat or cannot be
+#: told apart; all can be drawn hollow (held-out clips).
+CLASS_MARKERS = ('o', 's', '^', 'D', 'v', 'P', 'X', '<', '>', '*')
+
 #: ONNX opsets the export can write (onnx_chainer has no BroadcastTo
 #: before opset 8, and knows nothing after 11).
 ONNX_OPSETS = (8, 9, 10, 11)

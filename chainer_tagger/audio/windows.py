@@ -93,15 +93,21 @@ def random_start(n, length, fill, rng):
 def window_starts(n, hop=MELGRAM_SECONDS, length=MELGRAM_SAMPLES,
                   sr=MELGRAM_SR):
     """Starts of windows of ``length`` samples every ``hop`` seconds over a
-    signal of ``n`` samples at ``sr`` (by default Choi's 29.12 s at 12 kHz);
-    the last window may run past the end (it is zero-padded), but no
+    signal of ``n`` samples at ``sr`` (by default Choi's 29.12 s at 12 kHz).
+
+    Windows go on until one reaches the end, and, with a hop shorter than
+    half a window, while a window's centre lies in the signal: a window's
+    place in time is its centre, so a 30 s song with a 3 s hop has six
+    (centres 14.6 to 29.6 s), not the two that reach its end.  The last
+    windows may run past the end (zero-padded, at most half), but no
     window starts past the end: with a hop longer than the window, such a
     window would hold nothing but padding."""
     if hop <= 0:
         raise ValueError('hop must be positive, got {}'.format(hop))
     step = max(1, int(round(hop * sr)))
     starts = [0]
-    while starts[-1] + length < n and starts[-1] + step < n:
+    while starts[-1] + step < n and (starts[-1] + length < n or
+                                     starts[-1] + step + length // 2 < n):
         starts.append(starts[-1] + step)
     return starts
 

@@ -3,8 +3,9 @@
 Each command's ``run`` imports the machinery it needs when it runs, so
 ``--help`` and argument errors answer at once.  Whatever goes wrong on
 purpose is one ``error:`` line on stderr and exit status 2; warnings are
-one ``warning:`` line each; progress bars and reports go to stderr, the
-results to stdout (or ``-o``).
+one ``warning:`` line each; progress bars (only when stderr is a
+terminal, unless ``--progress`` or ``--no-progress``) and reports go to
+stderr, the results to stdout (or ``-o``).
 """
 import os
 import sys
@@ -12,7 +13,7 @@ import warnings
 
 from chainer_tagger import __version__
 from chainer_tagger.cli import doctor, embedding, models, tagging, training
-from chainer_tagger.cli.common import Parser, print_stderr
+from chainer_tagger.cli.common import Parser, print_stderr, resolve_progress
 from chainer_tagger.errors import ChainerTaggerError
 
 
@@ -40,7 +41,7 @@ def main(argv=None):
     """Run the command line; returns the exit status (0: done, 1: some
     inputs failed, 2: the command could not run, 130: interrupted)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = resolve_progress(build_parser().parse_args(argv))
     except SystemExit as e:  # --help, --version, a mistake in the arguments
         return e.code
     try:

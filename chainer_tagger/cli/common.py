@@ -110,11 +110,38 @@ def batch_options(default):
 
 
 def progress_options():
-    """``--no-progress``."""
+    """``--progress`` / ``--no-progress``; neither: bars only when stderr
+    is a terminal (see :func:`resolve_progress`)."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument('--no-progress', action='store_true',
-                   help='no progress bar (default: a bar on stderr)')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--progress', dest='no_progress', action='store_false',
+                   default=None,
+                   help='progress bars on stderr even when it is not a '
+                        'terminal')
+    g.add_argument('--no-progress', dest='no_progress', action='store_true',
+                   default=None,
+                   help='no progress bars (default: bars on stderr only '
+                        'when it is a terminal)')
     return p
+
+
+def stderr_is_terminal():
+    """Whether someone watches stderr: a terminal, not a file, a pipe or
+    a closed stream."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def resolve_progress(args):
+    """Settle ``args.no_progress`` of a command with
+    :func:`progress_options` when neither flag was given: bars when stderr
+    is a terminal, none in logs, pipes and files (where a bar's
+    carriage returns are noise)."""
+    if getattr(args, 'no_progress', False) is None:
+        args.no_progress = not stderr_is_terminal()
+    return args
 
 
 def window_options():

@@ -109,7 +109,8 @@ def _embed_gtzan(args, net, stem):
                                 os.path.basename(os.path.normpath(
                                     args.data)),
                                 os.path.basename(args.model)),
-                            progress=not args.no_progress)
+                            progress=not args.no_progress,
+                            legend_title='genre')
     write_stdout('wrote {} (NumPy .npy, {} rows of {}), {} and {}\n'.format(
         args.output, emb.shape[0], emb.shape[1], stem + '.csv',
         ', '.join(map(str, plots))))

@@ -162,6 +162,8 @@ class GTZAN:
     cache_dir : path-like
         Where decoded features are kept.
     progress : bool
+        A progress bar on stderr while clips are decoded (default: none;
+        the CLI asks for one when stderr is a terminal).
     measure : bool
         Also measure each clip for :meth:`quality_warnings` (once; the
         measurements are cached).
@@ -177,7 +179,7 @@ class GTZAN:
         With ``measure``: each clip's :func:`measure_clip`.
     """
 
-    def __init__(self, root, feature, kind, cache_dir, progress=True,
+    def __init__(self, root, feature, kind, cache_dir, progress=False,
                  workers=None, measure=False):
         clips = find_clips(root)
         self.root = _genres_folder(root)

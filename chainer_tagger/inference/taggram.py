@@ -85,6 +85,28 @@ def plot_taggram_of(data, path, k=10, title=None):
                                          for w in data['windows']])
 
 
+def seconds_text(seconds):
+    """Seconds as a taggram's key writes them: at most two decimals, no
+    trailing zeros (``29.12``, ``3``, ``30.65``), the same for every number
+    so that one length never reads as two."""
+    return '{:.2f}'.format(seconds).rstrip('0').rstrip('.')
+
+
+def column_caption(starts, window_seconds):
+    """The key's line that says what a column is: the window length and
+    the hop, both rounded alike (the hop read from the starts, so a hop
+    equal to the window reads as back to back, not as a second number)."""
+    window = seconds_text(window_seconds)
+    if len(starts) < 2:
+        spacing = ''
+    else:
+        hop = seconds_text(starts[1] - starts[0])
+        spacing = ' back to back' if hop == window else \
+            ' every {} s'.format(hop)
+    return 'columns: {} s windows{}, each drawn over the part of the song ' \
+        'nearest its centre'.format(window, spacing)
+
+
 def short_name(path, limit=TITLE_CHARS):
     """A file's name for a title: its base name, the middle elided when
     longer than ``limit`` characters (a long path never shrinks the
@@ -113,9 +135,20 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
         Each window's share of real audio; windows that hold zero padding
         are hatched.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    fig = taggram_figure(starts, scores, tags, k, title, window_seconds,
+                         duration, audio_fractions)
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip('.') or 'png'
+    with atomic_write(path, 'wb', suffix='.' + ext) as f:
+        fig.savefig(f, dpi=100, format=ext)
+    return path
+
+
+def taggram_figure(starts, scores, tags, k=10, title=None,
+                   window_seconds=29.12, duration=None, audio_fractions=None):
+    """The matplotlib ``Figure`` that :func:`plot_taggram` writes (a
+    ``Figure`` of its own, outside pyplot's state, so that tests can
+    measure it): the heat map's axes first, the key's second."""
+    from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
     scores = np.asarray(scores)
     fractions = np.ones(len(scores)) if audio_fractions is None else \
@@ -125,14 +158,23 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
                       kind='stable')[:k]
     image = scores[:, best].T
     lo, hi = window_cells(starts, window_seconds, duration)
-    fig, ax = plt.subplots(figsize=(max(7, min(16, 0.4 * len(starts) + 5)),
-                                    0.35 * len(best) + 2.0))
+    padded = np.flatnonzero(fractions < 1.0 - PADDING_WARN_FRACTION)
+    # The key gets a row of its own under the heat map, in inches whatever
+    # the height, so that it starts where the heat map starts (a key at the
+    # figure's corner had its hatch at the very edge).
+    key_height = 0.2 * (1 + (len(padded) > 0))
+    fig = Figure(figsize=(max(7, min(16, 0.4 * len(starts) + 5)),
+                         0.35 * len(best) + 2.0 + key_height),
+                 layout='constrained')
+    grid = fig.add_gridspec(2, 1, height_ratios=[0.35 * len(best) + 1.6,
+                                                 key_height])
+    ax, key = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    key.axis('off')
     rows = np.arange(len(best) + 1) - 0.5
     vmax = max(1e-6, float(image.max()))
     for j in range(len(lo)):  # one column per window, gaps left blank
         im = ax.pcolormesh([lo[j], hi[j]], rows, image[:, j:j + 1],
                            cmap='magma', vmin=0, vmax=vmax)
-    padded = np.flatnonzero(fractions < 1.0 - PADDING_WARN_FRACTION)
     for j in padded:
         ax.add_patch(Rectangle(
             (lo[j], rows[0]), hi[j] - lo[j], rows[-1] - rows[0], fill=False,
@@ -142,11 +184,8 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
     ax.set_yticks(range(len(best)))
     ax.set_yticklabels([tags[j] for j in best])
     ax.set_xlabel('time in the song (s)')
-    hop = starts[1] - starts[0] if len(starts) > 1 else None
-    caption = 'columns: {:.2f} s windows{}, each drawn over the part of ' \
-        'the song nearest its centre'.format(
-            window_seconds, '' if hop is None else ' every {:g} s'.format(hop))
-    handles = [Patch(facecolor='none', edgecolor='none', label=caption)]
+    handles = [Patch(facecolor='none', edgecolor='none',
+                     label=column_caption(starts, window_seconds))]
     if len(padded):
         handles.append(Patch(
             facecolor='none', edgecolor='0.4', hatch='//',
@@ -157,14 +196,9 @@ def plot_taggram(starts, scores, tags, path, k=10, title=None,
     if title:
         ax.set_title(title, fontsize=10, loc='left')
     fig.colorbar(im, ax=ax, label='score')
-    # Room at the bottom for the key, in inches, whatever the height.
-    height = fig.get_figheight()
-    fig.legend(handles=handles, loc='lower left', bbox_to_anchor=(0.01, 0.01),
-               fontsize=8, frameon=False, handlelength=1.5,
-               borderaxespad=0)
-    fig.tight_layout(rect=(0, (0.1 + 0.2 * len(handles)) / height, 1, 1))
-    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip('.') or 'png'
-    with atomic_write(path, 'wb', suffix='.' + ext) as f:
-        fig.savefig(f, dpi=100, format=ext)
-    plt.close(fig)
-    return path
+    # Out of the layout: it may run on under the colour bar, whose column
+    # the layout would otherwise widen.
+    key.legend(handles=handles, loc='upper left', bbox_to_anchor=(0, 1),
+               borderaxespad=0, borderpad=0, fontsize=8, frameon=False,
+               handlelength=1.5).set_in_layout(False)
+    return fig

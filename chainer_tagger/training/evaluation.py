@@ -121,6 +121,28 @@ def classification_report(y_true, y_pred, class_names):
     }
 
 
+def model_label(model):
+    """A model as a title names it: a registry name as it is, a model file
+    by its folder and name (``runs/m2v/best_model.npz`` ->
+    ``m2v/best_model.npz``: every run writes a ``best_model.npz``)."""
+    parts = Path(str(model)).parts
+    return '/'.join(parts[-2:]) if len(parts) > 1 else str(model)
+
+
+def confusion_title(model, arch, data, split, n_clips, accuracy, seed=None,
+                    test_fraction=None):
+    """Two lines that say what a confusion matrix is of: the model (and
+    its architecture), the data folder and the split, then the clips and
+    the accuracy.  A matrix without them could be any model's."""
+    name = model_label(model)
+    what = name if arch in (None, name) else '{} ({})'.format(name, arch)
+    clips = '{} held-out clips (split seed {}, test fraction {:g})'.format(
+        n_clips, seed, test_fraction) if split == 'held-out' else \
+        'all {} clips'.format(n_clips)
+    return 'Confusion matrix: {} on {}\n{}, accuracy {:.1%}'.format(
+        what, Path(str(data)).name or str(data), clips, accuracy)
+
+
 def plot_confusion(matrix, class_names, path, title='Confusion matrix'):
     import matplotlib
     matplotlib.use('Agg')
@@ -130,7 +152,7 @@ def plot_confusion(matrix, class_names, path, title='Confusion matrix'):
     ConfusionMatrixDisplay(np.asarray(matrix),
                            display_labels=list(class_names)).plot(
         ax=ax, cmap='Blues', colorbar=False, xticks_rotation=45)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -212,7 +234,7 @@ def evaluation_paths(out, identity):
 
 
 def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
-             seed=None, test_fraction=None, windows=None, progress=True,
+             seed=None, test_fraction=None, windows=None, progress=False,
              cache_dir=None, keras=None):
     """Evaluate a genre classifier on a GTZAN-layout folder.
 
@@ -236,6 +258,9 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
         evaluations of several data sets live side by side).
     keras : str, optional
         A Keras tagger's BatchNormalization preset, if not its default.
+    progress : bool
+        Progress bars on stderr (default: none; the CLI asks for them when
+        stderr is a terminal).
 
     Returns
     -------
@@ -263,10 +288,10 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
     gtzan = GTZAN(data, pipeline.feature, pipeline.kind, cache_dir,
                   progress=progress)
     if split == 'held-out':
-        _, idx = gtzan.split(
-            test_fraction if test_fraction is not None else
-            run['test_fraction'],
-            seed if seed is not None else run['seed'])
+        test_fraction = test_fraction if test_fraction is not None else \
+            run['test_fraction']
+        seed = seed if seed is not None else run['seed']
+        _, idx = gtzan.split(test_fraction, seed)
     else:
         idx = np.arange(len(gtzan))
     names = list(net.tags)
@@ -293,9 +318,8 @@ def evaluate(model, data, split=None, out=None, batch_size=8, gpu=None,
         json_path, png_path = evaluation_paths(out, identity)
         report['files'] = [str(json_path), str(png_path)]
         plot_confusion(report['confusion_matrix'], names, png_path,
-                       'Confusion matrix: {} ({} clips, {}, accuracy {:.1%})'
-                       .format(Path(identity['data']).name,
-                               report['n_clips'], split,
-                               report['accuracy']))
+                       confusion_title(model, net.arch, data, split,
+                                       report['n_clips'], report['accuracy'],
+                                       seed, test_fraction))
         write_text_atomic(json_path, json.dumps(report, indent=1))
     return report

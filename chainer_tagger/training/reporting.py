@@ -6,6 +6,7 @@ import numpy as np
 import chainer
 from chainer.training import extension
 
+from chainer_tagger.atomic_file import atomic_write
 from chainer_tagger.pretrained import save_model_npz
 from chainer_tagger.training.evaluation import (clip_probabilities,
                                                 held_out_scores)
@@ -139,38 +140,49 @@ class PlainText:
 def plot_curves(log, out, title):
     """``loss.png`` and ``accuracy.png`` in folder ``out`` from a Chainer
     log (a list of per-epoch dicts)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    paths = []
+    for what in ('loss', 'accuracy'):
+        path = '{}/{}.png'.format(out, what)
+        with atomic_write(path, 'wb', suffix='.png') as f:
+            curve_figure(log, what, title).savefig(f, dpi=100, format='png')
+        paths.append(path)
+    return paths
+
+
+def curve_figure(log, what, title):
+    """The matplotlib ``Figure`` (outside pyplot's state) of one learning
+    curve, ``what`` ``'loss'`` or ``'accuracy'``: training and validation
+    against the epoch, the best model's epoch marked.
+
+    Epochs are whole: the x axis has integer ticks only, even for a run of
+    one epoch (whose half-unit view used to get 0.945 ... 1.050)."""
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     held_out = [e for e in log if ACCURACY_KEY in e]
     best = max(held_out, key=lambda e: (e[ACCURACY_KEY], -e[LOSS_KEY]),
                default=None)
-    paths = []
-    for what, label in (('loss', 'cross-entropy loss'),
-                        ('accuracy', 'accuracy')):
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        for key, name, style in (('main/' + what, 'train', 'o-'),
-                                 ('validation/main/' + what, 'validation',
-                                  's-')):
-            points = [(e['epoch'], e[key]) for e in log if key in e]
-            if points:
-                x, y = zip(*points)
-                ax.plot(x, y, style, markersize=3, label=name)
-        if best is not None:
-            ax.axvline(best['epoch'], color='0.5', linestyle=':',
-                       label='best_model.npz')
-        ax.set_xlabel('epoch')
-        ax.set_ylabel(label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if what == 'accuracy':
-            ax.set_ylim(-0.02, 1.02)
-        ax.set_title('{}: {}'.format(title, what))
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        path = '{}/{}.png'.format(out, what)
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    fig = Figure(figsize=(6.4, 4.2), layout='constrained')
+    ax = fig.subplots()
+    for key, name, style in (('main/' + what, 'train', 'o-'),
+                             ('validation/main/' + what, 'validation',
+                              's-')):
+        points = [(e['epoch'], e[key]) for e in log if key in e]
+        if points:
+            x, y = zip(*points)
+            ax.plot(x, y, style, markersize=3, label=name)
+    if best is not None:
+        ax.axvline(best['epoch'], color='0.5', linestyle=':',
+                   label='best_model.npz')
+    epochs = [e['epoch'] for e in log] or [1]
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    # min_n_ticks=1: with fewer than two whole epochs in view MaxNLocator
+    # gives up integer ticks unless told one is enough.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel('epoch')
+    ax.set_ylabel({'loss': 'cross-entropy loss'}.get(what, what))
+    if what == 'accuracy':
+        ax.set_ylim(-0.02, 1.02)
+    ax.set_title('{}: {}'.format(title, what))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

@@ -106,7 +106,7 @@ class TrainingConfig:
     windows: int = DEFAULT_EVALUATION_WINDOWS
     input_fill: str = 'loop'
     features: str = None
-    progress: bool = True
+    progress: bool = False
     embeddings: bool = True
     cache_dir: str = None
     distributed: bool = False
@@ -301,11 +301,11 @@ def _plot_embeddings(out, gtzan, before, after, seed, held_out, progress):
                                out / 'embeddings_after',
                                'SoundNet embeddings after training',
                                seed=seed, held_out=held_out,
-                               progress=progress)
+                               progress=progress, legend_title='genre')
     return plot_embeddings_before_after(
         before, after, gtzan.labels, GTZAN_GENRES, out / 'embeddings',
         'SoundNet embeddings', seed=seed, held_out=held_out,
-        progress=progress)
+        progress=progress, legend_title='genre')
 
 
 def train(config=None, **options):

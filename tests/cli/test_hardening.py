@@ -195,6 +195,6 @@ def test_models_into_a_closed_pipe_is_quiet():
 def test_no_ansi_codes_in_progress_on_a_pipe(tmp_path, capsys):
     for i in range(5):
         np.save(tmp_path / '{}.npy'.format(i), np.load(MELGRAM))
-    assert main(['tag', str(tmp_path), '-f', 'json']) == 0
+    assert main(['tag', str(tmp_path), '-f', 'json', '--progress']) == 0
     err = capsys.readouterr().err
     assert '5/5' in err and '\x1b[' not in err

@@ -136,7 +136,7 @@ def test_progress_bar_on_many_files(tmp_path, capsys):
     for i in range(5):
         np.save(tmp_path / '{}.npy'.format(i), src)
     assert main(['tag', str(tmp_path), '--format', 'json',
-                 '--batch-size', '2']) == 0
+                 '--batch-size', '2', '--progress']) == 0
     captured = capsys.readouterr()
     assert 'tagging' in captured.err and '5/5' in captured.err
     assert len(json.loads(captured.out)) == 5

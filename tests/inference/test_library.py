@@ -384,7 +384,7 @@ def test_one_progress_bar_counts_reused_tagged_and_failed(tmp_path,
     main(['tag', str(lib / 'track000.wav'), '-m', str(model_file), '--db',
           db])
     capsys.readouterr()
-    main(['tag', str(lib), '-m', str(model_file), '--db', db])
+    main(['tag', str(lib), '-m', str(model_file), '--db', db, '--progress'])
     err = capsys.readouterr().err
     bars = [line for line in err.replace('\r', '\n').splitlines()
             if line.startswith('library:')]

@@ -134,7 +134,7 @@ def test_taggram_format_from_extension_folders_and_progress(medley, tmp_path,
                                                             capsys):
     out = tmp_path / 'new' / 'deeper' / 'taggram.json'
     assert main(['taggram', str(medley), '-m', 'crnn-gtzan', '--hop', '20',
-                 '-o', str(out)]) == 0
+                 '-o', str(out), '--progress']) == 0
     doc = json.loads(out.read_text())
     assert [round(w['start']) for w in doc['windows']] == [0, 20, 40]
     assert doc['hop'] == 20.0 and doc['window_seconds'] == 29.12
@@ -153,7 +153,7 @@ def test_taggram_format_from_extension_folders_and_progress(medley, tmp_path,
 
 def test_whole_file_progress_counts_windows(medley, capsys):
     assert main(['tag', str(medley), '--window', 'full', '--hop', '10',
-                 '-m', 'cnn-msd', '-f', 'json']) == 0
+                 '-m', 'cnn-msd', '-f', 'json', '--progress']) == 0
     captured = capsys.readouterr()
     assert 'tagging windows' in captured.err and '5/5' in captured.err
     assert json.loads(captured.out)[0]['windows'] == 5
