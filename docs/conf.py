@@ -66,3 +66,6 @@ html_theme = 'furo'
 html_title = 'chainer-tagger {}'.format(release)
 html_static_path = []
 pygments_style = 'sphinx'
+# Quotes and ellipses only: '--' in option names and help texts stays two
+# hyphens.
+smartquotes_action = 'qe'

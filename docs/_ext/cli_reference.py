@@ -77,7 +77,7 @@ def command_lines(root, name, summary, parser):
     prog = parser.prog
     title = '``{}``'.format(prog)
     lines = [title, '-' * len(title), '']
-    if summary:
+    if summary and not parser.description:
         lines += [escape(summary[0].upper() + summary[1:]) + '.', '']
     lines += ['.. code-block:: text', '']
     lines += ['   ' + line for line in
