@@ -120,8 +120,8 @@ def summary_table(results, recorder, seeds):
     """The results table: per model each seed's pooled accuracy, mean and
     std over folds, and the paired difference with its probe."""
     def name(model):
-        return ('probe on `{}`'.format(model.split(':', 1)[1])
-                if model.startswith('probe:') else '`{}`'.format(model))
+        return ('probe on {}'.format(model.split(':', 1)[1])
+                if model.startswith('probe:') else model)
     rows = recorder.table(
         'held_out', 'Held-out accuracy, {} folds a seed (seeds {})'.format(
             max((r['fold'] for runs in results.values() for r in runs),
