@@ -12,7 +12,7 @@ export PIP_BUILD_CONSTRAINT := $(CURDIR)/constraints.txt
 export CHAINER_TAGGER_SHARED := $(SHARED)
 export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
 
-.PHONY: install test tag benchmark gpu-check clean
+.PHONY: install test docs tag benchmark gpu-check clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	@# Open MPI for the distributed-training tests (mpi4py's wheel loads it).
@@ -27,6 +27,14 @@ install: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/python -m pytest -q
+
+# The documentation (Sphinx) into docs/_build/html; any warning, a broken
+# cross-reference included, fails the build. Its examples run in make test
+# (tests/docs/test_examples.py).
+docs: install
+	$(VENV)/bin/python -m pip install --quiet -e '.[docs]'
+	$(VENV)/bin/python -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "The HTML pages are in docs/_build/html."
 
 # make tag FILES="song.mp3 folder/" MODEL=crnn-msd
 FILES ?= $(SHARED)/audio/bensound-thejazzpiano.mp3
@@ -45,4 +53,4 @@ gpu-check: install
 	$(VENV)/bin/python benchmarks/run.py --quick --gpu 0
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build

@@ -18,7 +18,12 @@ best epoch.
 
 Writes ``results.json`` (every fold's accuracy, loss and run time) and
 prints, per model, the accuracy over all held-out clips of each seed and
-the mean and standard deviation over folds.  ``--extra 'ARGS'`` adds
+the mean and standard deviation over folds, and for a trained model the
+paired difference with the probe on its own features (``music2vec``:
+``probe:soundnet8``; ``crnn-msd``: ``probe:crnn-msd``) and the folds won,
+tied and lost.  That table, with the machine, date, commit and command, is
+also written to ``benchmarks/results/genre_cv.json`` (``--results``),
+which the documentation renders.  ``--extra 'ARGS'`` adds
 arguments to every ``train`` (to compare a variant with the defaults).
 """
 import argparse
@@ -32,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from recording import Recorder, add_results_option
 
 from chainer_tagger.cli import main as cli
 from chainer_tagger.configuration import GTZAN_GENRES
@@ -105,6 +112,57 @@ def summary(results):
     return '\n'.join(lines)
 
 
+def probe_of(model):
+    """The probe a trained model is compared with: one on its own frozen
+    features (``None`` for a probe)."""
+    if model.startswith('probe:'):
+        return None
+    return 'probe:' + ('soundnet8' if model == 'music2vec' else model)
+
+
+def summary_table(results, recorder, seeds):
+    """The results table: per model each seed's pooled accuracy, mean and
+    std over folds, and the paired difference with its probe."""
+    def name(model):
+        return ('probe on {}'.format(model.split(':', 1)[1])
+                if model.startswith('probe:') else model)
+    rows = recorder.table(
+        'held_out', 'Held-out accuracy, {} folds a seed (seeds {})'.format(
+            max((r['fold'] for runs in results.values() for r in runs),
+                default=-1) + 1, ', '.join(str(s) for s in seeds)),
+        ['model (defaults)'] + ['seed {}'.format(s) for s in seeds] + [
+            'mean ± std over folds',
+            'paired with its probe: difference, folds won/tied/lost',
+            'train time a run'])
+    for model, runs in results.items():
+        runs = [r for r in runs if r['seed'] in seeds]
+        if not runs:
+            continue
+        accs = [r['accuracy'] for r in runs]
+        cells = [name(model)]
+        for seed in seeds:
+            mine = [r for r in runs if r['seed'] == seed]
+            n = sum(r['n_test'] for r in mine)
+            cells.append('{:.3f}'.format(sum(
+                r['accuracy'] * r['n_test'] for r in mine) / n) if n else '')
+        cells.append('{:.3f} ± {:.3f}'.format(np.mean(accs), np.std(accs)))
+        paired = ''
+        probe = {(r['seed'], r['fold']): r['accuracy']
+                 for r in results.get(probe_of(model) or '', [])}
+        diffs = [r['accuracy'] - probe[r['seed'], r['fold']] for r in runs
+                 if (r['seed'], r['fold']) in probe]
+        if diffs:
+            paired = '{:+.3f} ± {:.3f}, {}/{}/{}'.format(
+                np.mean(diffs), np.std(diffs),
+                sum(d > 1e-9 for d in diffs), sum(abs(d) <= 1e-9
+                                                  for d in diffs),
+                sum(d < -1e-9 for d in diffs))
+        cells.append(paired)
+        cells.append('{:.0f} s'.format(np.mean([r['train_seconds']
+                                                for r in runs])))
+        rows.append(cells)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--data', required=True)
@@ -118,6 +176,7 @@ def main(argv=None):
                    help='run these folds only (for a quick look)')
     p.add_argument('--extra', default='',
                    help='arguments added to every train command')
+    add_results_option(p, 'genre_cv')
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -145,8 +204,16 @@ def main(argv=None):
                     model, seed, k, r['accuracy'], r['train_seconds']),
                     file=sys.stderr, flush=True)
     print(summary(results))
-    print('peak RSS {:.0f} MiB'.format(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    peak = 'peak RSS {:.0f} MiB'.format(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(peak)
+    recorder = Recorder('genre_cv')
+    summary_table(results, recorder, args.seeds)
+    recorder.line('{} clips in {}; {}{}'.format(
+        len(clips), args.data, peak, '; extra train arguments: ' + args.extra
+        if args.extra else ''))
+    recorder.write(args.results, note=None if args.only_folds is None else
+                   'only folds {} (a quick look)'.format(args.only_folds))
 
 
 if __name__ == '__main__':

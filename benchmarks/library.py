@@ -11,6 +11,7 @@ machine that gets busier or quieter moves both alike; the best round of
 each is printed, with its store time.  Then a re-run over the full store
 (everything reused), and the store alone: committing 10,000 results of
 50 tags in batches of 16.  ``benchmarks/run.py`` prints the same rows.
+Writes the table to ``benchmarks/results/library.json`` (``--results``).
 Needs CHAINER_TAGGER_WEIGHTS_DIR, as the tests.
 """
 import argparse
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from recording import Recorder, add_results_option
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED', ROOT.parent / 'shared'))
@@ -51,8 +54,10 @@ def store_alone(folder, n=10000, batch=16):
         return time.perf_counter() - t
 
 
-def library_rows(tagger, n_files=48, rounds=2, out=print):
-    """Print the rows; ``tagger`` is a loaded crnn-msd."""
+def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
+    """Print the rows; ``tagger`` is a loaded crnn-msd.  With a
+    ``recorder`` (``recording.Recorder``), the same numbers go into its
+    ``library`` table."""
     from chainer_tagger.inference import LibraryRun, tag
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d) / 'music'
@@ -89,13 +94,32 @@ def library_rows(tagger, n_files=48, rounds=2, out=print):
             summary = run.tag()
             report = list(run.results())
         assert summary.reused == n_files
+        rerun = time.perf_counter() - t
         out('  library re-run, every file reused: {:.2f} s for {} files '
-            '(stat, store read, results read)'.format(
-                time.perf_counter() - t, n_files))
+            '(stat, store read, results read)'.format(rerun, n_files))
         seconds = store_alone(d)
         out('store alone: 10,000 results of 50 tags committed 16 at a time: '
             '{:.2f} s ({:.2f} ms a batch, {:.0f} results/s)'.format(
                 seconds, 1000 * seconds / (10000 / 16), 10000 / seconds))
+    if recorder is not None:
+        rows = recorder.table(
+            'library', 'Library mode against plain tagging: {} mp3s, '
+            'crnn-msd, batch 16, best of {} interleaved rounds'.format(
+                n_files, rounds), ['run', 'clips/s', 'rounds', 'store writes'])
+        rows.append(['plain tag', '{:.2f}'.format(n_files / best_plain),
+                     ', '.join('{:.2f}'.format(n_files / s) for s in plain),
+                     '-'])
+        rows.append(['tag --db, new store', '{:.2f}'.format(
+            n_files / best_library), ', '.join(
+                '{:.2f}'.format(n_files / s) for s, _ in library),
+            '{:.3f} s = {:.2f} % of the run'.format(
+                store_seconds, 100 * store_seconds / best_library)])
+        rows.append(['tag --db again, all {} reused'.format(n_files),
+                     '{} files in {:.2f} s'.format(n_files, rerun), '-', '-'])
+        rows.append(['the store alone: 10,000 results of 50 tags, 16 a '
+                     'commit', '{:.0f} results/s'.format(10000 / seconds),
+                     '-', '{:.2f} ms a batch'.format(
+                         1000 * seconds / (10000 / 16))])
 
 
 def main():
@@ -103,11 +127,14 @@ def main():
     p.add_argument('--files', type=int, default=48)
     p.add_argument('--rounds', type=int, default=2)
     p.add_argument('--gpu', type=int, default=None)
+    add_results_option(p, 'library')
     args = p.parse_args()
     from chainer_tagger.device import to_device
     from chainer_tagger.models import load_model
+    recorder = Recorder('library')
     library_rows(to_device(load_model('crnn-msd'), args.gpu), args.files,
-                 args.rounds)
+                 args.rounds, recorder=recorder)
+    recorder.write(args.results)
 
 
 if __name__ == '__main__':

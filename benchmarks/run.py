@@ -16,7 +16,9 @@ With ``--peer PYTHON`` (a Python with PyTorch, outside the project; see
 (``../shared/peer/torch_peer.py``) on the same five workloads, ``--rounds``
 times interleaved with chainer-tagger's (each workload in a fresh
 process), and prints the ratio PyTorch time / chainer-tagger time of the
-best of each side.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
+best of each side.  Writes what it printed, with the machine, date, commit
+and command, to ``benchmarks/results/speed.json`` (``--results``), which
+the documentation renders.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
 the pretrained models.  Not part of the test suite.
 """
 import argparse
@@ -34,6 +36,7 @@ import numpy as np
 import chainer
 
 from library import library_rows
+from recording import Recorder, add_results_option
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('CHAINER_TAGGER_SHARED', ROOT.parent / 'shared'))
@@ -122,6 +125,15 @@ def training_step_time(kind, repeat, gpu=None):
 #: The peer's workloads (``torch_peer.py`` keys).
 WORKLOADS = ('crnn_fwd_b16', 'cnn_fwd_b16', 'm2v_fwd_b8', 'm2v_train_b8',
              'crnn_train_b8')
+#: How the results table names them.
+WORKLOAD_NAMES = {
+    'crnn_fwd_b16': 'CRNN forward, batch 16',
+    'cnn_fwd_b16': 'CNN forward, batch 16',
+    'm2v_fwd_b8': 'music2vec forward, batch 8',
+    'm2v_train_b8': 'music2vec training step (SoundNet trained too, Adam), '
+                    'batch 8',
+    'crnn_train_b8': 'CRNN fine-tune step (10-class top, Adam), batch 8',
+}
 
 
 def workload_time(key, repeat):
@@ -178,10 +190,14 @@ def run_peer(python, repeat):
             (line.split() for line in out.splitlines() if line.strip())}
 
 
-def compare_with_peer(python, rounds, repeat):
+def compare_with_peer(python, rounds, repeat, recorder):
     """Interleaved rounds of chainer-tagger's and the peer's workloads;
     prints each round's times and ratios, then the best of each side and
-    the ratio PyTorch / ours."""
+    the ratio PyTorch / ours (also into ``recorder``'s ``peer`` and
+    ``peer_rounds`` tables)."""
+    per_round = recorder.table(
+        'peer_rounds', 'Each round: s/clip of chainer-tagger / PyTorch '
+        '(PyTorch time / ours)', ['round'] + list(WORKLOADS))
     ours = {k: float('inf') for k in WORKLOADS}
     theirs = dict(ours)
     rss = {}
@@ -196,13 +212,20 @@ def compare_with_peer(python, rounds, repeat):
         cells = ['{} {:.3f}/{:.3f} ({:.2f})'.format(
             k, mine[k], peer[k], peer[k] / mine[k]) for k in WORKLOADS]
         print('round {}: {}'.format(r + 1, ', '.join(cells)), flush=True)
+        per_round.append([r + 1] + ['{:.3f}/{:.3f} ({:.2f})'.format(
+            mine[k], peer[k], peer[k] / mine[k]) for k in WORKLOADS])
     print()
-    row('workload (s/clip, best of {} rounds)'.format(rounds),
-        'chainer-tagger', 'PyTorch 2.13', 'PyTorch / ours',
-        'peak RSS alone')
-    row(*['---'] * 5)
+    best = recorder.table(
+        'peer', 'Against the PyTorch peer: s/clip, best of {} interleaved '
+        'rounds'.format(rounds), [
+            'workload', 'chainer-tagger', 'PyTorch', 'PyTorch / ours',
+            'peak RSS alone'])
+    row(best, 'workload (s/clip, best of {} rounds)'.format(rounds),
+        'chainer-tagger', 'PyTorch', 'PyTorch / ours', 'peak RSS alone',
+        header=True)
     for key in WORKLOADS:
-        row(key, '{:.3f}'.format(ours[key]), '{:.3f}'.format(theirs[key]),
+        row(best, WORKLOAD_NAMES.get(key, key), '{:.3f}'.format(ours[key]),
+            '{:.3f}'.format(theirs[key]),
             '{:.2f}'.format(theirs[key] / ours[key]),
             '{:.0f} MiB'.format(rss[key]))
 
@@ -233,8 +256,13 @@ def count_flops(model, x):
     return hook.flops / len(x)
 
 
-def row(*cells):
+def row(rows, *cells, header=False):
+    """Print a Markdown table row; a data row also goes into ``rows``."""
     print('| ' + ' | '.join(str(c) for c in cells) + ' |')
+    if header:
+        print('| ' + ' | '.join(['---'] * len(cells)) + ' |')
+    else:
+        rows.append([str(c) for c in cells])
 
 
 def main():
@@ -249,6 +277,7 @@ def main():
                    help=argparse.SUPPRESS)  # one workload, in a child
     p.add_argument('--repeat', type=int, default=None,
                    help=argparse.SUPPRESS)
+    add_results_option(p, 'speed')
     args = p.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
     if args.workload:
@@ -259,16 +288,24 @@ def main():
     from chainer_tagger.models import load_model
     from chainer_tagger.inference import tag
 
+    recorder = Recorder('speed')
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(
         platform.processor() or platform.machine(), os.cpu_count(),
         platform.python_version(), np.__version__, chainer.__version__))
     from chainer_tagger.functions.gemm import matmul
     rate = gemm_rate(matmul)
-    print('float32 GEMM rate (2048^2 matmul): {:.0f} GFLOP/s through SciPy\'s '
-          'BLAS (the CPU kernels), {:.0f} through NumPy\'s\n'.format(
-              rate, gemm_rate(np.matmul)))
-    row('work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s', '% of GEMM')
-    row(*['---'] * 6)
+    line = ('float32 GEMM rate (2048^2 matmul): {:.0f} GFLOP/s through '
+            'SciPy\'s BLAS (the CPU kernels), {:.0f} through NumPy\'s'.format(
+                rate, gemm_rate(np.matmul)))
+    print(line + '\n')
+    recorder.line(line)
+    work = recorder.table('work', 'Forward passes and training steps on '
+                          '{}'.format('GPU {}'.format(args.gpu)
+                                      if args.gpu is not None else 'the CPU'),
+                          ['work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s',
+                           '% of GEMM'])
+    row(work, 'work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s',
+        '% of GEMM', header=True)
     mel = np.load(SHARED / 'audio' / 'bensound-cute.melgram.npy').astype(
         np.float32)
     for name in ('crnn-msd', 'cnn-msd'):
@@ -277,7 +314,8 @@ def main():
         for batch in (1, 16):
             x = np.repeat(mel, batch, axis=0)
             per_clip = time_forward(model, x, repeat) / batch
-            row('{} forward'.format(name), batch, '{:.3f}'.format(per_clip),
+            row(work, '{} forward'.format(name), batch,
+                '{:.3f}'.format(per_clip),
                 '{:.2f}'.format(flops / 1e9),
                 '{:.0f}'.format(flops / per_clip / 1e9),
                 '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
@@ -300,7 +338,7 @@ def main():
                     session.run(None, {'melgram': x})
                     best = min(best, time.perf_counter() - t)
                 flops = count_flops(load_model(name), mel)
-                row('{} onnxruntime (CPU)'.format(name), 16,
+                row(work, '{} onnxruntime (CPU)'.format(name), 16,
                     '{:.3f}'.format(best / 16), '{:.2f}'.format(flops / 1e9),
                     '{:.0f}'.format(flops * 16 / best / 1e9),
                     '{:.0f} %'.format(100 * flops * 16 / best / 1e9 / rate))
@@ -314,7 +352,8 @@ def main():
         -0.3, 0.3, (8, N_SAMPLES)).astype(np.float32)
     flops = count_flops(m2v, wave[:1])
     per_clip = time_forward(m2v, wave, repeat) / len(wave)
-    row('music2vec forward (SoundNet + LSTMs)', 8, '{:.3f}'.format(per_clip),
+    row(work, 'music2vec forward (SoundNet + LSTMs)', 8,
+        '{:.3f}'.format(per_clip),
         '{:.2f}'.format(flops / 1e9), '{:.0f}'.format(
             flops / per_clip / 1e9),
         '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
@@ -322,11 +361,11 @@ def main():
         for kind, key in (('music2vec', 'm2v_train_b8'),
                           ('CRNN fine-tune (10 classes)', 'crnn_train_b8')):
             per_clip, peak = in_fresh_process(key, repeat)
-            row('{} training step (peak RSS alone: {:.0f} MiB)'.format(
+            row(work, '{} training step (peak RSS alone: {:.0f} MiB)'.format(
                 kind, peak), 8, '{:.3f}'.format(per_clip), '', '', '')
     else:
         for kind in ('music2vec', 'crnn'):
-            row('{} training step'.format(kind), 8, '{:.3f}'.format(
+            row(work, '{} training step'.format(kind), 8, '{:.3f}'.format(
                 training_step_time(kind, repeat, args.gpu)), '', '', '')
 
     songs = sorted((SHARED / 'audio').glob('*.mp3')) * 12
@@ -336,10 +375,12 @@ def main():
     results = tag(songs, model=tagger, batch_size=16)
     wall = time.perf_counter() - t
     assert all('tags' in r for r in results)
-    print('\nend to end, mp3 -> tags, crnn-msd, {} files (model loaded): '
-          '{:.2f} clips/s'.format(len(songs), len(songs) / wall))
-    print()
-    library_rows(tagger)  # the library mode against plain tagging
+    line = ('end to end, mp3 -> tags, crnn-msd, {} files (model loaded): '
+            '{:.2f} clips/s'.format(len(songs), len(songs) / wall))
+    print('\n' + line + '\n')
+    recorder.line(line)
+    # the library mode against plain tagging
+    library_rows(tagger, recorder=recorder)
     # A whole 5-minute song in 29.12 s windows with a 14.56 s hop.
     import tempfile
     import soundfile as sf
@@ -353,10 +394,11 @@ def main():
         windows = [m for _, m in melgram_windows(song, hop=14.56)]
         crnn.predict(np.stack(windows), batch_size=16)
         wall = time.perf_counter() - t
-    print('whole song, 5 min mp3, {} windows (hop 14.56 s), crnn-msd: '
-          '{:.2f} s, {:.0f}x real time'.format(len(windows), wall,
-                                               300 / wall))
-    print()
+    line = ('whole song, 5 min mp3, {} windows (hop 14.56 s), crnn-msd: '
+            '{:.2f} s, {:.0f}x real time'.format(len(windows), wall,
+                                                 300 / wall))
+    print(line + '\n')
+    recorder.line(line)
     if args.gpu is None:
         print('GPU rows (batch 64 clips/s for crnn-msd and cnn-msd, a '
               'music2vec epoch): not yet measured (run with --gpu ID)')
@@ -365,14 +407,19 @@ def main():
             model = to_device(load_model(name), args.gpu)
             x = np.repeat(mel, 64, axis=0)
             per_clip = time_forward(model, x, repeat) / 64
-            print('GPU {} forward, batch 64: {:.0f} clips/s'.format(
-                name, 1 / per_clip))
+            line = 'GPU {} forward, batch 64: {:.0f} clips/s'.format(
+                name, 1 / per_clip)
+            print(line)
+            recorder.line(line)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print('peak RSS of this run: {:.0f} MiB'.format(peak))
+    line = 'peak RSS of this run: {:.0f} MiB'.format(peak)
+    print(line)
+    recorder.line(line)
     if args.peer:
         print('\nPyTorch peer ({}), {} interleaved rounds:'.format(
             args.peer, args.rounds))
-        compare_with_peer(args.peer, args.rounds, repeat)
+        compare_with_peer(args.peer, args.rounds, repeat, recorder)
+    recorder.write(args.results)
 
 
 if __name__ == '__main__':

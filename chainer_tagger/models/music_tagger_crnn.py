@@ -59,6 +59,8 @@ class MusicTaggerCRNN(MelgramTagger):
         A registry name (``'crnn-msd'``, ``'crnn-gtzan'``, ``'rnn0-msd'``) or
         a converted ``.npz``; its settings override the arguments above.
 
+    Notes
+    -----
     For training, the model is a *body* (input BN and conv blocks,
     :meth:`body`) and a *head* (the GRUs and the classifier,
     :meth:`head`): with the body frozen its output for a window never
