@@ -14,6 +14,8 @@ from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.model_file import (FILL_SETTING, Setting,
+                                                  TAGS_SETTING)
 
 
 class Music2Vec(chainer.Chain):
@@ -57,8 +59,9 @@ class Music2Vec(chainer.Chain):
     model_name = None
     #: sha256 of the weights it was loaded from (set by ``load_model``).
     weights_sha256 = None
-    settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
-                      'dropout': (int, float), 'input_fill': str}
+    settings_types = {'tags': TAGS_SETTING, 'freeze_soundnet': bool,
+                      'dropout': Setting((int, float), low=0, below=1),
+                      'input_fill': FILL_SETTING}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)
 
