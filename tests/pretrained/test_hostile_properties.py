@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from chainer_tagger.models import MusicTaggerCNN
 from chainer_tagger.pretrained import save_model_npz
 
-from hostile_files import (genuine_h5, meta_npy, npy_bytes, rewrite_npz,
-                           run_tag)
+from hostile_files import genuine_h5, meta_npy, rewrite_npz, run_tag
 
 META = {'arch': 'cnn', 'name': None, 'settings': {
     'tags': 'msd', 'bn_mode': 0, 'keras': '1.1-theano', 'per_clip': False}}
