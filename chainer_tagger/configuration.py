@@ -299,6 +299,39 @@ FILE_TAGS_FIELD_PREFIX = 'chainer-tagger:'
 MP4_FREEFORM_MEAN = 'com.apple.iTunes'
 
 
+# -- Reading untrusted model and weight files -------------------------------
+
+#: The Keras-1 BatchNormalization modes the taggers have (0: feature-wise
+#: with moving statistics, 2: feature-wise with the batch's statistics).
+KERAS_BN_MODES = (0, 2)
+#: Classes a classifier may have, and the longest class name, in a model
+#: file's ``tags`` (bounds what a hostile file can make us build).
+MAX_CLASSES = 10000
+MAX_CLASS_NAME = 200
+#: The longest text a model file's setting may be.
+MAX_SETTING_TEXT = 4096
+#: A model file's ``_meta`` JSON: its size in bytes and how deep its
+#: containers may nest (a probe's is 5 deep).
+MODEL_META_MAX_BYTES = 1 << 20
+MODEL_META_MAX_DEPTH = 16
+#: Entries of a ``.npz`` (model file or training snapshot); the bytes one
+#: entry whose shape the target cannot tell beforehand may declare, and
+#: all entries together (entries the target can tell must have its shape).
+NPZ_MAX_MEMBERS = 10000
+NPZ_MAX_UNKNOWN_MEMBER_BYTES = 1 << 28
+NPZ_MAX_TOTAL_BYTES = 1 << 30
+#: The longest ``.npy`` header read (NumPy's own bound) and the largest
+#: entry holding Python objects that is looked at (only ``None`` passes).
+NPY_MAX_HEADER_BYTES = 10000
+NPZ_MAX_OBJECT_MEMBER_BYTES = 1 << 16
+#: How deep the ``layer_names`` of a Keras-1 weight file may nest groups.
+KERAS_MAX_NESTING = 8
+#: The HDF5 filters a weight file's datasets may use (gzip, shuffle,
+#: fletcher32, szip, nbit, scaleoffset, lzf): built in, so no plugin is
+#: loaded to decode them.
+HDF5_BUILTIN_FILTERS = (1, 2, 3, 4, 5, 6, 32000)
+
+
 def resolve_tags(tags):
     """Return a tuple of tag names from a vocabulary name or a sequence."""
     if isinstance(tags, str):

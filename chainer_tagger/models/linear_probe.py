@@ -13,7 +13,9 @@ from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.models.melgram_tagger import as_melgram_batch
 from chainer_tagger.models.soundnet import as_waveform_batch
-from chainer_tagger.pretrained.model_file import validate_meta
+from chainer_tagger.pretrained.model_file import (FILL_SETTING,
+                                                  TAGS_SETTING,
+                                                  validate_meta)
 
 
 class LinearProbe(ClassScores, chainer.Chain):
@@ -47,10 +49,10 @@ class LinearProbe(ClassScores, chainer.Chain):
     arch = 'probe'
     exclusive_classes = True
     model_name = None
-    settings_types = {'tags': (str, list), 'feature_arch': str,
+    settings_types = {'tags': TAGS_SETTING, 'feature_arch': str,
                       'feature_settings': dict,
                       'features_from': (str, type(None)),
-                      'input_fill': str}
+                      'input_fill': FILL_SETTING}
     #: The standardization and the classifier are stored in float32.
     precisions = ('float32',)
 

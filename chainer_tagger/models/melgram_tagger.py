@@ -8,12 +8,13 @@ import chainer.functions as F
 import chainer.links as L
 
 from chainer_tagger.configuration import (
-    MELGRAM_INPUT, N_FRAMES, N_MELS, PRECISIONS, RUNNING_STD_ALIASES,
-    keras_preset, resolve_tags)
+    KERAS_BN_MODES, KERAS_PRESETS, MELGRAM_INPUT, N_FRAMES, N_MELS,
+    PRECISIONS, RUNNING_STD_ALIASES, keras_preset, resolve_tags)
 from chainer_tagger.errors import InputError, ModelFileError
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.model_file import Setting, TAGS_SETTING
 
 
 def as_melgram_batch(melgrams, dtype=np.float32):
@@ -90,9 +91,12 @@ class MelgramTagger(ClassScores, chainer.Chain):
 
     #: Settings a model file may give the constructor, and their types.
     #: (``running_std_is`` is the former name of ``keras``, in older files.)
-    settings_types = {'tags': (str, list), 'bn_mode': int, 'keras': str,
-                      'running_std_is': str, 'per_clip': bool,
-                      'exclusive_classes': bool}
+    settings_types = {
+        'tags': TAGS_SETTING,
+        'bn_mode': Setting(int, choices=KERAS_BN_MODES),
+        'keras': Setting(str, choices=tuple(KERAS_PRESETS)),
+        'running_std_is': Setting(str, choices=tuple(RUNNING_STD_ALIASES)),
+        'per_clip': bool, 'exclusive_classes': bool}
     precisions = PRECISIONS
     #: Dropout applied to the features before the classifier (training only).
     feature_dropout = 0.0

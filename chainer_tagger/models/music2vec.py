@@ -16,6 +16,8 @@ from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.models.soundnet import (SoundNet8, as_waveform_batch,
                                             soundnet_steps)
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.model_file import (FILL_SETTING, Setting,
+                                                  TAGS_SETTING)
 
 
 class Music2Vec(ClassScores, chainer.Chain):
@@ -59,8 +61,9 @@ class Music2Vec(ClassScores, chainer.Chain):
     model_name = None
     #: sha256 of the weights it was loaded from (set by ``load_model``).
     weights_sha256 = None
-    settings_types = {'tags': (str, list), 'freeze_soundnet': bool,
-                      'dropout': (int, float), 'input_fill': str}
+    settings_types = {'tags': TAGS_SETTING, 'freeze_soundnet': bool,
+                      'dropout': Setting((int, float), low=0, below=1),
+                      'input_fill': FILL_SETTING}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)
 

@@ -15,6 +15,7 @@ from chainer_tagger.links import (KerasBatchNormalization, KerasConvBlock,
 from chainer_tagger.models.melgram_tagger import (MelgramTagger,
                                                   keras_setting)
 from chainer_tagger.pretrained import registry
+from chainer_tagger.pretrained.model_file import FILL_SETTING
 
 
 class MusicTaggerCRNN(MelgramTagger):
@@ -69,7 +70,8 @@ class MusicTaggerCRNN(MelgramTagger):
 
     feature_dropout = 0.3
     arch = 'crnn'
-    settings_types = dict(MelgramTagger.settings_types, input_fill=str,
+    settings_types = dict(MelgramTagger.settings_types,
+                          input_fill=FILL_SETTING,
                           freeze_body=bool, standardized_body=bool)
 
     def __init__(self, tags=MSD_TAGS, bn_mode=0, keras=None, per_clip=False,

@@ -32,6 +32,7 @@ convolution kernels are stored:
 """
 import collections
 import os
+import posixpath
 import re
 import warnings
 
@@ -42,7 +43,8 @@ import chainer
 
 from chainer_tagger.configuration import (
     CNN_BLOCKS, CRNN_BLOCKS, CRNN_GRU_UNITS, CRNN_TIME_PADDING, GTZAN_GENRES,
-    MSD_TAGS, N_FRAMES, TAGGER_CONV_KERNEL, keras_preset)
+    HDF5_BUILTIN_FILTERS, KERAS_MAX_NESTING, MSD_TAGS, N_FRAMES,
+    NPZ_MAX_MEMBERS, TAGGER_CONV_KERNEL, VOCABULARIES, keras_preset)
 from chainer_tagger.errors import KerasWeightsError
 from chainer_tagger.pretrained.model_file import (rng_untouched,
                                                   save_model_npz)
@@ -77,6 +79,16 @@ ARCHITECTURE_NAMES = {'crnn': 'MusicTaggerCRNN', 'cnn': 'MusicTaggerCNN'}
 def read_keras_h5(path):
     """Read the layers of a Keras-1 weight file.
 
+    The weights come from the file itself and nothing else: a file with an
+    external link, a soft link that leads out of its weights or nowhere, a
+    dataset stored in another file (external storage) or assembled from
+    others (a virtual dataset) is refused before anything is read, and so
+    is a weight that is not a plain floating-point array, that uses an
+    HDF5 filter needing a plugin, that declares more values than any
+    weight of the taggers, or that holds NaN or infinite values (a model
+    built from it would only ever give NaN scores).  Each refusal is one
+    line naming the file and the member.
+
     Parameters
     ----------
     path : str or path-like
@@ -95,14 +107,18 @@ def read_keras_h5(path):
         raise KerasWeightsError('{}: not a readable HDF5 file ({})'.format(
             path, e)) from None
     with f:
-        root = f['model_weights'] if 'model_weights' in f else f
-        if 'layer_names' not in root.attrs:
-            raise KerasWeightsError(
-                '{}: no Keras layer_names attribute; not a Keras weight '
-                'file'.format(path))
         try:
-            raw = list(_walk(root))
-        except (KeyError, OSError, RuntimeError) as e:
+            root = _weights_root(f, path)
+            _refuse_outside_storage(f, root, path)
+            if 'layer_names' not in root.attrs:
+                raise KerasWeightsError(
+                    '{}: no Keras layer_names attribute; not a Keras weight '
+                    'file'.format(path))
+            raw = list(_walk(root, path, _Budget()))
+        except KerasWeightsError:
+            raise
+        except (KeyError, OSError, RuntimeError, ValueError, TypeError,
+                AttributeError) as e:
             raise KerasWeightsError('{}: corrupted Keras weight file ({})'
                                     .format(path, e)) from None
     names = [name for _, name, _ in raw]
@@ -111,18 +127,212 @@ def read_keras_h5(path):
     return _split_layers(raw), backend
 
 
-def _walk(group):
+def _weights_root(f, path):
+    """The group that holds the weights: ``model_weights`` (a whole-model
+    save) or the file's root, looked at without following any link."""
+    link = f.get('model_weights', getlink=True)
+    if link is None:
+        return f
+    if not isinstance(link, h5py.HardLink):
+        raise KerasWeightsError(
+            '{}: member /model_weights is a link ({}); weights are read '
+            'from the file itself only, so the file is refused'.format(
+                path, _link_text(link)))
+    root = f['model_weights']
+    if not isinstance(root, h5py.Group):
+        raise KerasWeightsError('{}: member /model_weights is not a group'
+                                .format(path))
+    return root
+
+
+def _link_text(link):
+    if isinstance(link, h5py.ExternalLink):
+        return 'an external link to {}:{}'.format(link.filename, link.path)
+    if isinstance(link, h5py.SoftLink):
+        return 'a soft link to {}'.format(link.path)
+    return type(link).__name__
+
+
+def _refuse_outside_storage(f, root, path):
+    """Refuse a file some of whose members lie outside it (or outside its
+    weights), without following any link to find out.
+
+    Every link of the file is visited (hard links only are walked into):
+    external links, soft links that point out of the weights group or to
+    nothing, and datasets with external storage or virtual mappings are
+    refused, naming the first member found."""
+    links = []
+    f.visititems_links(lambda name, link: links.append((name, link)))
+    inside = root.name.rstrip('/') + '/'
+    for name, link in links:
+        if isinstance(link, h5py.ExternalLink):
+            _refuse_member(path, name, _link_text(link))
+    for name, link in links:
+        if isinstance(link, h5py.SoftLink):
+            target = posixpath.normpath(posixpath.join(
+                '/' + posixpath.dirname(name), link.path))
+            if not (target + '/').startswith(inside) or \
+                    f.get(target) is None:
+                _refuse_member(path, name, _link_text(link) + ', outside '
+                               'the weights or to nothing')
+    for name, link in links:
+        if isinstance(link, h5py.HardLink):
+            obj = f.get(name)
+            if isinstance(obj, h5py.Dataset):
+                _check_storage(obj, path)
+
+
+def _refuse_member(path, name, what):
+    raise KerasWeightsError(
+        '{}: member /{} is {}; weights are read from the file itself only, '
+        'so the file is refused'.format(path, name.lstrip('/'), what))
+
+
+def _check_storage(dataset, path):
+    if dataset.external:
+        _refuse_member(path, dataset.name, 'stored in another file ({})'
+                       .format(dataset.external[0][0]))
+    if dataset.is_virtual:
+        _refuse_member(path, dataset.name, 'a virtual dataset (mapped '
+                       'from other datasets or files)')
+
+
+def _max_weight_sizes():
+    """``(values of the largest weight, values of the largest model)`` of
+    the architectures, with the classifier at its widest vocabulary, times
+    :data:`_SIZE_SLACK`: a file that declares more fits none of them by
+    far (a little more still reads, and is refused listing expected
+    against found layers)."""
+    widest = max(len(v) for v in VOCABULARIES.values())
+    largest, total = 0, 0
+    for arch in ARCHITECTURE_NAMES:
+        sizes = [int(np.prod([widest if n is None else n for n in shape]))
+                 for layer in expected_layers(arch)
+                 for shape in layer.shapes.values()]
+        largest, total = max(largest, max(sizes)), max(total, sum(sizes))
+    return largest * _SIZE_SLACK, total * _SIZE_SLACK
+
+
+_SIZE_SLACK = 4
+
+
+class _Budget:
+    """What the weights read so far declared, against what any of the
+    architectures can hold."""
+
+    def __init__(self):
+        self.largest, self.total = _max_weight_sizes()
+        self.used = 0
+
+    def take(self, dataset, path):
+        size = int(np.prod(dataset.shape, dtype=object))
+        if size > self.largest:
+            raise KerasWeightsError(
+                '{}: member {} declares shape {} ({} values), more than any '
+                'weight of the taggers (at most {} are read); the file is '
+                'refused'.format(
+                    path, dataset.name, dataset.shape, size, self.largest))
+        self.used += size
+        if self.used > self.total:
+            raise KerasWeightsError(
+                '{}: its weights declare more than {} values, far more '
+                'than any of the taggers holds; the file is refused (at '
+                'member {})'.format(path, self.total, dataset.name))
+
+
+def _names_attribute(node, key, path):
+    """The names in attribute ``key`` of ``node`` (``layer_names``,
+    ``weight_names``): a list of strings, else a one-line refusal."""
+    value = np.asarray(node.attrs[key])
+    if value.size == 0:
+        return []
+    if value.ndim > 1 or value.dtype.kind not in 'SUO' or \
+            value.size > NPZ_MAX_MEMBERS:
+        raise KerasWeightsError(
+            '{}: attribute {} of {} is not a list of names ({} of {})'
+            .format(path, key, node.name, value.shape, value.dtype))
+    names = []
+    for item in value.ravel():
+        if not isinstance(item, (str, bytes)):
+            raise KerasWeightsError('{}: attribute {} of {} holds {!r}, '
+                                    'not a name'.format(path, key, node.name,
+                                                        item))
+        names.append(_text(item))
+    return names
+
+
+def _walk(group, path, budget, depth=0, seen=()):
     """``(group name, weight name, array)`` of every weight under
     ``group``, in the order of the ``layer_names`` attributes."""
-    for layer in group.attrs['layer_names']:
-        layer = _text(layer)
-        sub = group[layer]
+    if depth >= KERAS_MAX_NESTING or group.id in seen:
+        raise KerasWeightsError(
+            '{}: the layer_names of {} lead back into themselves or nest '
+            'deeper than {} groups; the file is refused'.format(
+                path, group.name, KERAS_MAX_NESTING))
+    seen = seen + (group.id,)
+    for layer in _names_attribute(group, 'layer_names', path):
+        sub = group.get(layer)
+        if sub is None:
+            raise KerasWeightsError('{}: layer {!r} of {} is not in the file'
+                                    .format(path, layer, group.name))
+        if not isinstance(sub, h5py.Group):
+            raise KerasWeightsError('{}: layer {!r} of {} is not a group'
+                                    .format(path, layer, group.name))
         if 'layer_names' in sub.attrs:
-            yield from _walk(sub)
+            yield from _walk(sub, path, budget, depth + 1, seen)
             continue
-        for name in sub.attrs.get('weight_names', []):
-            name = _text(name)
-            yield layer, name, np.asarray(sub[name][()])
+        if 'weight_names' not in sub.attrs:
+            continue
+        for name in _names_attribute(sub, 'weight_names', path):
+            dataset = sub.get(name)
+            if not isinstance(dataset, h5py.Dataset):
+                raise KerasWeightsError(
+                    '{}: weight {!r} of layer {!r} is {}'.format(
+                        path, name, layer, 'not in the file'
+                        if dataset is None else 'not a dataset'))
+            yield layer, name, _read_weight(dataset, layer, path, budget)
+
+
+def _read_weight(dataset, layer, path, budget):
+    """The array of one weight, once its storage, type, filters and size
+    have been checked; refused when it is not all finite."""
+    _check_storage(dataset, path)
+    dtype = dataset.dtype
+    if dtype.kind != 'f' or dtype.itemsize not in (2, 4, 8) or \
+            dtype.fields is not None or dataset.shape is None:
+        raise KerasWeightsError(
+            '{}: member {} holds {} ({}); Keras weights are arrays of '
+            'float16, float32 or float64'.format(
+                path, dataset.name, 'no array' if dataset.shape is None
+                else 'values of type {}'.format(dtype), _dtype_kind(dtype)))
+    plist = dataset.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in HDF5_BUILTIN_FILTERS:
+            raise KerasWeightsError(
+                '{}: member {} is encoded by HDF5 filter {}, which is not '
+                'built in (it would load a plugin); the file is refused'
+                .format(path, dataset.name, code))
+    budget.take(dataset, path)
+    value = np.asarray(dataset[()])
+    bad = np.count_nonzero(~np.isfinite(value))
+    if bad:
+        raise KerasWeightsError(
+            '{}: layer {}: weight {} holds {} NaN or infinite values (of '
+            '{}); a model built from it would give NaN scores, so the file '
+            'is refused'.format(path, layer, dataset.name.rsplit('/', 1)[-1],
+                                bad, value.size))
+    return value
+
+
+def _dtype_kind(dtype):
+    if dtype.fields is not None:
+        return 'a compound type'
+    if dtype.hasobject:
+        return 'objects: strings or references'
+    return {'f': 'floating point', 'i': 'integers', 'u': 'integers',
+            'b': 'booleans', 'c': 'complex numbers', 'S': 'bytes',
+            'U': 'text', 'V': 'raw or compound'}.get(dtype.kind, dtype.kind)
 
 
 def _text(value):
@@ -224,34 +434,58 @@ def _fits(expected, found):
         return False
     if set(found.weights) != set(expected.shapes):
         return False
+    return all(_shape_fits(shape, np.shape(found.weights[weight]))
+               for weight, shape in expected.shapes.items())
+
+
+def _found_shapes(layer):
+    return {w: np.shape(v) for w, v in layer.weights.items()}
+
+
+def _focus(expected, found):
+    """The weight both sides are shown by: the first weight whose shape
+    differs when the two layers have the same kind and weight names (a
+    GRU's ``U_r``, a BN's ``running_std``), else the kind's main weight."""
+    if expected is None or found is None or found.kind != expected.kind \
+            or set(found.weights) != set(expected.shapes):
+        return None
+    actual = _found_shapes(found)
     for weight, shape in expected.shapes.items():
-        actual = np.shape(found.weights[weight])
-        if len(actual) != len(shape) or any(
-                e is not None and e != a for e, a in zip(shape, actual)):
-            return False
-    return True
+        if not _shape_fits(shape, actual[weight]):
+            return weight
+    return None
 
 
-def _describe_expected(layer):
-    return '{}: {}'.format(layer.role, _shapes(layer.kind, layer.shapes))
+def _shape_fits(expected, actual):
+    return len(actual) == len(expected) and all(
+        e is None or e == a for e, a in zip(expected, actual))
 
 
-def _describe_found(layer):
-    return '{}: {}'.format(layer.name, _shapes(
-        layer.kind, {w: np.shape(v) for w, v in layer.weights.items()}))
+def _describe_expected(layer, focus=None):
+    return '{}: {}'.format(layer.role, _shapes(layer.kind, layer.shapes,
+                                               focus))
 
 
-def _shapes(kind, shapes):
+def _describe_found(layer, focus=None):
+    return '{}: {}'.format(layer.name, _shapes(layer.kind,
+                                               _found_shapes(layer), focus))
+
+
+#: The weight a layer of each kind is shown by, unless another differs.
+_MAIN_WEIGHT = {'batchnorm': 'gamma', 'conv2d': 'W', 'dense': 'W',
+                'gru': 'W_z'}
+
+
+def _shapes(kind, shapes, focus=None):
     def text(shape):
         return '({})'.format(', '.join('*' if n is None else str(n)
                                        for n in shape) +
                              (',' if len(shape) == 1 else ''))
-    if kind == 'batchnorm' and 'gamma' in shapes:
-        return 'batchnorm {}'.format(text(shapes['gamma']))
-    if kind in ('conv2d', 'dense') and 'W' in shapes:
-        return '{} W {}'.format(kind, text(shapes['W']))
-    if kind == 'gru' and 'W_z' in shapes:
-        return 'gru W_z {}'.format(text(shapes['W_z']))
+    weight = focus or _MAIN_WEIGHT.get(kind)
+    if weight == 'gamma' and weight in shapes:  # every BN weight alike
+        return '{} {}'.format(kind, text(shapes[weight]))
+    if weight in shapes:
+        return '{} {} {}'.format(kind, weight, text(shapes[weight]))
     return '{} {}'.format(kind, ', '.join(
         '{} {}'.format(w, text(s)) for w, s in shapes.items()))
 
@@ -265,9 +499,10 @@ def compare_layers(found, expected):
         f = found[i] if i < len(found) else None
         fits = _fits(e, f)
         ok = ok and fits
+        focus = None if fits else _focus(e, f)
         lines.append('  {:2d}. expected {}; found {}{}'.format(
-            i + 1, _describe_expected(e) if e else 'nothing',
-            _describe_found(f) if f else 'nothing',
+            i + 1, _describe_expected(e, focus) if e else 'nothing',
+            _describe_found(f, focus) if f else 'nothing',
             '' if fits else '  <- differs'))
     return lines, ok
 

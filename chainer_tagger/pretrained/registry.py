@@ -370,6 +370,23 @@ def ensure_converted(name, classes, progressbar=True):
                                classes, name=name)
 
 
+def reconvert(name, classes, progressbar=True):
+    """Convert registry model ``name`` afresh into the cache, its checksum
+    recorded beside it, replacing what was there.
+
+    Returns ``(source, path)``: the verified upstream file and the
+    converted ``.npz``, which :func:`ensure_converted` then finds verified
+    (never a "damaged" copy to rebuild a second time).
+    """
+    entry(name)
+    cache.ready(cache_dir())
+    source = find_source(name, progressbar=progressbar)
+    _, record = lookup_sha256(sha256sum(source))
+    path = converted_path(name, record['sha256'])
+    cache.discard(path)
+    return source, _convert_into_cache(source, path, classes, name=name)
+
+
 def prepare(model, classes, arch=None):
     """Resolve ``model`` (name or path) to ``(npz_path, meta)``.
 

@@ -88,13 +88,39 @@ def convert_soundnet_npy(src, dst, model_class, trust_unverified=False):
         model = model_class()
 
     def put(target, value, where):
-        value = np.asarray(value, np.float32)
+        value = np.asarray(value)
+        if value.dtype.kind != 'f':
+            raise ModelFileError('{}: {} holds {}, not floats'.format(
+                src, where, value.dtype))
+        value = value.astype(np.float32)
         if target.shape != value.shape:
             raise ModelFileError(
-                '{}: the file has shape {}, the model expects {}'.format(
-                    where, value.shape, target.shape))
+                '{}: {}: the file has shape {}, the model expects {}'.format(
+                    src, where, value.shape, target.shape))
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(
+                '{}: layer {} holds NaN or infinite values; a model built '
+                'from it would give NaN scores, so it is refused'.format(
+                    src, where))
         target[...] = value
 
+    try:
+        _assign(layers, model, put)
+    except (KeyError, TypeError, IndexError, ValueError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError('{}: not the layers of SoundNet-8 ({}: {})'
+                             .format(src, type(e).__name__, e)) from None
+    meta = {'arch': model_class.arch, 'settings': {}, 'name': 'soundnet8',
+            'source': {'path': os.path.basename(os.fspath(src)),
+                       'sha256': sha, 'backend': 'tensorflow'}}
+    save_model_npz(dst, model, meta)
+    return meta
+
+
+def _assign(layers, model, put):
+    """Copy SoundNet's layers (a dict of dicts of arrays) into ``model``
+    through ``put(target, value, where)``."""
     for name in [layer.name for layer in SOUNDNET_LAYERS] + ['conv8',
                                                              'conv8_2']:
         w = layers[name]
@@ -108,8 +134,3 @@ def convert_soundnet_npy(src, dst, model_class, trust_unverified=False):
             put(bn.beta.array, w['beta'], name + '/beta')
             put(bn.avg_mean, w['mean'], name + '/mean')
             put(bn.avg_var, w['var'], name + '/var')
-    meta = {'arch': model_class.arch, 'settings': {}, 'name': 'soundnet8',
-            'source': {'path': os.path.basename(os.fspath(src)),
-                       'sha256': sha, 'backend': 'tensorflow'}}
-    save_model_npz(dst, model, meta)
-    return meta

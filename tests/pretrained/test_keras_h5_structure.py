@@ -259,3 +259,60 @@ def test_a_structure_that_fits_two_architectures_is_ambiguous(tmp_path):
     arch, roles = match_architecture(found, 'twin',
                                      layouts={'cnn': cnn, 'twin': cnn})
     assert arch == 'twin' and roles['conv5'].name == 'conv5'
+
+
+def _text(shape):
+    return '({})'.format(', '.join(str(n) for n in shape) +
+                         (',' if len(shape) == 1 else ''))
+
+
+@pytest.mark.parametrize('arch', ['crnn', 'cnn'])
+def test_every_wrong_shape_shows_expected_against_found(tmp_path, arch):
+    """For every weight of every layer (BN, convolution, GRU, dense), a
+    file whose weight has one more row is refused with that layer's line
+    showing the expected shape and the file's, which differ (a GRU's U_r
+    used to be shown by W_z on both sides)."""
+    layers = random_layers(arch, mode2=False)
+    expected = expected_layers(arch)
+    path = tmp_path / 'w.h5'
+    for i, (role, kind, weights) in enumerate(layers):
+        for weight, value in weights.items():
+            shape = expected[i].shapes[weight]
+            if shape[0] is None:
+                continue  # the classifier's width: tested below
+            wrong = np.zeros((value.shape[0] + 1,) + value.shape[1:],
+                             np.float32)
+            mutated = list(layers)
+            mutated[i] = (role, kind, dict(weights, **{weight: wrong}))
+            write_named(path, mutated)
+            with pytest.raises(KerasWeightsError) as e:
+                convert_weights(path, tmp_path / 'm.npz', arch=arch,
+                                keras='1.1-theano')
+            [line] = [line for line in str(e.value).splitlines()
+                      if line.startswith('{:4d}. '.format(i + 1))]
+            shown = weight if kind in ('gru', 'conv2d', 'dense') or \
+                weight != 'gamma' else ''
+            want = _text(tuple(wrong.shape[:1]) + tuple(
+                '*' if n is None else n for n in shape[1:]))
+            assert line == ('{:4d}. expected {}: {} {}{}; found {}: {} {}{}'
+                            '  <- differs'.format(
+                                i + 1, role, kind, shown + ' ' if shown
+                                else '', _text(tuple(
+                                    '*' if n is None else n
+                                    for n in shape)),
+                                role, kind, shown + ' ' if shown else '',
+                                _text(wrong.shape))), line
+            assert want != _text(shape)
+
+
+def test_a_wrong_classifier_bias_shows_both_shapes(tmp_path):
+    layers = random_layers('cnn')
+    role, kind, weights = layers[-1]
+    layers[-1] = (role, kind, dict(weights, b=np.zeros(N_TAGS + 1,
+                                                       np.float32)))
+    write_named(tmp_path / 'w.h5', layers)
+    with pytest.raises(KerasWeightsError,
+                       match=r'output/b: the file has shape \(51,\), the '
+                       r'model expects \(50,\)'):
+        convert_weights(tmp_path / 'w.h5', tmp_path / 'm.npz',
+                        keras='1.1-theano')
