@@ -80,6 +80,9 @@ N_SCENES = 401
 #: music2vec's head: LSTM units (two layers), then the dense layers.
 MUSIC2VEC_LSTM_UNITS = 200
 MUSIC2VEC_DENSE = (400, 100)
+#: The most heads a music2vec ensemble may have (a model file that asks for
+#: more is refused before anything is built).
+MAX_MUSIC2VEC_HEADS = 32
 #: Added to the standard deviation of each input feature of a trained head
 #: (SoundNet's output in music2vec, the conv blocks' output in a fine-tuned
 #: CRNN) when it is standardized, so a feature that never varies is not

@@ -6,8 +6,9 @@ import chainer.functions as F
 import chainer.links as L
 
 from chainer_tagger.configuration import (
-    GTZAN_GENRES, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS, N_SCENES,
-    HEAD_INPUT_SCALE_FLOOR, WAVEFORM_INPUT, check_fill, resolve_tags)
+    GTZAN_GENRES, MAX_MUSIC2VEC_HEADS, MUSIC2VEC_DENSE, MUSIC2VEC_LSTM_UNITS,
+    N_SCENES, HEAD_INPUT_SCALE_FLOOR, WAVEFORM_INPUT, check_fill,
+    resolve_tags)
 from chainer_tagger.functions.stacked_lstm import stacked_lstm
 from chainer_tagger.functions.standardization import (
     standardization_statistics, standardize)
@@ -20,6 +21,42 @@ from chainer_tagger.pretrained.model_file import (FILL_SETTING, Setting,
                                                   TAGS_SETTING)
 
 
+class Music2VecHead(chainer.Chain):
+    """One classifier on SoundNet's standardized scenes: two stacked LSTMs
+    of 200 units returning sequences, flatten, Dense 400 (ReLU), Dense 100
+    (ReLU), Dense ``n_classes``.
+
+    Parameters
+    ----------
+    n_classes : int
+    steps : int
+        SoundNet's output steps for one window (8).
+    dropout : float
+        Dropout between the LSTM layers and before the dense layers.
+    """
+
+    def __init__(self, n_classes, steps, dropout):
+        super().__init__()
+        self.dropout = dropout
+        units = MUSIC2VEC_LSTM_UNITS
+        dense1, dense2 = MUSIC2VEC_DENSE
+        with self.init_scope():
+            self.lstm = L.NStepLSTM(2, N_SCENES, units, dropout)
+            self.fc1 = L.Linear(steps * units, dense1)
+            self.fc2 = L.Linear(dense1, dense2)
+            self.output = L.Linear(dense2, n_classes)
+
+    def forward(self, h):
+        """Logits of standardized scenes ``(N, steps, 401)``."""
+        h = stacked_lstm(h, self.lstm.ws, self.lstm.bs, self.dropout)
+        h = F.reshape(h, (h.shape[0], -1))
+        if self.dropout:
+            h = F.dropout(h, self.dropout)
+        h = F.relu(self.fc1(h))
+        h = F.relu(self.fc2(h))
+        return self.output(h)
+
+
 class Music2Vec(ClassScores, chainer.Chain):
     """SoundNet body up to ``conv8_2`` -> 2 LSTMs (200) -> dense head.
 
@@ -27,6 +64,16 @@ class Music2Vec(ClassScores, chainer.Chain):
     is read as a sequence by two stacked LSTMs of 200 units returning
     sequences; their outputs are flattened and pass Dense 400 (ReLU),
     Dense 100 (ReLU) and Dense ``n_classes`` (softmax).
+
+    With ``heads > 1`` the model is an ensemble of that many such heads on
+    the one SoundNet body, trained independently (each on its own loss, see
+    :meth:`head`) and averaged in probability: on a few hundred clips a
+    single head's answer depends much on its random initialisation and
+    dropout, and the average of several is both more accurate and steadier
+    (the training guide gives the numbers).  Head 0's links keep the names
+    of a single-head model (``lstm``, ``fc1``, ``fc2``, ``output``), so
+    model files of one head read as before; the others are
+    ``more_heads/<k>/...``.
 
     The scene output is standardized per channel and step before the
     LSTMs (``scene_mean``, ``scene_scale``: statistics of the training
@@ -47,6 +94,8 @@ class Music2Vec(ClassScores, chainer.Chain):
     input_fill : {'zeros', 'loop'}
         What a window holds past the end of a clip shorter than the
         30.6 s input (see :data:`~chainer_tagger.configuration.WINDOW_FILLS`).
+    heads : int
+        Heads of the ensemble (1: the seed's single classifier).
     soundnet : str, optional
         Initialise the SoundNet body from this pretrained model (normally
         ``'soundnet8'``); ``None`` leaves it random.
@@ -63,17 +112,21 @@ class Music2Vec(ClassScores, chainer.Chain):
     weights_sha256 = None
     settings_types = {'tags': TAGS_SETTING, 'freeze_soundnet': bool,
                       'dropout': Setting((int, float), low=0, below=1),
-                      'input_fill': FILL_SETTING}
+                      'input_fill': FILL_SETTING,
+                      'heads': Setting(int, low=1, high=MAX_MUSIC2VEC_HEADS)}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)
 
     def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
-                 input_fill='zeros', soundnet=None, pretrained_model=None):
+                 input_fill='zeros', heads=1, soundnet=None,
+                 pretrained_model=None):
         super().__init__()
         self.tags = resolve_tags(tags)
         self.settings = dict(tags=list(self.tags),
                              freeze_soundnet=freeze_soundnet, dropout=dropout,
                              input_fill=input_fill)
+        if heads != 1:  # files of one head keep the settings they had
+            self.settings['heads'] = heads
         self.freeze_soundnet = freeze_soundnet
         self.dropout = dropout
         self.clip_input = WAVEFORM_INPUT._replace(
@@ -83,14 +136,17 @@ class Music2Vec(ClassScores, chainer.Chain):
                             np.zeros((N_SCENES, steps), np.float32))
         self.add_persistent('scene_scale',
                             np.ones((N_SCENES, steps), np.float32))
-        units = MUSIC2VEC_LSTM_UNITS
-        dense1, dense2 = MUSIC2VEC_DENSE
         with self.init_scope():
             self.soundnet = SoundNet8(pretrained_model=soundnet)
-            self.lstm = L.NStepLSTM(2, N_SCENES, units, dropout)
-            self.fc1 = L.Linear(steps * units, dense1)
-            self.fc2 = L.Linear(dense1, dense2)
-            self.output = L.Linear(dense2, len(self.tags))
+            # Head 0's links directly under the model (the names of a
+            # one-head file), the others in a ChainList.
+            first = Music2VecHead(len(self.tags), steps, dropout)
+            self.lstm, self.fc1 = first.lstm, first.fc1
+            self.fc2, self.output = first.fc2, first.output
+            self.more_heads = chainer.ChainList(*[
+                Music2VecHead(len(self.tags), steps, dropout)
+                for _ in range(heads - 1)])
+        self._first_head = first
         if freeze_soundnet:
             self.freeze_body()
         if pretrained_model is not None:
@@ -143,18 +199,37 @@ class Music2Vec(ClassScores, chainer.Chain):
         self.scene_scale[...] = self.device.send(scale)
         return self
 
-    def head(self, scenes):
-        """Standardization, LSTMs and dense layers on SoundNet's
-        ``(N, 401, steps)`` output."""
+    @property
+    def n_heads(self):
+        """Heads of the ensemble."""
+        return 1 + len(self.more_heads)
+
+    def head_logits(self, scenes):
+        """Each head's logits on SoundNet's ``(N, 401, steps)`` output,
+        ``(N, heads, n_classes)``."""
         scenes = standardize(scenes, self.scene_mean, self.scene_scale)
         h = F.transpose(scenes, (0, 2, 1))  # (N, steps, 401)
-        h = stacked_lstm(h, self.lstm.ws, self.lstm.bs, self.dropout)
-        h = F.reshape(h, (h.shape[0], -1))
-        if self.dropout:
-            h = F.dropout(h, self.dropout)
-        h = F.relu(self.fc1(h))
-        h = F.relu(self.fc2(h))
-        return self.output(h)
+        return F.stack([head(h) for head in
+                        [self._first_head] + list(self.more_heads)], axis=1)
+
+    def head(self, scenes):
+        """Logits on SoundNet's ``(N, 401, steps)`` output: standardization,
+        then each head's LSTMs and dense layers.
+
+        One head: its logits.  An ensemble: the logarithm of the heads'
+        mean class probabilities, so that the softmax of what it returns is
+        that mean (what every command reports, and the ONNX export traces).
+        In training mode an ensemble returns each head's logits,
+        ``(N, heads, n_classes)``, for :func:`~chainer_tagger.training.
+        losses.ensemble_loss`, which trains each head on its own loss.
+        """
+        logits = self.head_logits(scenes)
+        if self.n_heads == 1:
+            return logits[:, 0]
+        if chainer.config.train:
+            return logits
+        return F.logsumexp(F.log_softmax(logits, axis=2), axis=1) - \
+            np.float32(np.log(self.n_heads))
 
     @property
     def feature_size(self):

@@ -61,6 +61,7 @@ from chainer_tagger.training import distributed as dist
 from chainer_tagger.training.inputs import (EvaluationWindows,
                                             FrozenBodyOutputs, Logits,
                                             TrainingWindows, decoded_clips)
+from chainer_tagger.training.losses import ensemble_accuracy, ensemble_loss
 from chainer_tagger.training.optimizers import FusedAdam
 from chainer_tagger.training.probe import (fit_probe, load_dataset,
                                            warn_about_clips)
@@ -379,7 +380,8 @@ def train(config=None, **options):
             json.dump(meta, f, indent=1)
 
     method = 'head' if frozen else 'logits'
-    classifier = L.Classifier(Logits(net, method))
+    classifier = L.Classifier(Logits(net, method), lossfun=ensemble_loss,
+                              accfun=ensemble_accuracy)
     classifier.to_device(device)
     device.use()
     opt = _optimizer(config, lr, comm)
