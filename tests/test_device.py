@@ -23,12 +23,15 @@ def test_gpu_without_cupy_says_so(monkeypatch):
 
 def test_gpu_id_beyond_the_devices_is_refused(monkeypatch):
     monkeypatch.setattr(chainer.backends.cuda, 'available', True)
-    monkeypatch.setattr(device, 'gpu_count', lambda: 1)
+    monkeypatch.setattr(device, '_device_count', lambda: (1, None))
     with pytest.raises(DeviceError, match='--gpu 7: this machine has 1 CUDA '
                                           'device$'):
         device.get_device(7)
-    monkeypatch.setattr(device, 'gpu_count', lambda: 0)
-    with pytest.raises(DeviceError, match='has 0 CUDA devices'):
+    monkeypatch.setattr(device, '_device_count', lambda: (
+        0, 'CUDARuntimeError: cudaErrorNoDevice: no CUDA-capable device is '
+           'detected'))
+    with pytest.raises(DeviceError, match=r'has 0 CUDA devices \(CUDARuntime'
+                                          r'Error: cudaErrorNoDevice: no '):
         device.get_device(0)
 
 
