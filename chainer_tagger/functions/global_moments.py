@@ -5,6 +5,8 @@ import chainer
 import chainer.functions as F
 from chainer import backend
 
+from chainer_tagger.functions.kernel_choice import host_only
+
 
 def allreduce_sum(comm, array):
     """The elementwise sum of ``array`` over the processes of ChainerMN
@@ -18,9 +20,7 @@ def allreduce_sum(comm, array):
     """
     xp = backend.get_array_module(array)
     if xp is numpy:
-        out = numpy.array(array, copy=True)
-        comm.mpi_comm.Allreduce(_in_place(), out)
-        return out
+        return _host_sum(comm, array)
     from chainermn.communicators.pure_nccl_communicator import \
         PureNcclCommunicator
     if isinstance(comm, PureNcclCommunicator):
@@ -28,6 +28,13 @@ def allreduce_sum(comm, array):
     host = chainer.backends.cuda.to_cpu(array)
     comm.mpi_comm.Allreduce(_in_place(), host)
     return chainer.backends.cuda.to_gpu(host, device=array.device)
+
+
+@host_only
+def _host_sum(comm, array):
+    out = numpy.array(array, copy=True)
+    comm.mpi_comm.Allreduce(_in_place(), out)
+    return out
 
 
 def _in_place():
