@@ -12,7 +12,10 @@ The lint reads every function of ``links/``, ``models/`` and
 ``numpy.f``, or a name imported from NumPy) that makes or converts an
 array is an offence outside host-only code, unless it builds a constant
 handed straight to ``device.send`` or runs in ``__init__`` (a link is
-built on the host, then moved by ``to_device``)."""
+built on the host, then moved by ``to_device``).  A second check runs the
+models' inference and training steps on the graph a GPU runs
+(``generic_kernels()``) with NumPy's conversions watched, for what the
+source does not show (an alias, a helper)."""
 import ast
 from pathlib import Path
 
@@ -208,3 +211,131 @@ def test_numpy_inserted_on_the_graph_path_is_found(module, anchor, insert):
     broken = source.replace(anchor, insert + anchor)
     assert [line.split(': ')[-1] for line in offences(broken)] == [
         'np.asarray']
+
+
+# -- The same rule, watched while the graph a GPU runs runs ---------------
+
+#: NumPy's conversions.  (Not its other functions: on the CPU the graph's
+#: ``xp.mean``, ``xp.zeros``... are NumPy's too, and rightly so.)
+WATCHED = ('array', 'asarray', 'asanyarray', 'ascontiguousarray',
+           'asfortranarray')
+GRAPH_PACKAGES = tuple('chainer_tagger.{}.'.format(f) for f in FOLDERS)
+
+
+def _host_only_code():
+    """Code objects of every function declared host-only (nested ones
+    too), found through the runtime marker."""
+    import importlib
+    import inspect
+    codes = set()
+
+    def add(code):
+        codes.add(code)
+        for const in code.co_consts:
+            if inspect.iscode(const):
+                add(const)
+    for path in _modules():
+        module = importlib.import_module('chainer_tagger.{}.{}'.format(
+            path.parent.name, path.stem))
+        for value in vars(module).values():
+            members = vars(value).values() if inspect.isclass(value) \
+                else [value]
+            for f in members:
+                if getattr(f, 'host_only', False) and hasattr(f, '__code__'):
+                    add(f.__code__)
+                elif inspect.isfunction(f):  # a nested host-only def
+                    for const in f.__code__.co_consts:
+                        if inspect.iscode(const):
+                            codes.update(_nested_host_only(f, const))
+    return codes
+
+
+def _nested_host_only(function, code):
+    """Nested defs are decorated at run time only: read the decorator from
+    the enclosing function's source."""
+    import inspect
+    import textwrap
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    names = {node.name for node in ast.walk(tree)
+             if isinstance(node, ast.FunctionDef) and
+             _decorated_host_only(node)} - {function.__name__}
+    found = []
+
+    def add(c):
+        found.append(c)
+        for const in c.co_consts:
+            if inspect.iscode(const):
+                add(const)
+    if code.co_name in names:
+        add(code)
+    return found
+
+
+@pytest.fixture
+def numpy_watch(monkeypatch):
+    """NumPy's conversions, recording each call made from graph code of
+    the package (not host-only, not a constructor, not ``*_cpu``): what
+    the AST walk cannot see, such as a call through an alias or a
+    helper."""
+    import sys
+    import numpy
+    host = _host_only_code()
+    calls = []
+
+    def watch(name, function):
+        def watched(*args, **kwargs):
+            frame = sys._getframe(1)
+            module = frame.f_globals.get('__name__', '')
+            code = frame.f_code
+            if module.startswith(GRAPH_PACKAGES) and not frame.f_globals.get(
+                    'HOST_ONLY') and code not in host and code.co_name not in \
+                    CHAINER_CPU_METHODS | HOST_METHODS:
+                calls.append('{}:{} in {}: numpy.{}'.format(
+                    module, frame.f_lineno, code.co_name, name))
+            return function(*args, **kwargs)
+        return watched
+    for name in WATCHED:
+        monkeypatch.setattr(numpy, name, watch(name, getattr(numpy, name)))
+    return calls
+
+
+def test_the_generic_graph_calls_no_numpy(numpy_watch):
+    """Inference and training steps of the models on the graph a GPU runs
+    (``generic_kernels()``), CRNN head standardization and GRUs included,
+    with NumPy watched: no call from graph code."""
+    import numpy as np
+    import chainer
+    import chainer.functions as F
+    from chainer_tagger.functions import generic_kernels
+    from chainer_tagger.models import (Music2Vec, MusicTaggerCNN,
+                                       MusicTaggerCRNN)
+    rng = np.random.RandomState(0)
+    mel = rng.normal(size=(2, 1, 96, 1366)).astype(np.float32)
+    crnn = MusicTaggerCRNN(standardized_body=True, bn_mode=2)
+    with generic_kernels():
+        MusicTaggerCNN().predict(mel)
+        crnn.predict(mel)
+        assert numpy_watch == [], "\n".join(numpy_watch)  # (watch: below)
+        with chainer.using_config('train', True):
+            m2v = Music2Vec(dropout=0.5)
+            wave = rng.uniform(-0.3, 0.3, (2, m2v.clip_input.n_samples))
+            for net, x in ((crnn, mel), (m2v, wave.astype(np.float32))):
+                loss = F.softmax_cross_entropy(
+                    net.logits(x), np.zeros(2, np.int32)) if \
+                    net.exclusive_classes else F.sum(net.logits(x))
+                net.cleargrads()
+                loss.backward()
+    assert numpy_watch == []
+
+
+def test_the_watch_sees_numpy_in_graph_code(numpy_watch):
+    import numpy as np
+    from chainer_tagger.functions.standardization import \
+        standardization_statistics
+    graph_code = {'__name__': 'chainer_tagger.functions.leaky', 'np': np}
+    exec(compile('def standardize(h):\n    return np.asarray(h)\n',
+                 'leaky.py', 'exec'), graph_code)
+    graph_code['standardize'](np.ones(3))
+    standardization_statistics(np.ones((2, 3)), 1.0)  # host-only: fine
+    assert numpy_watch == [
+        'chainer_tagger.functions.leaky:2 in standardize: numpy.asarray']
