@@ -14,7 +14,7 @@ export CHAINER_TAGGER_WEIGHTS_DIR ?= $(SHARED)/keras-weights:$(SHARED)/soundnet
 
 .PHONY: install test tag benchmark gpu-check clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 	@# Open MPI for the distributed-training tests (mpi4py's wheel loads it).
 	command -v mpiexec >/dev/null || { apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openmpi-bin; }

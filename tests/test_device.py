@@ -70,3 +70,28 @@ def test_tag_and_embed_leave_a_loaded_model_where_it_is(tmp_path,
     assert len(result['tags']) == 50
     features, _ = embed_files(model, [tmp_path / 'a.npy'])
     assert features.shape == (1, 256)
+
+
+def test_no_device_says_what_cuda_said(monkeypatch):
+    """Without a driver or a GPU, ``--gpu 0`` and ``doctor`` carry the
+    CUDA runtime's own error (the state ``make gpu-check`` ends at on a
+    machine without a GPU)."""
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    class Runtime:
+        @staticmethod
+        def getDeviceCount():
+            raise CUDARuntimeError('cudaErrorNoDevice: no CUDA-capable '
+                                   'device is detected')
+
+    class FakeCupy:
+        class cuda:
+            runtime = Runtime
+    monkeypatch.setattr(chainer.backends.cuda, 'available', True)
+    monkeypatch.setattr(chainer.backends.cuda, 'cupy', FakeCupy)
+    assert device.gpu_count() == 0
+    with pytest.raises(DeviceError, match=r'^--gpu 0: this machine has 0 '
+                                          r'CUDA devices \(CUDARuntimeError: '
+                                          r'cudaErrorNoDevice: no CUDA-'):
+        device.get_device(0)
