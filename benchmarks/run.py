@@ -33,6 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+# chainer_tagger before chainer: with the [gpu] extra, chainer_tagger loads
+# NVIDIA's wheel libraries that CuPy 13 does not find itself (installed,
+# chainer_tagger_cuda.pth does that in any order; this covers a checkout
+# on PYTHONPATH).
+import chainer_tagger  # noqa: F401
+from chainer_tagger.device import get_device
+from chainer_tagger.errors import ChainerTaggerError
+
 import chainer
 
 from library import library_rows
@@ -287,6 +295,12 @@ def main():
     from chainer_tagger.device import to_device
     from chainer_tagger.models import load_model
     from chainer_tagger.inference import tag
+    if args.gpu is not None:
+        try:  # before minutes of CPU rows: is the GPU there?
+            get_device(args.gpu)
+        except ChainerTaggerError as e:
+            print('benchmark: {}'.format(e), file=sys.stderr)
+            return 2
 
     recorder = Recorder('speed')
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(

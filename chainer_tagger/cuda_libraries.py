@@ -2,17 +2,30 @@
 
 The ``[gpu]`` extra installs CuPy 13 with NVIDIA's ``nvidia-*-cu12`` wheels
 (cuBLAS, cuDNN 8, NCCL, ...).  CuPy 13 links those libraries by name
-(``libcublas.so.12``, ``libcudnn.so.8``) but, apart from NCCL, does not look
-for them inside the wheels, and ``LD_LIBRARY_PATH`` cannot be changed for a
-running process.  Once a library of that name is loaded, though, the
-dynamic linker reuses it; so :func:`preload` loads each wheel's library by
-its absolute path, and must run before the first ``import cupy`` (which
-``import chainer`` does).  ``chainer_tagger/__init__.py`` calls it first
-thing.  Set ``CHAINER_TAGGER_CUDA_PRELOAD=0`` to use a system CUDA instead.
+(``libcublas.so.12``, ``libcudnn.so.8``) and, on Linux, leaves finding them
+to the dynamic linker: ``cupy/_environment.py`` looks inside wheels only
+for NCCL and cuTENSOR (``_get_nccl_from_wheel``), ``CUDA_PATH`` serves
+NVRTC's headers and nvcc, and ``CUPY_CUDA_LIB_PATH`` holds only
+``cupyx.tools.install_library``'s cuDNN/NCCL/cuTENSOR layout; the
+``cupy-cuda12x`` 13.x wheel has no ``[ctk]`` extra and no RPATH.
+``LD_LIBRARY_PATH`` cannot be changed for a running process, but once a
+library of that name is loaded, the dynamic linker reuses it; so
+:func:`preload` loads each wheel's library by its absolute path.
 
-No Chainer or CuPy import here: this module is what runs before them.
+When: CuPy 13 loads cuBLAS and the others lazily (``cupy.cuda.cublas`` on
+first use), but ``import chainer`` uses cuBLAS at once, and a Chainer that
+failed to find it keeps its CUDA backend off for the whole process.  So
+the preload runs just before the first ``import cupy`` of any process of
+an environment where chainer-tagger is installed: the start-up hook
+``chainer_tagger_cuda.pth`` (``_chainer_tagger_cuda.py``) calls
+:func:`install_import_hook`, whatever is imported first.
+``chainer_tagger/__init__.py`` calls :func:`preload` too (a source
+checkout on ``PYTHONPATH`` has no ``.pth``).  Set
+``CHAINER_TAGGER_CUDA_PRELOAD=0`` to use a system CUDA instead.
+
+No Chainer or CuPy import here (stdlib only): this module runs before
+them, loaded by the start-up hook without the ``chainer_tagger`` package.
 """
-import ctypes
 import os
 import sys
 
@@ -48,21 +61,23 @@ def _wheel_file(relative):
     return None
 
 
-def preload(load=ctypes.CDLL):
+def preload(load=None):
     """Load the ``nvidia-*-cu12`` wheels' libraries that are installed.
 
-    Does nothing off Linux, when ``CHAINER_TAGGER_CUDA_PRELOAD=0``, on a
-    second call, or when CuPy is already imported (too late to help; noted
-    in :data:`errors`).  Returns :data:`loaded`.
+    Does nothing off Linux, when ``CHAINER_TAGGER_CUDA_PRELOAD=0``, or on a
+    second call.  Returns :data:`loaded`.  An imported ``cupy`` is no
+    reason to stop (CuPy loads the libraries on first use), but a Chainer
+    that already failed to find them stays without CUDA: that is noted in
+    :data:`errors` (``chainer-tagger doctor`` shows it).  ``load`` is
+    ``ctypes.CDLL`` (imported here: the start-up hook stays cheap).
     """
     if _done or not sys.platform.startswith('linux'):
         return loaded
     _done.append(True)
     if os.environ.get(PRELOAD_ENV, '1') == '0':
         return loaded
-    if 'cupy' in sys.modules:
-        errors['*'] = 'cupy was imported before chainer_tagger; nothing done'
-        return loaded
+    import ctypes
+    load = load or ctypes.CDLL
     for _, relative in WHEEL_LIBRARIES:
         path = _wheel_file(relative)
         if path is None:
@@ -74,4 +89,44 @@ def preload(load=ctypes.CDLL):
             errors[soname] = str(e)
         else:
             loaded[soname] = path
+    chainer_cuda = sys.modules.get('chainer.backends.cuda')
+    if loaded and chainer_cuda is not None and not getattr(
+            chainer_cuda, 'available', True):
+        errors['*'] = (
+            'chainer was imported before the CUDA libraries were loaded '
+            '({}), and keeps CUDA off in this process; the start-up hook '
+            'chainer_tagger_cuda.pth is missing (reinstall chainer-tagger) '
+            'or was bypassed (python -S)'.format(
+                getattr(chainer_cuda, '_resolution_error', '?')))
     return loaded
+
+
+class _PreloadBeforeCupy:
+    """A ``sys.meta_path`` entry that runs :func:`preload` when ``cupy``
+    is about to be imported, then leaves (it finds nothing itself)."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name == 'cupy':
+            remove_import_hook()
+            try:
+                preload()
+            except Exception as e:  # the import of cupy must go on
+                errors['*'] = '{}: {}'.format(type(e).__name__, e)
+        return None
+
+
+def install_import_hook():
+    """Run :func:`preload` just before the first ``import cupy`` (at once
+    if CuPy is already imported).  Cheap: nothing is loaded in a process
+    that never imports CuPy."""
+    if 'cupy' in sys.modules:
+        return preload()
+    if _PreloadBeforeCupy not in sys.meta_path:
+        sys.meta_path.insert(0, _PreloadBeforeCupy)
+    return loaded
+
+
+def remove_import_hook():
+    while _PreloadBeforeCupy in sys.meta_path:
+        sys.meta_path.remove(_PreloadBeforeCupy)

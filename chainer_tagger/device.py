@@ -16,12 +16,22 @@ def _cuda_error(gpu, e):
 
 def gpu_count():
     """Visible CUDA devices (0 without CuPy, a driver or a GPU)."""
-    if not chainer.backends.cuda.available:
-        return 0
+    return _device_count()[0]
+
+
+def _device_count():
+    """``(count, why none)``: the CUDA runtime's error when it has no
+    device (``cudaErrorNoDevice``, or ``cudaErrorInsufficientDriver``
+    without a driver)."""
+    cuda = chainer.backends.cuda
+    if not cuda.available:
+        return 0, 'CuPy is not usable: {}'.format(
+            getattr(cuda, '_resolution_error', 'not installed'))
     try:
-        return chainer.backends.cuda.cupy.cuda.runtime.getDeviceCount()
-    except Exception:  # CUDARuntimeError: no driver, no device
-        return 0
+        count = cuda.cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDARuntimeError: no driver, no device
+        return 0, '{}: {}'.format(type(e).__name__, e)
+    return count, None if count else 'no device'
 
 
 def get_device(gpu=None):
@@ -40,12 +50,13 @@ def get_device(gpu=None):
             'and see `chainer-tagger doctor`'.format(
                 gpu, getattr(chainer.backends.cuda, '_resolution_error',
                              'CuPy not installed')))
-    count = gpu_count()
+    count, why = _device_count()
     if int(gpu) >= count:
         raise DeviceError('--gpu {}: this machine has {} CUDA device{}{}'
                           .format(gpu, count, '' if count == 1 else 's',
                                   ' (ids 0 to {})'.format(count - 1)
-                                  if count > 1 else ''))
+                                  if count > 1 else
+                                  ' ({})'.format(why) if why else ''))
     try:
         device = chainer.get_device('@cupy:{}'.format(int(gpu)))
         device.use()
@@ -112,8 +123,9 @@ def gpu_report():
         return 'build {}, runtime {}'.format(nccl.get_build_version(),
                                              nccl.get_version())
     probe('NCCL', nccl)
-    count = gpu_count()
-    rows.append(('CUDA devices', count))
+    count, why = _device_count()
+    rows.append(('CUDA devices', '{} ({})'.format(count, why) if why
+                 else count))
     for i in range(count):
         probe('device {}'.format(i), lambda i=i: '{} (compute {})'.format(
             runtime.getDeviceProperties(i)['name'].decode(),

@@ -2,11 +2,13 @@
 
 Tests that read ``../shared`` are marked ``shared``; those that start MPI
 processes ``mpi``; those that take minutes ``slow``; those that need a CUDA
-GPU ``gpu``.  Without ``../shared`` the ``shared`` tests are deselected
-(with a line saying so) and the others run; under CI (``CI=true``) a
-missing ``../shared`` is an error instead.  The ``gpu`` tests run only with
-``CHAINER_TAGGER_GPU_TESTS=1`` (``make gpu-check``), where a missing GPU is
-an error.  ``pytest -m "not shared and not mpi and not slow"`` runs
+GPU ``gpu``; those that need the ``[gpu]`` extra installed (CuPy and
+NVIDIA's libraries) but no GPU ``gpu_extra``.  Without ``../shared`` the
+``shared`` tests are deselected (with a line saying so) and the others
+run; under CI (``CI=true``) a missing ``../shared`` is an error instead.
+The ``gpu_extra`` tests are deselected (with a line) where CuPy is not
+installed.  The ``gpu`` tests run only with ``CHAINER_TAGGER_GPU_TESTS=1``
+(``make gpu-check``), where a missing GPU is an error.  ``pytest -m "not shared and not mpi and not slow"`` runs
 anywhere in seconds.
 """
 import json
@@ -35,6 +37,8 @@ MARKERS = {
     'mpi': 'starts MPI processes (mpiexec)',
     'slow': 'takes a minute or more',
     'gpu': 'needs a CUDA GPU (run by make gpu-check)',
+    'gpu_extra': 'needs the [gpu] extra installed, not a GPU (run by make '
+                 'gpu-check)',
 }
 GPU_TESTS = os.environ.get('CHAINER_TAGGER_GPU_TESTS') == '1'
 
@@ -55,14 +59,31 @@ def _deselect(config, items, marker, why):
                 len(chosen), why))
 
 
+def _have_gpu_extra():
+    """CuPy installed (its metadata: importing it would load CUDA)."""
+    import importlib.metadata
+    try:
+        importlib.metadata.version('cupy-cuda12x')
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def pytest_collection_modifyitems(config, items):
     if GPU_TESTS:
-        from chainer_tagger.device import gpu_count
-        if not gpu_count():
+        from chainer_tagger.device import get_device
+        from chainer_tagger.errors import DeviceError
+        try:
+            get_device(0)
+        except DeviceError as e:
             raise pytest.UsageError('CHAINER_TAGGER_GPU_TESTS=1 but no CUDA '
-                                    'GPU is usable (chainer-tagger doctor)')
+                                    'GPU is usable: {} (chainer-tagger '
+                                    'doctor)'.format(e))
     else:
         _deselect(config, items, 'gpu', 'they need a GPU (make gpu-check)')
+    if not _have_gpu_extra():
+        _deselect(config, items, 'gpu_extra', "they need the [gpu] extra "
+                  "(pip install -e '.[gpu]'; make gpu-check)")
     if HAVE_SHARED:
         return
     if os.environ.get('CI'):

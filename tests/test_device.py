@@ -23,12 +23,15 @@ def test_gpu_without_cupy_says_so(monkeypatch):
 
 def test_gpu_id_beyond_the_devices_is_refused(monkeypatch):
     monkeypatch.setattr(chainer.backends.cuda, 'available', True)
-    monkeypatch.setattr(device, 'gpu_count', lambda: 1)
+    monkeypatch.setattr(device, '_device_count', lambda: (1, None))
     with pytest.raises(DeviceError, match='--gpu 7: this machine has 1 CUDA '
                                           'device$'):
         device.get_device(7)
-    monkeypatch.setattr(device, 'gpu_count', lambda: 0)
-    with pytest.raises(DeviceError, match='has 0 CUDA devices'):
+    monkeypatch.setattr(device, '_device_count', lambda: (
+        0, 'CUDARuntimeError: cudaErrorNoDevice: no CUDA-capable device is '
+           'detected'))
+    with pytest.raises(DeviceError, match=r'has 0 CUDA devices \(CUDARuntime'
+                                          r'Error: cudaErrorNoDevice: no '):
         device.get_device(0)
 
 
@@ -67,3 +70,28 @@ def test_tag_and_embed_leave_a_loaded_model_where_it_is(tmp_path,
     assert len(result['tags']) == 50
     features, _ = embed_files(model, [tmp_path / 'a.npy'])
     assert features.shape == (1, 256)
+
+
+def test_no_device_says_what_cuda_said(monkeypatch):
+    """Without a driver or a GPU, ``--gpu 0`` and ``doctor`` carry the
+    CUDA runtime's own error (the state ``make gpu-check`` ends at on a
+    machine without a GPU)."""
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    class Runtime:
+        @staticmethod
+        def getDeviceCount():
+            raise CUDARuntimeError('cudaErrorNoDevice: no CUDA-capable '
+                                   'device is detected')
+
+    class FakeCupy:
+        class cuda:
+            runtime = Runtime
+    monkeypatch.setattr(chainer.backends.cuda, 'available', True)
+    monkeypatch.setattr(chainer.backends.cuda, 'cupy', FakeCupy)
+    assert device.gpu_count() == 0
+    with pytest.raises(DeviceError, match=r'^--gpu 0: this machine has 0 '
+                                          r'CUDA devices \(CUDARuntimeError: '
+                                          r'cudaErrorNoDevice: no CUDA-'):
+        device.get_device(0)

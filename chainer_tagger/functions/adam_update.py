@@ -8,6 +8,10 @@ fifth of a music2vec step with SoundNet trained), mostly memory traffic and
 page faults of the temporaries.  This kernel does the same arithmetic, in
 the same order and precision, element by element in one parallel loop.
 """
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import numba
 import numpy as np
 

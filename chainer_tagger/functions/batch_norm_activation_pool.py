@@ -30,6 +30,10 @@ value (where its maximum was).  Statistics along
 another axis than the channels (the taggers' input normalization per time
 frame) take a plain NumPy path without pooling.
 """
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import collections
 import math
 

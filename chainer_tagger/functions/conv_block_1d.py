@@ -13,7 +13,8 @@ from chainer_tagger.functions.convolution_1d import (
     BLOCK_ELEMENTS, blocked_products, convolution_1d, single_channel_blocks,
     single_channel_frames)
 from chainer_tagger.functions.gemm import matmul
-from chainer_tagger.functions.kernel_choice import cpu_kernels_apply
+from chainer_tagger.functions.kernel_choice import (
+    cpu_kernels_apply, host_only)
 from chainer_tagger.functions.max_pooling import max_pool
 
 
@@ -104,6 +105,7 @@ def max_pooling_1d_as_2d(h, pool):
     return F.reshape(h, (n, c, h.shape[3]))
 
 
+@host_only
 def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
     """The SoundNet layer on NumPy arrays, without a graph.
 
@@ -173,6 +175,7 @@ def conv_block_1d_cpu(x, W, b, stride, pad, pool, affine):
     return out
 
 
+@host_only
 def _phase_columns(phases, taps, t0, t1):
     """The im2col columns of steps ``t0:t1`` of a strided convolution from
     the input's ``stride`` phases: rows ordered (phase, channel, tap), each
@@ -186,6 +189,7 @@ def _phase_columns(phases, taps, t0, t1):
     return cols.reshape(-1, t1 - t0)
 
 
+@host_only
 def _blocked_conv_pool(padded, blocks, out_c, pool, n_pooled):
     """Convolution and max pooling of one single-channel padded clip by
     the block matrices of

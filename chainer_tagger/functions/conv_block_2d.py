@@ -14,7 +14,8 @@ from chainer_tagger.functions.clip_parallel import for_each_clip
 from chainer_tagger.functions.convolution_3x3 import (
     convolution_3x3, im2col_3x3, pad_flat, strip_rows)
 from chainer_tagger.functions.gemm import matmul
-from chainer_tagger.functions.kernel_choice import cpu_kernels_apply
+from chainer_tagger.functions.kernel_choice import (
+    cpu_kernels_apply, host_only)
 
 
 def conv_bn_elu_pool_2d(x, W, b, pool, normalize, affine=None,
@@ -62,6 +63,7 @@ def conv_bn_elu_pool_2d(x, W, b, pool, normalize, affine=None,
     return F.max_pooling_2d(h, pool, stride=pool, cover_all=False)
 
 
+@host_only
 def conv_block_2d_cpu(x, W, b, pool, affine):
     """The conv block at inference on NumPy arrays, without a graph.
 
@@ -116,6 +118,7 @@ def conv_block_2d_cpu(x, W, b, pool, affine):
     return out
 
 
+@host_only
 def _elu_(y):
     """ELU (alpha 1) in place: ``max(y, expm1(min(y, 0)))``."""
     negative = np.minimum(y, 0)
@@ -123,6 +126,7 @@ def _elu_(y):
     return np.maximum(y, negative, out=y)
 
 
+@host_only
 def _max_pool(y, ph, pw):
     """Non-overlapping max pooling of the last two axes, ragged border
     dropped, as elementwise maxima of strided slices."""

@@ -10,6 +10,10 @@ with block matrices instead, with no window copies
 (:func:`single_channel_blocks`); the deep layers, with few steps and wide
 kernels, are one GEMM for the whole batch, split over the cores.
 """
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import numpy as np
 
 import chainer

@@ -5,6 +5,10 @@ cache, one clip per core: Chainer's generic im2col builds the whole
 batch's column matrix (~1 GB for the CRNN's second block at batch 8) and
 goes through ``tensordot``, which copies it again.
 """
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import numpy as np
 
 import chainer

@@ -14,7 +14,8 @@ import chainer
 import chainer.functions as F
 
 from chainer_tagger.functions.clip_parallel import for_each_clip
-from chainer_tagger.functions.kernel_choice import cpu_kernels_apply
+from chainer_tagger.functions.kernel_choice import (
+    cpu_kernels_apply, host_only)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -24,6 +25,7 @@ def _masked_scale(x, keep, scale, out):
         out[j] = x[j] * scale if keep[j] else 0
 
 
+@host_only
 def _apply(x, keep, scale):
     out = np.empty_like(x)
     flat_x, flat_keep, flat_out = (a.reshape(len(a), -1)
@@ -53,6 +55,7 @@ class MaskedScale(chainer.FunctionNode):
         return MaskedScale(self.keep, self.scale).apply(grad_outputs)
 
 
+@host_only
 def dropout_mask(shape, ratio):
     """Which values dropout keeps (``(N, ...)`` bools), drawn clip by clip
     in parallel from child seeds of one seed drawn from NumPy's global

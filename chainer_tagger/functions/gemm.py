@@ -15,6 +15,10 @@ the other (two GEMMs on two threads took 2.5x one GEMM).  Where that
 library is not found (SciPy built against another BLAS), the wrappers are
 used.
 """
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import ctypes
 import glob
 import os

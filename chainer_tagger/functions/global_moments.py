@@ -5,6 +5,8 @@ import chainer
 import chainer.functions as F
 from chainer import backend
 
+from chainer_tagger.functions.kernel_choice import host_only
+
 
 def allreduce_sum(comm, array):
     """The elementwise sum of ``array`` over the processes of ChainerMN
@@ -18,9 +20,7 @@ def allreduce_sum(comm, array):
     """
     xp = backend.get_array_module(array)
     if xp is numpy:
-        out = numpy.array(array, copy=True)
-        comm.mpi_comm.Allreduce(_in_place(), out)
-        return out
+        return _host_sum(comm, array)
     from chainermn.communicators.pure_nccl_communicator import \
         PureNcclCommunicator
     if isinstance(comm, PureNcclCommunicator):
@@ -30,13 +30,42 @@ def allreduce_sum(comm, array):
     return chainer.backends.cuda.to_gpu(host, device=array.device)
 
 
+@host_only
+def _host_sum(comm, array):
+    out = numpy.array(array, copy=True)
+    comm.mpi_comm.Allreduce(_in_place(), out)
+    return out
+
+
 def _in_place():
     from mpi4py import MPI
     return MPI.IN_PLACE
 
 
+#: The Chainer release whose ChainerMN private method
+#: ``PureNcclCommunicator._multi_node_mean_nccl(sendbuf, recvbuf, n_elems,
+#: dtype, stream=None)`` :func:`_nccl_sum` and :func:`stream_for_nccl`
+#: were written against (``chainer==7.8.1`` in ``setup.cfg``;
+#: ``tests/functions/test_global_moments.py`` checks the signature).
+#: ChainerMN has no public NCCL allreduce of an array: ``comm.allreduce``
+#: hands device pointers to MPI (a CUDA-aware MPI only), and
+#: ``multi_node_mean_grad`` averages a model's gradients.
+CHAINERMN_PRIVATE_API_OF = '7.8.1'
+
+
+def _current_stream():
+    return chainer.backends.cuda.cupy.cuda.get_current_stream()
+
+
 def _nccl_sum(comm, array):
-    """NCCL allreduce of a CuPy array, through ChainerMN's buffers."""
+    """NCCL allreduce of a CuPy array, through ChainerMN's buffers, on the
+    current CUDA stream (the one Chainer computed ``array`` on).
+
+    The stream is passed: ChainerMN's ``_multi_node_mean_nccl`` defaults
+    it to the null stream only *after* its debug-mode check, which calls
+    ``stream.synchronize()`` (``None.synchronize()`` under
+    ``chainer.set_debug(True)`` when no stream is given).
+    """
     from chainermn.communicators import _memory_utility
     n = array.size
     send, receive = (_memory_utility.DeviceMemory(),
@@ -44,9 +73,31 @@ def _nccl_sum(comm, array):
     send.assign(n * array.dtype.itemsize)
     receive.assign(n * array.dtype.itemsize)
     send.array(n, dtype=array.dtype)[...] = array.ravel()
-    comm._multi_node_mean_nccl(send, receive, n, array.dtype)  # a mean
+    comm._multi_node_mean_nccl(send, receive, n, array.dtype,  # a mean
+                               stream=_current_stream())
     return receive.array(n, dtype=array.dtype).reshape(array.shape) * \
         comm.size
+
+
+def stream_for_nccl(comm, current_stream=_current_stream):
+    """Make ChainerMN's own NCCL callers pass a stream.
+
+    ChainerMN 7.8.1's ``MultiNodeBatchNormalization`` (which replaces
+    Chainer's BN links in a distributed run) calls
+    ``comm._multi_node_mean_nccl`` without a stream; under
+    ``chainer.set_debug(True)`` that method then calls
+    ``None.synchronize()``.  This shadows the method on ``comm`` (a
+    ``pure_nccl`` communicator) with one that fills in the current stream
+    when none is given.  Returns ``comm``.
+    """
+    method = comm._multi_node_mean_nccl
+
+    def multi_node_mean_nccl(sendbuf, recvbuf, n_elems, dtype, stream=None):
+        if stream is None:
+            stream = current_stream()
+        return method(sendbuf, recvbuf, n_elems, dtype, stream)
+    comm._multi_node_mean_nccl = multi_node_mean_nccl
+    return comm
 
 
 class AllReduceSum(chainer.FunctionNode):

@@ -48,6 +48,28 @@ def cpu_kernels_apply(x, *params):
         and getattr(chainer.config, CONFIG_KEY, 'auto') != 'generic'
 
 
+#: A module that sets ``HOST_ONLY = True`` computes on NumPy (host) arrays
+#: only: the CPU kernels.  See :func:`host_only`.
+HOST_ONLY_MARKER = 'HOST_ONLY'
+
+
+def host_only(function):
+    """Declare that ``function`` computes on NumPy (host) arrays only.
+
+    Everything else in ``links/``, ``models/`` and ``functions/`` runs on
+    the arrays of the model's device (CuPy on a GPU) and must compute with
+    Chainer's functions or the array's own module (``xp``), never NumPy,
+    which fails or silently copies a GPU array to the host.  Declared
+    host-only: a CPU kernel (called where :func:`cpu_kernels_apply` said
+    so), or the host side of a transfer (inputs before ``device.send``,
+    outputs after ``to_cpu``).  ``tests/test_device_lint.py`` reads this
+    decorator (and a module's ``HOST_ONLY = True``) from the source; a
+    function nested in a host-only one is host-only too.
+    """
+    function.host_only = True
+    return function
+
+
 def forbid_double_backprop(name):
     """Refuse to differentiate a CPU kernel's backward pass again.
 

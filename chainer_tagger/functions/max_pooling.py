@@ -1,5 +1,9 @@
 """Non-overlapping max pooling of one clip, compiled (Numba), with the
 position of each maximum for the backward pass."""
+
+#: Every function here computes on NumPy arrays (see
+#: chainer_tagger.functions.kernel_choice.host_only).
+HOST_ONLY = True
 import functools
 
 import numba

@@ -6,7 +6,10 @@ import numpy as np
 import chainer
 import chainer.functions as F
 
+from chainer_tagger.functions.kernel_choice import host_only
 
+
+@host_only
 def standardization_statistics(h, floor):
     """``(mean, scale)`` over the examples (first axis) of ``h``, each of
     ``h.shape[1:]``, float32: accumulated in float64, the scale being the

@@ -47,6 +47,7 @@ from chainer_tagger.configuration import RUNNING_STD_ALIASES, keras_preset
 from chainer_tagger.functions import (
     BatchNormSpec, batch_norm_activation_pool, batch_norm_affine,
     cpu_kernels_apply, global_moments)
+from chainer_tagger.functions.kernel_choice import host_only
 
 
 def batch_spread(preset, var, sqrt):
@@ -81,6 +82,7 @@ def divisor(preset, spread, sqrt):
     return sqrt(spread + preset.eps)
 
 
+@host_only
 def divisor_of_variance(preset, var):
     """``(d, dd/dvar)``: :func:`divisor` as a function of the batch's
     (biased) variance (NumPy arrays, mode 2 and training) and its

@@ -3,7 +3,10 @@ import numpy as np
 
 import chainer
 
+from chainer_tagger.functions.kernel_choice import host_only
 
+
+@host_only
 def run_in_batches(link, method, inputs, batch_size, prepare=np.asarray):
     """``method`` over ``inputs`` in inference mode, batch by batch, to
     NumPy.

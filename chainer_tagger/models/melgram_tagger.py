@@ -11,12 +11,14 @@ from chainer_tagger.configuration import (
     KERAS_BN_MODES, KERAS_PRESETS, MELGRAM_INPUT, N_FRAMES, N_MELS,
     PRECISIONS, RUNNING_STD_ALIASES, keras_preset, resolve_tags)
 from chainer_tagger.errors import InputError, ModelFileError
+from chainer_tagger.functions.kernel_choice import host_only
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.models.class_scores import ClassScores
 from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.model_file import Setting, TAGS_SETTING
 
 
+@host_only
 def as_melgram_batch(melgrams, dtype=np.float32):
     """Return ``melgrams`` as a batch of shape ``(N, 1, 96, 1366)`` in
     ``dtype`` (the model's: float32, or float64 for reference runs).

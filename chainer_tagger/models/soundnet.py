@@ -12,6 +12,7 @@ from chainer_tagger.configuration import (
     WAVEFORM_INPUT)
 from chainer_tagger.functions import (
     BatchNormSpec, batch_norm_affine, conv_bn_relu_pool_1d, strided_conv_1d)
+from chainer_tagger.functions.kernel_choice import host_only
 from chainer_tagger.models.batching import run_in_batches
 from chainer_tagger.pretrained import registry
 
@@ -42,12 +43,14 @@ def batch_statistics(bn):
         bn.avg_var *= decay
         bn.avg_var += (1 - decay) * count / max(count - 1., 1.) * var
 
+    @host_only
     def divisor(var):
         root = np.sqrt(var + bn.eps)
         return root, 0.5 / root
     return BatchNormSpec(bn.gamma, bn.beta, divisor, False, update)
 
 
+@host_only
 def as_waveform_batch(waveforms, n_samples=WAVEFORM_INPUT.n_samples):
     """Waveforms (a sequence of 1-D arrays, or ``(N, T)``) centre-cropped or
     zero-padded to ``n_samples``, as a float32 ``(N, n_samples)`` batch."""

@@ -20,13 +20,16 @@ import numpy as np
 
 import chainer.links as L
 
+from chainer_tagger.functions.global_moments import stream_for_nccl
 from chainer_tagger.links import KerasBatchNormalization
 
 
 def create_communicator(gpu=None):
     import chainermn
-    return chainermn.create_communicator(
-        'naive' if gpu is None or gpu < 0 else 'pure_nccl')
+    if gpu is None or gpu < 0:
+        return chainermn.create_communicator('naive')
+    # (stream_for_nccl: ChainerMN's multi-node BN under chainer.set_debug.)
+    return stream_for_nccl(chainermn.create_communicator('pure_nccl'))
 
 
 def make_batch_norm_global(link, comm):

@@ -18,6 +18,8 @@ from chainer_tagger.links import KerasBatchNormalization, KerasConvBlock
 from chainer_tagger.links.keras_batch_normalization import (
     batch_spread, divisor, divisor_of_variance)
 
+from graph_functions import FunctionsRun
+
 # The modules (their functions of the same names shadow them in the
 # package).
 conv1d_module = importlib.import_module(
@@ -182,71 +184,139 @@ def random_block(rng, bn_mode, keras, channels=(3, 5), pool=(2, 3),
     return block
 
 
-def run_and_backprop(link, x, gy):
+def run_and_backprop(function, link, x, gy):
+    """``function(link, x)`` and its gradients, with the functions it ran
+    (:class:`FunctionsRun`)."""
     link.cleargrads()
     x = chainer.Variable(x.copy())
-    y = link(x)
+    with FunctionsRun() as hook:
+        y = function(link, x)
     y.grad = gy
     y.backward()
     grads = {name: p.grad.copy() for name, p in link.namedparams()}
-    return y.array, x.grad, grads
+    return y.array, x.grad, grads, hook
+
+
+def keras_bn_reference(link, x, running):
+    """Keras-1 BN of ``link`` (its preset, axis, mode, per_clip) while
+    training, written here with Chainer's standard functions from the
+    preset table (not the link's helpers); appends the expected running
+    ``(mean, spread)`` updates to ``running``."""
+    preset = link.preset
+    axes = tuple(i for i in range(x.ndim)
+                 if i != link.axis and not (link.per_clip and i == 0))
+    mean = F.mean(x, axis=axes, keepdims=True)
+    centred = x - F.broadcast_to(mean, x.shape)
+    var = F.mean(F.square(centred), axis=axes, keepdims=True)
+    # What running_std holds and what the release divides by.
+    spread = F.sqrt(var + preset.eps) if preset.running_std == 'std' \
+        else var
+    d = {'s + eps': lambda: spread + preset.eps,
+         'sqrt(s) + eps': lambda: F.sqrt(spread) + preset.eps,
+         'sqrt(s + eps)': lambda: F.sqrt(spread + preset.eps)}[
+             preset.divisor]()
+    running.append((mean.array.reshape(-1), spread.array.reshape(-1)))
+    shape = [1] * x.ndim
+    shape[link.axis] = -1
+    return (centred / F.broadcast_to(d, x.shape)
+            * F.broadcast_to(F.reshape(link.gamma, shape), x.shape)
+            + F.broadcast_to(F.reshape(link.beta, shape), x.shape))
+
+
+def expected_running(link, running):
+    """The running statistics after ``running`` updates from the initial
+    (0, 1), with the preset's momentum; unchanged in mode 2."""
+    mean, std = np.zeros(link.size), np.ones(link.size)
+    if link.mode == 0:
+        m = link.preset.momentum
+        for batch_mean, batch_spread_ in running:
+            mean, std = m * mean + (1 - m) * batch_mean, \
+                m * std + (1 - m) * batch_spread_
+    return mean, std
+
+
+def check_training_step_against_reference(make_link, x, gy, reference,
+                                          cpu_labels, generic_labels, tol):
+    """One training step of a link on the CPU kernels and on the generic
+    graph (``generic_kernels()``: the GPU's), each against ``reference``
+    (Chainer's standard functions, written in the test) on a third copy:
+    output, input and parameter gradients, running statistics.  The hook
+    checks that each path ran what it claims: the generic graph only
+    Chainer's functions (a graph that kept the CPU kernels fails)."""
+    links = [make_link() for _ in range(3)]
+    running = []
+    with chainer.using_config('train', True):
+        want = run_and_backprop(
+            lambda link, v: reference(link, v, running), links[2], x, gy)
+        cpu = run_and_backprop(lambda link, v: link(v), links[0], x, gy)
+        with generic_kernels():
+            generic = run_and_backprop(lambda link, v: link(v), links[1],
+                                       x, gy)
+    assert want[3].not_chainers() == []
+    assert set(cpu_labels) <= {label for _, label in cpu[3].calls}
+    generic[3].assert_standard(*generic_labels)
+    scale = max(np.abs(g).max() for g in want[2].values())
+    bn = [link.bn if hasattr(link, 'bn') else link for link in links]
+    mean, std = expected_running(bn[2], running)
+    for got, link, path in zip((cpu, generic), bn, ('cpu', 'generic')):
+        y, gx, grads, _ = got
+        np.testing.assert_allclose(y, want[0], rtol=tol, atol=tol,
+                                   err_msg=path)
+        np.testing.assert_allclose(gx, want[1], rtol=10 * tol,
+                                   atol=10 * tol, err_msg=path)
+        # (A conv bias's gradient is zero up to rounding: batch statistics
+        # cancel it; hence a tolerance on the scale of all gradients.)
+        for name in want[2]:
+            np.testing.assert_allclose(grads[name], want[2][name],
+                                       rtol=10 * tol, atol=0.1 * tol * scale,
+                                       err_msg=path + ' ' + name)
+        np.testing.assert_allclose(link.running_mean, mean, rtol=1e-5,
+                                   atol=1e-6, err_msg=path)
+        np.testing.assert_allclose(link.running_std, std, rtol=1e-5,
+                                   atol=1e-6, err_msg=path)
+    return bn
 
 
 @pytest.mark.parametrize('bn_mode,keras,per_clip', [
     (0, '1.1-theano', False), (0, '1.0.6-theano', False),
     (2, '1.0.7-theano', True), (2, '1.2', False)])
-def test_conv_block_training_step_equals_generic_kernels(
+def test_conv_block_training_step_equals_chainers_functions(
         bn_mode, keras, per_clip):
-    """The whole conv block while training: output, every gradient and the
-    running statistics as on Chainer's standard functions (the GPU's
-    graph)."""
+    """The whole conv block while training, on the CPU kernels and on the
+    GPU's graph: output, every gradient and the running statistics as
+    Chainer's convolution, the Keras BN equations, ELU and max pooling."""
     rng = np.random.RandomState(5)
-    blocks = [random_block(np.random.RandomState(6), bn_mode, keras,
-                           per_clip=per_clip) for _ in range(2)]
     x = rng.normal(size=(3, 3, 11, 20)).astype(np.float32)
     gy = rng.normal(size=(3, 5, 5, 6)).astype(np.float32)
-    with chainer.using_config('train', True):
-        y, gx, grads = run_and_backprop(blocks[0], x, gy)
-        with generic_kernels():
-            y2, gx2, grads2 = run_and_backprop(blocks[1], x, gy)
-    np.testing.assert_allclose(y, y2, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(gx, gx2, rtol=1e-3, atol=1e-3)
-    # (The conv bias's gradient is zero up to rounding: batch statistics
-    # cancel it; hence a tolerance on the scale of all gradients.)
-    scale = max(np.abs(g).max() for g in grads2.values())
-    for name in grads:
-        np.testing.assert_allclose(grads[name], grads2[name], rtol=1e-3,
-                                   atol=1e-5 * scale, err_msg=name)
-    for name in ('running_mean', 'running_std'):
-        np.testing.assert_allclose(getattr(blocks[0].bn, name),
-                                   getattr(blocks[1].bn, name), rtol=1e-5,
-                                   atol=1e-6)
+
+    def reference(block, v, running):
+        h = F.convolution_2d(v, block.conv.W, block.conv.b, pad=1)
+        h = F.elu(keras_bn_reference(block.bn, h, running))
+        return F.max_pooling_2d(h, block.pool, stride=block.pool,
+                                cover_all=False)
+    bns = check_training_step_against_reference(
+        lambda: random_block(np.random.RandomState(6), bn_mode, keras,
+                             per_clip=per_clip),
+        x, gy, reference, ('Convolution3x3', 'BatchNormActivationPool'),
+        ('Convolution2DFunction', 'ELU', 'MaxPoolingND'), 1e-4)
     if bn_mode == 0:  # the running statistics moved
-        assert not np.allclose(blocks[0].bn.running_mean, 0)
+        assert not np.allclose(bns[0].running_mean, 0)
 
 
-def test_keras_bn_link_training_equals_generic_kernels():
+def test_keras_bn_link_training_equals_chainers_functions():
     """The taggers' input BN (per time frame, axis 3) while training."""
     rng = np.random.RandomState(7)
-    bns = [KerasBatchNormalization(6, axis=3, keras='1.0.6-theano')
-           for _ in range(2)]
-    for bn in bns:
+
+    def make():
+        bn = KerasBatchNormalization(6, axis=3, keras='1.0.6-theano')
         bn.gamma.array[...] = np.linspace(-1, 2, 6)
+        return bn
     x = rng.normal(2, 3, size=(4, 1, 5, 6)).astype(np.float32)
     gy = rng.normal(size=x.shape).astype(np.float32)
-    with chainer.using_config('train', True):
-        y, gx, grads = run_and_backprop(bns[0], x, gy)
-        with generic_kernels():
-            y2, gx2, grads2 = run_and_backprop(bns[1], x, gy)
-    np.testing.assert_allclose(y, y2, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(gx, gx2, rtol=1e-4, atol=1e-4)
-    for name in grads:
-        np.testing.assert_allclose(grads[name], grads2[name], rtol=1e-4,
-                                   atol=1e-4)
-    np.testing.assert_allclose(bns[0].running_mean, bns[1].running_mean,
-                               rtol=1e-5)
-    np.testing.assert_allclose(bns[0].running_std, bns[1].running_std,
-                               rtol=1e-5)
+    bns = check_training_step_against_reference(
+        make, x, gy, keras_bn_reference, ('BatchNormActivationPool',),
+        ('Mean', 'sqrt'), 1e-5)
+    assert not np.allclose(bns[0].running_mean, 0)
 
 
 @pytest.fixture
@@ -254,66 +324,98 @@ def float64_kernels(monkeypatch):
     """SoundNet's layers on the CPU kernels in float64 too (a float64
     model normally runs Chainer's functions): exact comparisons, where in
     float32 rounding moves values across the ReLU's kink and changes
-    pooling maxima through eight layers."""
+    pooling maxima through eight layers.  The choice stays the package's
+    (``cpu_kernels_apply``, which ``generic_kernels()`` switches off),
+    shown float32 stand-ins of the float64 NumPy arrays."""
     module = importlib.import_module('chainer_tagger.functions.conv_block_1d')
+    choose = module.cpu_kernels_apply
 
-    def numpy_arrays(x, *params):
-        arrays = [a.array if isinstance(a, chainer.Variable) else a
-                  for a in (x,) + params]
-        return all(isinstance(a, np.ndarray) for a in arrays) and getattr(
-            chainer.config, 'chainer_tagger_kernels', 'auto') != 'generic'
-    monkeypatch.setattr(module, 'cpu_kernels_apply', numpy_arrays)
+    def float32_stand_in(a):
+        a = a.array if isinstance(a, chainer.Variable) else a
+        if isinstance(a, np.ndarray) and a.dtype == np.float64:
+            return np.empty(0, np.float32)
+        return a
+    monkeypatch.setattr(module, 'cpu_kernels_apply', lambda x, *params: choose(
+        *(float32_stand_in(a) for a in (x,) + params)))
 
 
-def test_soundnet_training_step_equals_generic_kernels(float64_kernels):
+def soundnet_scenes_reference(net, x):
+    """SoundNet-8's scene logits while training with Chainer's standard
+    functions called directly: N-d convolution, batch normalization on
+    batch statistics (updating the running averages as Chainer's link
+    does), ReLU, N-d max pooling."""
+    from chainer_tagger.configuration import (SOUNDNET_INPUT_SCALE,
+                                              SOUNDNET_LAYERS)
+    h = F.expand_dims(x, 1) * SOUNDNET_INPUT_SCALE
+    for layer in SOUNDNET_LAYERS:
+        conv, bn = net[layer.name], net['bn' + layer.name[4:]]
+        h = F.convolution_nd(h, conv.W, conv.b, stride=layer.stride,
+                             pad=layer.pad)
+        h = F.relu(F.batch_normalization(
+            h, bn.gamma, bn.beta, eps=bn.eps, running_mean=bn.avg_mean,
+            running_var=bn.avg_var, decay=bn.decay))
+        if layer.pool:
+            h = F.max_pooling_nd(h, layer.pool, layer.pool, cover_all=False)
+    return F.convolution_nd(h, net.conv8_2.W, net.conv8_2.b, stride=2)
+
+
+def test_soundnet_training_step_equals_chainers_functions(float64_kernels):
     """SoundNet's layers and heads while training (batch statistics,
-    Chainer's running averages with the unbiased variance)."""
+    Chainer's running averages with the unbiased variance), on the CPU
+    kernels and on the GPU's graph, against Chainer's functions."""
     from chainer_tagger.models import SoundNet8
     rng = np.random.RandomState(8)
     with chainer.using_config('dtype', np.float64):
-        nets = [SoundNet8() for _ in range(2)]
+        nets = [SoundNet8() for _ in range(3)]
     for name, p in nets[0].namedparams():
         fan_in = int(np.prod(p.shape[1:])) if p.ndim > 1 else 1
         p.array[...] = rng.normal(scale=fan_in ** -0.5, size=p.shape)
         if name.endswith('gamma'):
             p.array[...] = rng.uniform(-2, 2, p.shape)
-    nets[1].copyparams(nets[0])
+    for net in nets[1:]:
+        net.copyparams(nets[0])
     x = rng.uniform(-0.5, 0.5, (2, 220000))  # one step of conv8_2
     gy = rng.normal(size=(2, 401, 1))
-    calls = []
+    hooks, outputs = [], []
     with chainer.using_config('train', True):
-        outputs = []
-        for net, generic in zip(nets, (False, True)):
+        for net, path in zip(nets, ('cpu', 'generic', 'reference')):
             net.cleargrads()
-            with chainer.function_hooks.TimerHook() as hook:
-                if generic:
+            with FunctionsRun() as hook:
+                if path == 'reference':
+                    h = soundnet_scenes_reference(net, x)
+                elif path == 'generic':
                     with generic_kernels():
                         h = net.scenes(x)
                 else:
                     h = net.scenes(x)
-            calls.append({name for name, _ in hook.call_history})
+            hooks.append(hook)
             h.grad = gy
             h.backward()
             outputs.append(h.array)
-    assert {'Convolution1D', 'BatchNormActivationPool'} <= calls[0]
-    assert 'Convolution1D' not in calls[1]
-    np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-9,
-                               atol=1e-9)
-    for (name, p), (_, q) in zip(sorted(nets[0].namedparams()),
-                                 sorted(nets[1].namedparams())):
-        if q.grad is None:  # conv8 (objects) is not on the path
-            assert p.grad is None, name
-            continue
-        # (The convs' bias gradients are zero up to rounding.)
-        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-7, atol=1e-9,
-                                   err_msg=name)
-    for name, link in nets[0].namedlinks(skipself=True):
-        if hasattr(link, 'avg_var'):
-            other = nets[1][name.strip('/')]
-            np.testing.assert_allclose(link.avg_mean, other.avg_mean,
-                                       rtol=1e-9, err_msg=name)
-            np.testing.assert_allclose(link.avg_var, other.avg_var,
-                                       rtol=1e-9, err_msg=name)
+    assert {'Convolution1D', 'BatchNormActivationPool'} <= {
+        label for _, label in hooks[0].calls}
+    hooks[1].assert_standard('Convolution2DFunction', 'BatchNormalization',
+                             'ReLU', 'MaxPoolingND')
+    assert hooks[2].not_chainers() == []
+    want = nets[2]
+    for net, h, path in zip(nets[:2], outputs, ('cpu', 'generic')):
+        np.testing.assert_allclose(h, outputs[2], rtol=1e-9, atol=1e-9,
+                                   err_msg=path)
+        for (name, p), (_, q) in zip(sorted(net.namedparams()),
+                                     sorted(want.namedparams())):
+            if q.grad is None:  # conv8 (objects) is not on the path
+                assert p.grad is None, name
+                continue
+            # (The convs' bias gradients are zero up to rounding.)
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-7,
+                                       atol=1e-9, err_msg=path + name)
+        for name, link in net.namedlinks(skipself=True):
+            if hasattr(link, 'avg_var'):
+                other = want[name.strip('/')]
+                np.testing.assert_allclose(link.avg_mean, other.avg_mean,
+                                           rtol=1e-9, err_msg=path + name)
+                np.testing.assert_allclose(link.avg_var, other.avg_var,
+                                           rtol=1e-9, err_msg=path + name)
 
 
 def test_dropout_keeps_the_ratio_scales_and_backpropagates_its_mask():
