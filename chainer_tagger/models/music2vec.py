@@ -1,4 +1,6 @@
 """music2vec: SoundNet, two stacked LSTMs and a dense head, on raw audio."""
+import math
+
 import numpy as np
 
 import chainer
@@ -229,7 +231,7 @@ class Music2Vec(ClassScores, chainer.Chain):
         if chainer.config.train:
             return logits
         return F.logsumexp(F.log_softmax(logits, axis=2), axis=1) - \
-            np.float32(np.log(self.n_heads))
+            math.log(self.n_heads)
 
     @property
     def feature_size(self):
