@@ -44,3 +44,12 @@ def test_default_decoder_delay_is_valid_and_centres_the_window(noise_12k):
     np.testing.assert_allclose(
         melgram(path), log_melgram(y[start:start + MELGRAM_SAMPLES]),
         atol=1e-4)
+
+
+def test_silence_is_minus_100_db():
+    """Digital silence is ``10 log10(amin)`` with old librosa's ``amin``
+    1e-10 everywhere (the 80 dB floor is relative to a peak that is itself
+    at the floor), as Choi's preprocessing gave it."""
+    m = log_melgram(np.zeros(MELGRAM_SAMPLES, np.float32))
+    assert m.shape == (96, 1366)
+    np.testing.assert_array_equal(m, -100.0)
