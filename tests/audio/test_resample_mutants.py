@@ -8,6 +8,7 @@ import resampy
 
 from chainer_tagger.audio.resample import (MAX_PHASES, _filter,
                                            _resample_polyphase,
+                                           kaiser_best_2016,
                                            filter_half_width, phase_period,
                                            resample)
 
@@ -75,6 +76,16 @@ def test_shortest_signals():
     with pytest.raises(ValueError, match='3 samples is too short to '
                        'resample from 44100 Hz to 12000 Hz'):
         resample(np.ones(3, np.float32), 44100, 12000)
+
+
+def test_the_cached_filter_table_is_read_only():
+    """Callers get the cached table itself: it cannot be changed in place
+    (resampy gets a copy, which it may)."""
+    window, _, _ = kaiser_best_2016()
+    assert not window.flags.writeable
+    with pytest.raises(ValueError):
+        window[0] = 0
+    assert _filter()[0].flags.writeable
 
 
 def test_same_rate_is_the_signal_itself():

@@ -168,6 +168,22 @@ def test_conv_block_drops_out_only_while_training():
         np.testing.assert_array_equal(block(x).array, nodrop(x).array)
 
 
+def test_conv_block_defaults_train_on_the_batch_without_dropout():
+    """By default a block has no dropout and, while training, normalizes
+    with the statistics of the whole batch (mode 0, not per clip)."""
+    rng = np.random.RandomState(8)
+    block = KerasConvBlock(1, 2, (1, 1))
+    x = rng.normal(size=(2, 1, 4, 4)).astype(np.float32)
+    x[1] *= 10
+    with chainer.using_config('train', True):
+        h = block(x).array
+        first_alone = block(x[:1]).array
+    assert (h != 0).all()
+    assert np.abs(h[:1] - first_alone).max() > 0.1
+    assert block.bn.mode == 0 and block.bn.preset == \
+        KERAS_PRESETS['1.1-theano']
+
+
 def test_gru_rejects_inputs_of_another_shape():
     gru = KerasGRU(3, 2)
     with pytest.raises(ValueError, match=r'\(batch, time, 3\)'):
