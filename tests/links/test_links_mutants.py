@@ -68,6 +68,66 @@ def test_bn_gradients_on_batch_statistics_follow_each_release(keras, mode,
                                    rtol=1e-4)
 
 
+def test_bn_on_batch_statistics_runs_the_fused_cpu_kernel(monkeypatch):
+    """On float32 NumPy arrays with a graph, BN on batch statistics runs
+    the fused kernel (whose gradients the test above checks), and Chainer's
+    functions inside ``generic_kernels()``."""
+    import chainer_tagger.links.keras_batch_normalization as module
+    calls = []
+    original = module.batch_norm_activation_pool
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+    monkeypatch.setattr(module, 'batch_norm_activation_pool', spy)
+    bn = KerasBatchNormalization(3, mode=2, keras='1.0.6-theano')
+    x = np.random.RandomState(9).normal(size=(2, 3, 4)).astype(np.float32)
+    with chainer.using_config('train', False):
+        bn(x)
+        assert len(calls) == 1 and calls[0].update is None
+        with generic_kernels():
+            bn(x)
+        assert len(calls) == 1
+    with chainer.using_config('train', True):
+        KerasBatchNormalization(3)(x)
+    assert len(calls) == 2 and calls[1].update is not None
+
+
+@pytest.mark.parametrize('backprop', [True, False])
+def test_bn_running_averages_move_only_in_mode0_training(backprop):
+    """With or without a graph: training in mode 0 updates the running
+    averages (by Keras' momentum), mode 2 never does."""
+    x = np.random.RandomState(10).normal(2, 3, size=(4, 3, 5)).astype(
+        np.float32)
+    var = x.astype(np.float64).var(axis=(0, 2))
+    for mode in (0, 2):
+        bn = KerasBatchNormalization(3, mode=mode, keras='1.1-theano')
+        with chainer.using_config('train', True), \
+                chainer.using_config('enable_backprop', backprop):
+            bn(x)
+        if mode == 0:
+            np.testing.assert_allclose(
+                bn.running_mean, 0.01 * x.mean(axis=(0, 2)), rtol=1e-4)
+            np.testing.assert_allclose(bn.running_std, 0.99 + 0.01 * var,
+                                       rtol=1e-4)
+        else:
+            assert (bn.running_mean == 0).all()
+            assert (bn.running_std == 1).all()
+
+
+def test_bn_errors_say_what_is_wrong():
+    with pytest.raises(ValueError, match=r'^Keras BatchNormalization mode '
+                       r'must be 0 or 2, got 1$'):
+        KerasBatchNormalization(3, mode=1)
+    with pytest.raises(ValueError, match=r'^KerasBatchNormalization expects '
+                       r'3 entries along axis 1, got input of shape '
+                       r'\(1, 4, 2, 2\)$'):
+        KerasBatchNormalization(3)(np.zeros((1, 4, 2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"^running_std_is must be "
+                       r"'variance' or 'std', got 'var'$"):
+        KerasBatchNormalization(3, running_std_is='var')
+
+
 def test_bn_explicit_momentum_and_eps_override_the_preset():
     bn = KerasBatchNormalization(2, axis=1, keras='1.1-theano', momentum=0.5)
     assert (bn.momentum, bn.eps) == (0.5, KERAS_PRESETS['1.1-theano'].eps)
