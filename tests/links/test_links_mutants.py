@@ -246,7 +246,8 @@ def test_conv_block_defaults_train_on_the_batch_without_dropout():
 
 def test_gru_rejects_inputs_of_another_shape():
     gru = KerasGRU(3, 2)
-    with pytest.raises(ValueError, match=r'\(batch, time, 3\)'):
+    with pytest.raises(ValueError, match=r'^KerasGRU expects \(batch, time, '
+                       r'3\), got \(2, 4, 5\)$'):
         gru(np.zeros((2, 4, 5), np.float32))
     with pytest.raises(ValueError, match=r'\(batch, time, 3\)'):
         gru(np.zeros((4, 3), np.float32))
