@@ -50,7 +50,7 @@ gpu-check: install
 # lists the survivors and $(VENV)/bin/mutmut show ID shows one.  It takes
 # long: about 20 s per mutant on two cores (imports and Numba compilation).
 MUTATE ?= melgram resample links standardization global_moments \
-	cpu_kernels gemm conv_block_1d
+	cpu_kernels gemm conv_block_1d training_kernels adam
 MUTATE_melgram = chainer_tagger/audio/melgram.py
 TESTS_melgram = tests/audio/test_melgram.py tests/audio/test_melgram_mutants.py
 MUTATE_resample = chainer_tagger/audio/resample.py
@@ -59,7 +59,7 @@ TESTS_resample = tests/audio/test_resample_mutants.py \
 	tests/audio/test_windows.py::test_resample_length_is_librosa_2016 \
 	tests/audio/test_windows.py::test_polyphase_resampling_equals_resampy
 MUTATE_links = chainer_tagger/links/
-TESTS_links = tests/links
+TESTS_links = tests/links/test_keras_layers.py tests/links/test_links_mutants.py
 MUTATE_standardization = chainer_tagger/functions/standardization.py
 TESTS_standardization = tests/functions/test_standardization.py
 MUTATE_global_moments = chainer_tagger/functions/global_moments.py
@@ -67,9 +67,13 @@ TESTS_global_moments = tests/functions/test_global_moments.py
 MUTATE_cpu_kernels = chainer_tagger/functions/batch_norm_folding.py,chainer_tagger/functions/conv_block_2d.py,chainer_tagger/functions/kernel_choice.py
 TESTS_cpu_kernels = tests/functions/test_cpu_kernels.py
 MUTATE_gemm = chainer_tagger/functions/gemm.py
-TESTS_gemm = tests/functions/test_gemm.py
+TESTS_gemm = tests/functions/test_gemm.py tests/functions/test_gemm_mutants.py
 MUTATE_conv_block_1d = chainer_tagger/functions/conv_block_1d.py
 TESTS_conv_block_1d = tests/functions/test_conv_block_1d.py
+MUTATE_training_kernels = chainer_tagger/functions/batch_norm_activation_pool.py,chainer_tagger/functions/convolution_1d.py,chainer_tagger/functions/convolution_3x3.py,chainer_tagger/functions/max_pooling.py,chainer_tagger/functions/dropout.py,chainer_tagger/functions/clip_parallel.py
+TESTS_training_kernels = tests/functions/test_training_kernels.py
+MUTATE_adam = chainer_tagger/functions/adam_update.py
+TESTS_adam = tests/training/test_optimizers.py
 
 # mutmut's exit status is a bit mask: 1 is a fatal error, the others count
 # surviving, suspicious and timed-out mutants (listed by mutmut results).
