@@ -46,6 +46,12 @@ FILES = {
     'cnn_weights_tensorflow.h5': ('cnn0-msd', 'tensorflow', KERAS_1_0, 2),
     'rnn_weights_theano.h5': ('rnn0-msd', 'theano', KERAS_1_0, 2),
     'rnn_weights_tensorflow.h5': ('rnn0-msd', 'tensorflow', KERAS_1_0, 2),
+    # The first releases (keras-weights/v1/): the conv blocks nested in a
+    # Sequential (``ConvBNEluDr``, ``sequential_4``) and auto-generated
+    # layer names (upstream recurrentnet.py @ 3eaedbf, convnet.py @
+    # bffb625: the same layers, pools and BN modes as the later files).
+    'v1/rnn_weights_best.hdf5': ('rnn0-msd-v1', 'theano', KERAS_1_0, 2),
+    'v1/weights_best.hdf5': ('cnn0-msd-v1', 'theano', KERAS_1_0, 2),
 }
 
 #: Pooling of the conv blocks, from Choi's model definitions.
@@ -61,21 +67,76 @@ GRU_WEIGHTS = ('W_z', 'U_z', 'b_z', 'W_r', 'U_r', 'b_r', 'W_h', 'U_h',
                'b_h')
 
 
+#: The weights of each Keras-1 layer type, by their names after the
+#: layer's prefix (``convolution2d_5_W`` -> ``W``), longest first.
+WEIGHT_SUFFIXES = sorted(set(BN_WEIGHTS + CONV_WEIGHTS + GRU_WEIGHTS),
+                         key=len, reverse=True)
+#: Keras-1's auto-generated layer names (the first releases) and the names
+#: Choi's later models gave the same layers, numbered in file order.
+AUTO_NAMES = (('batchnormalization_', ['bn_0_freq'] +
+               ['bn{}'.format(i) for i in range(1, 6)]),
+              ('convolution2d_', ['conv{}'.format(i) for i in range(1, 6)]),
+              ('gru_', ['gru1', 'gru2']),
+              ('dense_', ['output']))
+
+
+def split_layers(group):
+    """``[(layer name, [arrays])]`` of one saved group, in the order of its
+    ``weight_names``: one layer, or a nested container (Keras 1 saves a
+    ``Sequential`` inside a model as one group listing all its layers'
+    weights, trainable ones first), split by the weights' name prefixes.
+    A group whose weights all carry its own name as prefix is one layer
+    (TensorFlow files name them ``conv1_W:0``)."""
+    names = [w.decode() if isinstance(w, bytes) else w
+             for w in group.attrs['weight_names']]
+    own = group.name.split('/')[-1]
+    if all(w.startswith(own + '_') for w in names):
+        return [(own, [np.asarray(group[w], dtype=np.float64)
+                       for w in names])]
+    layers = {}
+    for w in names:
+        [suffix] = [s for s in WEIGHT_SUFFIXES if w.endswith('_' + s)][:1]
+        layers.setdefault(w[:-len(suffix) - 1], []).append(
+            np.asarray(group[w], dtype=np.float64))
+    return list(layers.items())
+
+
+def rename_auto(layers):
+    """Give auto-named layers (``batchnormalization_6``, ``dense_2``) the
+    names of Choi's later models (``bn_0_freq``, ``output``) by their
+    order of kind in the file; named layers keep their names."""
+    counts = {}
+    out = {}
+    for name, arrays in layers:
+        for prefix, names in AUTO_NAMES:
+            if name.startswith(prefix):
+                k = counts.get(prefix, 0)
+                counts[prefix] = k + 1
+                name = names[k]
+                break
+        out[name] = arrays
+    return out
+
+
 def read_weights(path):
     """``{layer name: [float64 arrays in Keras order]}`` of a Keras-1 file.
 
-    Layers without weights (input, padding, pooling, ...) are skipped.
+    Layers without weights (input, padding, pooling, ...) are skipped; a
+    nested container is split into its layers, and auto-generated names
+    are replaced by Choi's (:func:`rename_auto`).  A BN layer inside a
+    container lists its running statistics after the trainable weights of
+    all layers, which keeps the ``gamma, beta, running_mean, running_std``
+    order within the layer.
     """
-    out = {}
+    layers = []
     with h5py.File(path, 'r') as f:
         for name in f.attrs['layer_names']:
             name = name.decode() if isinstance(name, bytes) else name
             group = f[name] if name in f else None
             if group is None or not len(group.attrs.get('weight_names', [])):
                 continue
-            out[name] = [np.asarray(group[w], dtype=np.float64)
-                         for w in group.attrs['weight_names']]
-    return out
+            layers.extend(split_layers(group))
+    return rename_auto(layers)
 
 
 def named(arrays, names, layer):

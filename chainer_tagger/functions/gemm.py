@@ -107,8 +107,17 @@ def matmul(a, b, out=None, accumulate=False):
     """``a @ b`` for 2-D float32 or float64 arrays (BLAS GEMM).
 
     With ``out`` (C-contiguous) the product is written there, or added to
-    it with ``accumulate=True``; returns the product.
+    it with ``accumulate=True``; returns the product.  Operands whose
+    shapes do not multiply (or an ``out`` of another shape) raise a
+    ``ValueError`` like ``a @ b``: BLAS would read and write past them.
     """
+    if a.ndim == b.ndim == 2:
+        want = (a.shape[0], b.shape[1])
+        if a.shape[1] != b.shape[0] or (out is not None and
+                                        out.shape != want):
+            raise ValueError(
+                'matmul: shapes {} and {} do not multiply into {}'.format(
+                    a.shape, b.shape, want if out is None else out.shape))
     cblas = _CBLAS.get(a.dtype)
     if cblas is not None and b.dtype == a.dtype and a.ndim == b.ndim == 2 \
             and (out is None or out.dtype == a.dtype):

@@ -1,7 +1,9 @@
 """Every Keras tagger of the registry against an independent float64 NumPy
 forward pass of the Keras-1 equations (``tests/keras1_reference.py``: h5py,
 NumPy, no package code), on the four shipped melgrams as one batch, from
-the Theano and the TensorFlow files."""
+the Theano and the TensorFlow files and the first releases (``v1/``: conv
+blocks nested in a container, auto-generated layer names, which the
+reference reads on its own)."""
 import numpy as np
 import pytest
 

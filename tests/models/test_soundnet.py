@@ -17,6 +17,8 @@ from chainer_tagger.models.soundnet import as_waveform_batch, soundnet_steps
 from chainer_tagger.pretrained import registry
 from chainer_tagger.pretrained.soundnet_npy import load_pickled_npy
 
+import lstm_reference
+import soundnet_reference
 from conftest import SHARED
 
 pytestmark = pytest.mark.shared
@@ -148,3 +150,118 @@ def test_soundnet8_downloads_from_a_verified_archive(tmp_path, monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- Against the independent float64 NumPy SoundNet (soundnet_reference) --
+
+@pytest.fixture(scope='module')
+def railroad_layers():
+    """The demo clip and every layer's output of the float64 reference."""
+    y, sr = sf.read(SHARED / 'soundnet' / 'railroad_audio.wav',
+                    dtype='float32')
+    assert sr == 22050
+    return y, soundnet_reference.forward(soundnet_reference.load(SOUND8),
+                                         y[None])
+
+
+def _package_layers(model, waveforms, monkeypatch):
+    """Every layer's output of the package's SoundNet (inference), as its
+    ``body`` and heads produced them: the two kernels it calls are wrapped
+    to record their outputs, in order."""
+    import chainer_tagger.models.soundnet as module
+    outputs = []
+
+    def recording(function):
+        def call(*args, **kwargs):
+            out = function(*args, **kwargs)
+            outputs.append(out.array.copy())
+            return out
+        return call
+    monkeypatch.setattr(module, 'conv_bn_relu_pool_1d',
+                        recording(module.conv_bn_relu_pool_1d))
+    monkeypatch.setattr(module, 'strided_conv_1d',
+                        recording(module.strided_conv_1d))
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        objects, scenes = model(waveforms)
+    names = [name for name, _, _, _, _ in soundnet_reference.LAYERS]
+    names += [name for name, _, _ in soundnet_reference.HEADS]
+    assert len(outputs) == len(names)
+    np.testing.assert_array_equal(outputs[-2], objects.array)
+    np.testing.assert_array_equal(outputs[-1], scenes.array)
+    return dict(zip(names, outputs))
+
+
+def test_every_layer_matches_the_float64_reference(soundnet,
+                                                   railroad_layers,
+                                                   monkeypatch):
+    """conv1..conv7 (after BN, ReLU, pooling), conv8 and conv8_2 of the
+    package on the whole 19.9 s demo clip equal a float64 NumPy SoundNet
+    written from the TF conversion's equations (tests/soundnet_reference.py)
+    in shape and, relative to each layer's largest value, to 4e-6 (float32
+    rounding gives 4e-7; BN's eps 1e-3 instead of 1e-5 gives 6e-5)."""
+    y, want = railroad_layers
+    got = _package_layers(soundnet, y[None], monkeypatch)
+    for name, expected in want.items():
+        assert got[name].shape == expected.shape, name
+        scale = np.abs(expected).max()
+        assert scale > 1, name
+        error = np.abs(got[name] - expected).max() / scale
+        assert error <= 4e-6, (name, error)
+
+
+# -- music2vec's head against an independent float64 NumPy LSTM head ------
+
+GTZAN = SHARED / 'gtzan-mini' / 'genres'
+
+
+@pytest.fixture(scope='module')
+def music2vec_case(tmp_path_factory):
+    """A music2vec with SoundNet's weights, random head weights (the LSTM
+    biases too: Chainer starts them at zero), its standardization set from
+    the clips, its weights as ``save_npz`` wrote them; the windows (the
+    railroad clip and two GTZAN clips, zero-padded to 30.6 s) and their
+    scene outputs from the float64 reference SoundNet."""
+    clips = [sf.read(path, dtype='float32')[0] for path in (
+        SHARED / 'soundnet' / 'railroad_audio.wav',
+        GTZAN / 'blues' / 'blues.00000.wav',
+        GTZAN / 'classical' / 'classical.00001.wav')]
+    windows = np.stack([np.pad(c, (0, N_SAMPLES - len(c))) for c in clips])
+    scenes = soundnet_reference.forward(soundnet_reference.load(SOUND8),
+                                        windows)['conv8_2']
+    np.random.seed(0)
+    model = Music2Vec(soundnet='soundnet8')
+    rng = np.random.RandomState(1)
+    for link in model.lstm:
+        for j in range(8):
+            b = getattr(link, 'b{}'.format(j))
+            b.array[...] = rng.normal(0, 0.5, b.shape)
+    model.standardize_head_input(scenes.astype(np.float32))
+    path = tmp_path_factory.mktemp('music2vec') / 'm.npz'
+    chainer.serializers.save_npz(str(path), model)
+    with np.load(path) as f:
+        weights = dict(f)
+    return model, weights, windows, scenes
+
+
+def test_music2vec_head_matches_the_float64_lstm_reference(music2vec_case):
+    """The package's head (standardization, Chainer's NStepLSTM x 2, the
+    dense layers) on real SoundNet outputs equals a float64 NumPy head
+    written from the n_step_lstm equations (tests/lstm_reference.py)."""
+    model, weights, _, scenes = music2vec_case
+    scenes = scenes.astype(np.float32)  # the same input for both
+    want = lstm_reference.head(weights, scenes)
+    assert want.shape == (3, 10) and want.std(axis=0).min() > 0.005
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        got = model.head(scenes).array
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.abs(
+        want).max())
+
+
+def test_music2vec_predict_matches_the_float64_references(music2vec_case):
+    """End to end: ``predict`` on the waveforms equals the softmax of the
+    float64 head on the float64 SoundNet's scenes."""
+    model, weights, windows, scenes = music2vec_case
+    want = lstm_reference.softmax(lstm_reference.head(weights, scenes))
+    got = model.predict(windows)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
