@@ -74,6 +74,10 @@ def add_commands(sub):
                         "CRNN's classifier)".format(
                             RECIPES['music2vec']['dropout'],
                             RECIPES['crnn']['dropout']))
+    p.add_argument('--heads', type=positive_int, default=None,
+                   help='music2vec: heads of the ensemble on the one '
+                        'SoundNet body, averaged in probability (default: '
+                        '{})'.format(RECIPES['music2vec']['heads']))
     p.add_argument('--windows', type=positive_int,
                    default=DEFAULT_EVALUATION_WINDOWS,
                    help='windows per clip averaged in evaluation, and '
@@ -124,7 +128,7 @@ def run_train(args):
         weight_decay=args.weight_decay, gpu=args.gpu, resume=args.resume,
         seed=args.seed, test_fraction=args.test_fraction,
         snapshot_every=args.snapshot_every, train_body=args.train_body,
-        dropout=args.dropout, windows=args.windows,
+        dropout=args.dropout, heads=args.heads, windows=args.windows,
         input_fill=args.input_fill, features=args.features,
         progress=not args.no_progress, embeddings=not args.no_embeddings,
         distributed=args.distributed))

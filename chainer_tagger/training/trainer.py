@@ -48,6 +48,7 @@ from chainer import training
 from chainer.training import extensions
 
 from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
+                                          MAX_MUSIC2VEC_HEADS,
                                           GTZAN_GENRES, WINDOW_FILLS)
 from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, find_clips
 from chainer_tagger.device import get_device
@@ -76,7 +77,7 @@ from chainer_tagger.training.snapshots import (FrozenBody,
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
 RECIPES = {
-    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.2},
+    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.2, 'heads': 1},
     'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 
@@ -104,6 +105,7 @@ class TrainingConfig:
     snapshot_every: int = None
     train_body: bool = False
     dropout: float = None
+    heads: int = None
     windows: int = DEFAULT_EVALUATION_WINDOWS
     input_fill: str = 'loop'
     features: str = None
@@ -125,6 +127,11 @@ def check_config(config):
     positive('batch-size', config.batch_size, True)
     positive('lr', config.lr)
     positive('windows', config.windows, True)
+    positive('heads', config.heads, True)
+    if config.heads is not None and (config.model != 'music2vec' or
+                                     config.heads > MAX_MUSIC2VEC_HEADS):
+        raise UsageError('--heads is for music2vec, 1 to {}'.format(
+            MAX_MUSIC2VEC_HEADS))
     positive('snapshot-every', config.snapshot_every, True)
     if not 0 < config.test_fraction < 1:
         raise UsageError(
@@ -225,6 +232,7 @@ def build_model(config):
     if config.model == 'music2vec':
         net = Music2Vec(tags=GTZAN_GENRES,
                         dropout=recipe_value(config, 'music2vec', 'dropout'),
+                        heads=recipe_value(config, 'music2vec', 'heads'),
                         input_fill=config.input_fill, soundnet='soundnet8')
         base = 'soundnet8'
     else:
@@ -338,9 +346,10 @@ def train(config=None, **options):
     out = Path(config.out)
     lr = recipe_value(config, net.arch, 'lr')
     epochs = recipe_value(config, net.arch, 'epochs')
-    config.resume = prepare_run_folder(config, {
-        'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')},
-        write=rank0)
+    recipe = {'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')}
+    if net.arch == 'music2vec':
+        recipe['heads'] = recipe_value(config, net.arch, 'heads')
+    config.resume = prepare_run_folder(config, recipe, write=rank0)
     if config.resume and not config.train_body:
         check_frozen_body(out, net.body_links())
     clip_input = net.clip_input

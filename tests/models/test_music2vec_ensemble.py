@@ -95,3 +95,38 @@ def test_a_file_asking_for_absurd_heads_is_refused(tmp_path):
                                'name': None})
     with pytest.raises(ModelFileError, match='heads'):
         load_model(str(path))
+
+
+@pytest.mark.shared
+def test_train_heads_writes_an_ensemble_that_every_command_reads(
+        tiny, tmp_path):
+    from chainer_tagger.cli import main
+    from chainer_tagger.pretrained.model_file import read_model_meta
+    from chainer_tagger.training.evaluation import evaluate
+    from trained_runs import TRAIN_ARGS
+    out = tmp_path / 'run'
+    assert main(['train', '--data', str(tiny), '--out', str(out),
+                 '--heads', '3'] + TRAIN_ARGS) == 0
+    best = out / 'best_model.npz'
+    assert read_model_meta(best)['settings']['heads'] == 3
+    model = load_model(str(best))
+    assert model.n_heads == 3
+    clip = sorted(tiny.glob('genres/*/*.wav'))[0]
+    import soundfile as sf
+    y, _ = sf.read(clip, dtype='float32')
+    x = np.tile(y, model.clip_input.n_samples // len(y) + 1)[
+        None, :model.clip_input.n_samples]
+    p = model.predict(x)
+    assert p.shape == (1, 2 if len(model.tags) == 2 else 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    report = evaluate(str(best), str(tiny))
+    assert 0 <= report['accuracy'] <= 1 and np.isfinite(report['loss'])
+
+
+def test_heads_is_for_music2vec_only():
+    from chainer_tagger.errors import UsageError
+    from chainer_tagger.training.trainer import TrainingConfig, check_config
+    with pytest.raises(UsageError, match='--heads'):
+        check_config(TrainingConfig(model='crnn-msd', heads=2, data='x'))
+    with pytest.raises(UsageError, match='--heads'):
+        check_config(TrainingConfig(heads=33, data='x'))
