@@ -28,6 +28,7 @@ asked for, as training does.
 import collections
 import hashlib
 import os
+import stat
 import sys
 import time
 
@@ -123,10 +124,15 @@ def model_identity(model, window='centre', hop=None, aggregate=None,
 
 
 def _identity_or_none(path, with_hash):
+    """The identity of a regular file, or None (reported by tagging, which
+    fails the same way): a pipe, socket or device is never opened (its
+    sha256 would wait, or read, forever), nor stored."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         return identify(path, with_hash)
     except OSError:
-        return None  # reported by tagging, which fails the same way
+        return None
 
 
 class LibraryRun:
