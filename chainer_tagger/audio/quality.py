@@ -21,13 +21,18 @@ from chainer_tagger.configuration import (DC_ONLY_DBFS, FLOOR_WARN_FRACTION,
                                           TRUNCATION_MIN_SECONDS)
 
 #: What a window's audio measures, for the warnings of its result:
-#: ``peak`` (dBFS), ``varying_peak`` (dBFS of the peak once the constant
-#: offset, the mean, is removed), ``offset`` (dBFS of that mean) (these
-#: three None for a melgram ``.npy``), and ``floor_fraction``, the share
-#: of the log mel-spectrogram's bins at its floor (None when unknown).
-#: Only the real audio counts, never the zero padding past a file's end.
-Level = collections.namedtuple('Level',
-                               'peak varying_peak offset floor_fraction')
+#: ``peak`` (dBFS), ``varying`` (dBFS of what varies once the constant
+#: offset, the mean, is removed: the level that 99 % of its samples stay
+#: within, so that the resampler's ringing at a file's first and last
+#: samples, or a lone click, does not count), ``offset`` (dBFS of that
+#: mean) (these three None for a melgram ``.npy``), and
+#: ``floor_fraction``, the share of the log mel-spectrogram's bins at its
+#: floor (None when unknown).  Only the real audio counts, never the zero
+#: padding past a file's end.
+Level = collections.namedtuple('Level', 'peak varying offset floor_fraction')
+
+#: The share of samples whose level :attr:`Level.varying` is.
+VARYING_QUANTILE = 0.99
 
 
 def truncation_warning(decoded_seconds, expected_seconds, reason=None):
@@ -126,7 +131,8 @@ def measure(samples, log_spectrogram=None, audio_fraction=1.0):
     real = samples[:max(1, int(round(audio_fraction * len(samples))))]
     if real.size:
         offset = float(real.mean())
-        varying = float(np.max(np.abs(real - offset)))
+        varying = float(np.quantile(np.abs(real - offset),
+                                    VARYING_QUANTILE))
     else:
         offset = varying = 0.0
     return Level(peak_dbfs(samples), dbfs(varying), dbfs(offset),
@@ -145,7 +151,7 @@ def loudest(levels):
     timed = [lv for lv in levels if lv.peak is not None]
     floors = [lv.floor_fraction for lv in levels
               if lv.floor_fraction is not None]
-    best = max(timed, key=lambda lv: (lv.varying_peak, lv.peak)) \
+    best = max(timed, key=lambda lv: (lv.varying, lv.peak)) \
         if timed else Level(None, None, None, None)
     return best._replace(
         peak=max(lv.peak for lv in timed) if timed else None,
@@ -155,9 +161,9 @@ def loudest(levels):
 def no_music_warning(level):
     """A warning when a window (or file, see :func:`loudest`) carries no
     music, or None: silence (:func:`silence_warning`); a constant offset
-    and nothing else (DC only: what varies stays below
-    :data:`~chainer_tagger.configuration.DC_ONLY_DBFS`); near silence
-    under an offset (what varies peaks below
+    (above the silence level) and nothing else (DC only: what varies
+    stays below :data:`~chainer_tagger.configuration.DC_ONLY_DBFS`); near
+    silence under an offset (what varies stays below
     :data:`~chainer_tagger.configuration.SILENCE_PEAK_DBFS`); or a
     mel-spectrogram with at least
     :data:`~chainer_tagger.configuration.FLOOR_WARN_FRACTION` of its bins
@@ -169,14 +175,15 @@ def no_music_warning(level):
         silent = silence_warning(level.peak)
         if silent:
             return silent
-        if level.varying_peak < DC_ONLY_DBFS:
+        offset = level.offset >= SILENCE_PEAK_DBFS
+        if offset and level.varying < DC_ONLY_DBFS:
             return ('no sound, only a constant offset (DC at {:.0f} dBFS): '
                     'the scores are those of silence'.format(level.offset))
-        if level.varying_peak < SILENCE_PEAK_DBFS:
+        if offset and level.varying < SILENCE_PEAK_DBFS:
             return ('nearly silent under a constant offset (DC at {:.0f} '
-                    'dBFS; what varies peaks at {:.0f} dBFS): the scores '
-                    'are those of near silence'.format(level.offset,
-                                                       level.varying_peak))
+                    'dBFS; what varies stays within {:.0f} dBFS): the '
+                    'scores are those of near silence'.format(
+                        level.offset, level.varying))
     if level.floor_fraction is not None and \
             level.floor_fraction >= FLOOR_WARN_FRACTION:
         return ('almost nothing to analyse: {:.1f} % of the '

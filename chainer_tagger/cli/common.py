@@ -157,10 +157,11 @@ def check_output(path, inputs=(), option='-o'):
 
 
 def _identity(path):
-    """``(st_dev, st_ino)`` of what ``path`` names, links followed; None
-    when nothing is there."""
+    """``(st_dev, st_ino)`` of what ``path`` names, links followed and
+    ``..`` taken as the writers take it (``x/../a`` is ``a`` even without
+    a folder ``x``); None when nothing is there."""
     try:
-        st = os.stat(path)
+        st = os.stat(os.path.realpath(path))
     except OSError:
         return None
     return st.st_dev, st.st_ino
