@@ -179,8 +179,8 @@ def test_special_files_in_a_library_never_block(tmp_path, tiny_model):
     write_clip(lib / 'z.wav', 2)
     try:
         for _ in range(2):  # created, then reused
-            results, _, _ = run_forked(
-                tag_library, [lib], tiny_model, tmp_path / 'lib.db', timeout=60)
+            results, _, _ = run_forked(tag_library, [lib], tiny_model,
+                                       tmp_path / 'lib.db', timeout=60)
             assert [os.path.basename(r['path']) for r in results] == [
                 'a.wav', 'pipe.wav', 'sock.flac', 'z.wav']
             assert 'a named pipe (FIFO), not a regular file' in \
