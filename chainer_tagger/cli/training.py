@@ -1,10 +1,10 @@
 """``train`` and ``evaluate``: genre classifiers on a GTZAN-layout folder."""
 import os
 
-from chainer_tagger.cli.common import (batch_options, device_options,
-                                       keras_options, model_options,
-                                       positive_float, positive_int,
-                                       progress_options)
+from chainer_tagger.cli.common import (batch_options, check_outputs,
+                                       device_options, keras_options,
+                                       model_options, positive_float,
+                                       positive_int, progress_options)
 from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
                                           WINDOW_FILLS)
 from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION
@@ -111,6 +111,10 @@ def add_commands(sub):
 
 
 def run_train(args):
+    # What training writes into --out must not be a model it reads.
+    check_outputs([('--out', os.path.join(args.out, name)) for name in
+                   ('best_model.npz', 'model.npz', 'run.json')],
+                  read=[args.model, args.features])
     best = train(TrainingConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
@@ -131,6 +135,8 @@ def run_evaluate(args):
     if out is None:
         out = os.path.dirname(os.path.abspath(args.model)) \
             if os.path.isfile(args.model) else '.'
+    check_outputs([('--out', os.path.join(out, name)) for name in
+                   ('evaluation.json', 'confusion.png')], read=[args.model])
     r = evaluate(args.model, args.data, split=args.split, out=out,
                  batch_size=args.batch_size, gpu=args.gpu,
                  windows=args.windows, progress=not args.no_progress,

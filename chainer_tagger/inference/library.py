@@ -44,6 +44,7 @@ from chainer_tagger.errors import LibraryStoreError, UsageError
 from chainer_tagger.inference import file_tags
 from chainer_tagger.inference.file_identity import (identify, path_key,
                                                     same_file)
+from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.store import LibraryStore, ModelIdentity
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
@@ -448,7 +449,7 @@ class _StopAllOnError:
                 isinstance(value, (LibraryStoreError, UsageError)):
             return False
         print('error: process {} of {}: {}: {}'.format(
-            self.mpi.rank, self.mpi.size, kind.__name__, value),
+            self.mpi.rank, self.mpi.size, kind.__name__, printable(value)),
             file=sys.stderr, flush=True)
         self.mpi.Abort(2)
         return False

@@ -425,3 +425,18 @@ def test_audio_without_music_is_tagged_with_a_warning(tmp_path, tiny):
     assert len(notes['click.wav']) == 1 and notes['click.wav'][
         0].startswith('almost nothing to analyse: 99.')
     assert notes['music.wav'] == []
+
+
+def test_training_never_writes_over_the_model_it_reads(tmp_path, tiny):
+    """``train -m out/best_model.npz --out out`` would replace its own
+    starting point: refused in one line before any work."""
+    out = tmp_path / 'run'
+    out.mkdir()
+    model = out / 'best_model.npz'
+    model.write_bytes(open(tiny, 'rb').read())
+    before = model.read_bytes()
+    status, _, err = _cli(['train', '-m', str(model), '--data',
+                           str(tmp_path), '--out', str(out)])
+    assert status == 2 and err.count('\n') == 1
+    assert '--out {}: is one of the inputs'.format(model) in err
+    assert model.read_bytes() == before
