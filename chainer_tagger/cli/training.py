@@ -135,8 +135,6 @@ def run_evaluate(args):
     if out is None:
         out = os.path.dirname(os.path.abspath(args.model)) \
             if os.path.isfile(args.model) else '.'
-    check_outputs([('--out', os.path.join(out, name)) for name in
-                   ('evaluation.json', 'confusion.png')], read=[args.model])
     r = evaluate(args.model, args.data, split=args.split, out=out,
                  batch_size=args.batch_size, gpu=args.gpu,
                  windows=args.windows, progress=not args.no_progress,
