@@ -31,6 +31,7 @@ that another may be using.
 import collections
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -192,20 +193,17 @@ def _quoted(name):
     return '"{}"'.format(name.replace('"', '""'))
 
 
-_EXPECTED_TABLES = []
-
-
+@functools.lru_cache(maxsize=None)
 def expected_tables():
-    """The tables of :data:`SCHEMA`, as :func:`_tables` reads them."""
-    if not _EXPECTED_TABLES:
-        conn = sqlite3.connect(':memory:')
-        try:
-            for statement in SCHEMA:
-                conn.execute(statement)
-            _EXPECTED_TABLES.append(_tables(conn))
-        finally:
-            conn.close()
-    return _EXPECTED_TABLES[0]
+    """The tables of :data:`SCHEMA`, as :func:`_tables` reads them (built
+    once, in memory)."""
+    conn = sqlite3.connect(':memory:')
+    try:
+        for statement in SCHEMA:
+            conn.execute(statement)
+        return _tables(conn)
+    finally:
+        conn.close()
 
 
 def _difference(found, expected):
