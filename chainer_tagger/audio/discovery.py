@@ -17,8 +17,8 @@ SCAN_RULE = ('folders are searched recursively for audio files ({}), '
              'skipping hidden files and folders; a .npy found there is '
              'taken only when it holds one melgram (96, 1366); files named '
              'explicitly are always tried; named pipes, sockets and devices '
-             'are never opened (each is reported as not a regular '
-             'file)'.format(
+             'found there, whatever their names, are never opened: each is '
+             'reported as not a regular file'.format(
                  ' '.join(sorted(AUDIO_EXTENSIONS))))
 
 
@@ -67,24 +67,22 @@ def is_scanned(name, path):
     """Whether a folder scan takes the file ``name`` at ``path``: an audio
     extension, or a ``.npy`` of a melgram's shape; never a hidden file.
 
-    A named pipe, socket or device with such a name is taken without
-    being opened (so that it is reported, as not a regular file, rather
-    than skipped without a word or waited on).
+    A named pipe, socket or device is taken whatever its name, without
+    being opened: a music folder holds none, so it is reported (as not a
+    regular file) rather than skipped without a word, or waited on.
     """
     if name.startswith('.'):
         return False
     suffix = Path(name).suffix.lower()
     if suffix in AUDIO_EXTENSIONS:
         return True
-    if suffix != '.npy':
-        return False
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        return False  # a broken link: no melgram, as before
+        return False  # a broken link: nothing to read, as before
     if special_file_kind(mode) is not None:
         return True
-    return npy_shape(path) in MELGRAM_NPY_SHAPES
+    return suffix == '.npy' and npy_shape(path) in MELGRAM_NPY_SHAPES
 
 
 def expand_paths(paths):

@@ -242,29 +242,32 @@ def test_special_files_are_one_error_each_and_never_block(tmp_path, tiny,
     write_clip(tmp_path / 'a.wav', 1)
     os.mkfifo(tmp_path / 'pipe.wav')
     os.mkfifo(tmp_path / 'pipe.npy')
+    os.mkfifo(tmp_path / 'fifo')  # no audio name: still not skipped
+    (tmp_path / 'notes.txt').write_text('a regular file: skipped')
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / 'sock.mp3'))
     write_clip(tmp_path / 'b.flac', 2)
     try:
         paths = [str(tmp_path / n) for n in (
-            'a.wav', 'b.flac', 'pipe.npy', 'pipe.wav', 'sock.mp3')] \
-            if named else [str(tmp_path)]
+            'a.wav', 'b.flac', 'fifo', 'pipe.npy', 'pipe.wav',
+            'sock.mp3')] if named else [str(tmp_path)]
         status, out, err = _cli(['tag'] + paths + ['-m', tiny, '-f',
                                                    'json'])
     finally:
         sock.close()
     assert status == 1
     results = {os.path.basename(r['path']): r for r in json.loads(out)}
-    assert sorted(results) == ['a.wav', 'b.flac', 'pipe.npy', 'pipe.wav',
-                               'sock.mp3']
+    assert sorted(results) == ['a.wav', 'b.flac', 'fifo', 'pipe.npy',
+                               'pipe.wav', 'sock.mp3']
     assert 'tags' in results['a.wav'] and 'tags' in results['b.flac']
-    for name, kind in (('pipe.npy', 'a named pipe (FIFO)'),
+    for name, kind in (('fifo', 'a named pipe (FIFO)'),
+                       ('pipe.npy', 'a named pipe (FIFO)'),
                        ('pipe.wav', 'a named pipe (FIFO)'),
                        ('sock.mp3', 'a socket')):
         assert results[name]['error'] == '{}: {}, not a regular file ' \
             '(not read)'.format(tmp_path / name, kind)
     errors = [line for line in err.splitlines() if line.startswith('error')]
-    assert len(errors) == 3 and 'Traceback' not in err
+    assert len(errors) == 4 and 'Traceback' not in err
 
 
 def test_a_device_named_on_the_command_line_is_not_read(tiny):

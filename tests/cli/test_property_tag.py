@@ -248,12 +248,12 @@ specials = st.lists(st.sampled_from(['fifo', 'socket', 'device']),
 @settings(max_examples=6, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow,
                                  HealthCheck.function_scoped_fixture])
-@given(kinds=specials, extension=st.sampled_from(['.wav', '.mp3', '.npy']),
-       named=st.booleans())
+@given(kinds=specials, named=st.booleans(),
+       extension=st.sampled_from(['.wav', '.mp3', '.npy', '']))
 def test_tag_survives_special_files(tiny_sources, kinds, extension, named):
-    """Named pipes, sockets and (as root) device nodes with audio names in
-    a scanned folder, or named on the command line: one one-line error
-    each, never a wait; the regular files tagged."""
+    """Named pipes, sockets and (as root) device nodes, with audio names
+    or none, in a scanned folder or named on the command line: one
+    one-line error each, never a wait; the regular files tagged."""
     import socket
     from forked import run_forked
     with tempfile.TemporaryDirectory() as tmp:
