@@ -167,7 +167,7 @@ def _identity(path):
     return st.st_dev, st.st_ino
 
 
-def check_outputs(outputs, read=(), scanned=()):
+def check_outputs(outputs, read=(), scanned=(), create_folders=True):
     """Check every file a command will write against every file it will
     read, before any work; a one-line :class:`UsageError` for the first
     problem.
@@ -183,6 +183,10 @@ def check_outputs(outputs, read=(), scanned=()):
     scanned : list of path
         The command's PATH arguments, folders scanned for the files the
         run will read (:func:`~chainer_tagger.audio.expand_paths`).
+    create_folders : bool
+        Create each output's folder now (and check that it is writable);
+        without, the command creates its folder itself, once its own
+        checks have passed (``train --out``).
 
     Files are compared by what they are, ``(st_dev, st_ino)`` after links
     are followed, so a link, a relative path or a second name of an input
@@ -193,7 +197,11 @@ def check_outputs(outputs, read=(), scanned=()):
     outputs = [(option, os.fspath(path)) for option, path in outputs
                if path is not None]
     for option, path in outputs:
-        _check_writable(option, path)
+        if os.path.isdir(path):
+            raise UsageError('{} {}: is a folder; name a file to '
+                             'write'.format(option, path))
+        if create_folders:
+            _check_writable(option, path)
     seen = {}
     for option, path in outputs:
         key = _identity(path) or os.path.realpath(path)

@@ -114,7 +114,7 @@ def run_train(args):
     # What training writes into --out must not be a model it reads.
     check_outputs([('--out', os.path.join(args.out, name)) for name in
                    ('best_model.npz', 'model.npz', 'run.json')],
-                  read=[args.model, args.features])
+                  read=[args.model, args.features], create_folders=False)
     best = train(TrainingConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
