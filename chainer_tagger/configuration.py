@@ -41,6 +41,37 @@ SILENCE_PEAK_DBFS = -60.0
 #: (31.69 s for a file that decodes to 31.27 s).
 TRUNCATION_FRACTION = 0.9
 TRUNCATION_MIN_SECONDS = 1.0
+#: Audio whose level, once its constant (DC) offset is removed, varies by
+#: less than this (dBFS: about one 16-bit step) holds nothing but the
+#: offset: it is reported as carrying no sound.
+DC_ONLY_DBFS = -90.0
+#: A window whose log mel-spectrogram has at least this share of its bins
+#: at the floor (80 dB below the peak, or the -100 dB minimum) holds
+#: almost nothing to analyse (a click, a hum, near silence): reported.
+FLOOR_WARN_FRACTION = 0.99
+#: dB below its peak at which a log mel-spectrogram is clipped (Choi's
+#: ``top_db``), and the smallest power it shows (``amin``, in dB).
+MELGRAM_TOP_DB = 80.0
+MELGRAM_MIN_DB = -100.0
+
+# -- What a header may declare (chainer_tagger.audio.decode) ---------------
+
+#: Sample rates outside this range (Hz) are refused as impossible headers
+#: (0 Hz, 4 GHz): no recording uses them, and resampling from them
+#: divides by zero or needs gigabytes for one window.
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+#: Channel counts above this are refused (libsndfile's own limit is 1024;
+#: a header that says 65535 is damage).
+MAX_CHANNELS = 1024
+#: A length (frames) beyond this many per byte of the file cannot be held
+#: by it, even losslessly compressed silence (FLAC needs about 14 bytes
+#: per 4096 frames): such a header's length is not believed, the file is
+#: decoded to count its frames.
+MAX_FRAMES_PER_BYTE = 4096
+#: Samples (frames x channels) read from a decoder at once: many channels
+#: are mixed to mono block by block, so memory stays bounded.
+READ_BLOCK_SAMPLES = 1 << 20
 #: ``--window full --aggregate max`` only takes windows holding at least
 #: this share of real audio (all windows when none does); ``mean`` weights
 #: each window by its share of real audio.

@@ -18,13 +18,18 @@ Two details reproduce how audio was decoded in 2016 (``librosa.load`` over
   such audio.
 """
 import os
+import stat
 import struct
 
 import numpy as np
 import soundfile as sf
 
+from chainer_tagger.audio.discovery import special_file_kind
 from chainer_tagger.audio.resample import resample
-from chainer_tagger.configuration import DECODER_DELAY_CHOICES
+from chainer_tagger.configuration import (DECODER_DELAY_CHOICES,
+                                          MAX_CHANNELS, MAX_FRAMES_PER_BYTE,
+                                          MAX_SAMPLE_RATE, MIN_SAMPLE_RATE,
+                                          READ_BLOCK_SAMPLES)
 from chainer_tagger.errors import AudioDecodeError, UsageError
 
 #: Samples of delay that an MP3 decoder adds at the start (MPEG layer III).
@@ -68,7 +73,7 @@ class AudioSource:
                 ' or '.join(DECODER_DELAY_CHOICES), decoder_delay))
         self.decoder_delay = decoder_delay
         self.path = os.fspath(path)
-        check_readable(self.path)
+        size = check_readable(self.path)
         # Bytes: libsndfile then opens names that are not valid UTF-8 too.
         self._file = os.fsencode(self.path)
         self._audioread_samples = None
@@ -80,19 +85,24 @@ class AudioSource:
         except (sf.LibsndfileError, RuntimeError, TypeError) as e:
             self._open_with_audioread(e)
             return
-        self.samplerate = int(info.samplerate)
-        self.channels = int(info.channels)
+        self.samplerate, self.channels = check_header(
+            self.path, info.samplerate, info.channels)
         self.is_mp3 = info.format == 'MP3' or 'MPEG' in info.subtype
         self._dtype = 'int16' if self.is_mp3 else 'float32'
         # libsndfile delivers the delay: drop it, or keep what it gives.
         self._delay = MP3_DECODER_DELAY if (
             self.is_mp3 and decoder_delay == 'remove') else 0
+        frames = int(info.frames)
         # libsndfile only estimates the length of an MP3; count by decoding.
         if self.is_mp3:
             self.n_samples = self._count()
-            self.expected_samples = int(info.frames)
+            self.expected_samples = frames
+        elif not 0 <= frames <= MAX_FRAMES_PER_BYTE * size:
+            # A length the file cannot hold (a FLAC header's "unknown",
+            # 2**63 - 1, or a damaged one): count what decodes.
+            self.n_samples = self._count()
         else:
-            self.n_samples = int(info.frames)
+            self.n_samples = frames
             if info.format == 'WAV':
                 self.expected_samples = riff_declared_frames(self._file)
         if self.n_samples <= 0:
@@ -102,9 +112,11 @@ class AudioSource:
         try:
             import audioread
             with audioread.audio_open(self.path) as f:
-                self.samplerate = int(f.samplerate)
-                self.channels = int(f.channels)
+                header = f.samplerate, f.channels
+                check_header(self.path, *header)
                 buf = b''.join(f)
+        except AudioDecodeError:
+            raise
         except Exception as e:
             reason = str(e) or type(e).__name__
             if type(e).__name__ == 'NoBackendError':
@@ -113,7 +125,9 @@ class AudioSource:
                 '{}: not a decodable audio file (libsndfile: {}; audioread: '
                 '{})'.format(self.path, _libsndfile_reason(sf_error),
                              reason)) from None
-        data = np.frombuffer(buf, '<i2').reshape(-1, self.channels)
+        self.samplerate, self.channels = check_header(self.path, *header)
+        usable = len(buf) // (2 * self.channels) * 2 * self.channels
+        data = np.frombuffer(buf[:usable], '<i2').reshape(-1, self.channels)
         self.is_mp3 = self.path.lower().endswith('.mp3')
         self._delay = 0  # ffmpeg and GStreamer already drop it ...
         if self.is_mp3 and self.decoder_delay == 'keep':
@@ -137,8 +151,9 @@ class AudioSource:
         """
         return int(np.ceil(self.n_samples * float(sr) / self.samplerate))
 
-    def _count(self, blocksize=1 << 16):
-        """Decode once to count the samples.
+    def _count(self):
+        """Decode once to count the samples (an MP3, or a file whose header
+        gives no believable length).
 
         Files up to ``KEEP_DECODED_SECONDS`` keep what was decoded (mono
         int16 is at most 53 MB for 10 minutes at 44.1 kHz) so that
@@ -147,11 +162,14 @@ class AudioSource:
         """
         n = 0
         keep = self.KEEP_DECODED_SECONDS * self.samplerate
+        # Small blocks: what decodes before damage is kept block by block.
+        blocksize = max(1, min(1 << 16, READ_BLOCK_SAMPLES // self.channels))
         blocks = []
         try:
             with sf.SoundFile(self._file) as f:
                 while True:
-                    block = f.read(blocksize, dtype='int16', always_2d=True)
+                    block = f.read(blocksize, dtype=self._dtype,
+                                   always_2d=True)
                     if not len(block):
                         break
                     n += len(block)
@@ -168,7 +186,7 @@ class AudioSource:
         if blocks:
             decoded = np.concatenate(blocks)[self._delay:]
             self._decoded = np.concatenate([decoded, np.zeros(
-                (min(self._delay, n), self.channels), np.int16)])
+                (min(self._delay, n), self.channels), decoded.dtype)])
         return n  # the delay shift keeps the length
 
     def read(self, start=0, stop=None):
@@ -186,33 +204,95 @@ class AudioSource:
         elif self._audioread_samples is not None:
             raw = self._audioread_samples[lo:hi]
         else:
-            try:
-                with sf.SoundFile(self._file) as f:
-                    f.seek(lo + self._delay)
-                    raw = f.read(hi - lo, dtype=self._dtype, always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as e:
-                raise AudioDecodeError('{}: cannot decode ({})'.format(
-                    self.path, e)) from None
-        if raw.dtype == np.int16:
-            raw = raw.astype(np.float32) / np.float32(32768)
-        mono = raw.mean(axis=1, dtype=np.float32) if raw.shape[1] > 1 \
-            else raw[:, 0]
+            self._read_blocks(out, lo - start, lo, hi)
+            return out
+        mono = _mono(raw)
         out[lo - start:lo - start + len(mono)] = mono
         return out
 
+    def _read_blocks(self, out, at, lo, hi):
+        """Decode samples ``[lo, hi)`` into ``out[at:]``, mixed to mono a
+        block at a time (memory stays bounded however many channels the
+        file has); a short read leaves zeros."""
+        step = max(1, READ_BLOCK_SAMPLES // self.channels)
+        try:
+            with sf.SoundFile(self._file) as f:
+                f.seek(lo + self._delay)
+                while lo < hi:
+                    raw = f.read(min(step, hi - lo), dtype=self._dtype,
+                                 always_2d=True)
+                    if not len(raw):
+                        break
+                    out[at:at + len(raw)] = _mono(raw)
+                    at += len(raw)
+                    lo += len(raw)
+        except (sf.LibsndfileError, RuntimeError) as e:
+            raise AudioDecodeError('{}: cannot decode ({})'.format(
+                self.path, e)) from None
+
+
+def _mono(raw):
+    """Frames ``(n, channels)`` as mono float32: int16 scaled by 1/32768,
+    channels averaged (``librosa.to_mono``)."""
+    if raw.dtype == np.int16:
+        raw = raw.astype(np.float32) / np.float32(32768)
+    return raw.mean(axis=1, dtype=np.float32) if raw.shape[1] > 1 \
+        else raw[:, 0]
+
+
+def check_header(path, samplerate, channels):
+    """``(samplerate, channels)`` as ints, or an :class:`AudioDecodeError`
+    naming ``path`` when the header declares what no audio has: a sample
+    rate outside :data:`~chainer_tagger.configuration.MIN_SAMPLE_RATE` to
+    :data:`~chainer_tagger.configuration.MAX_SAMPLE_RATE` (0 Hz would
+    divide by zero in every length, 4 GHz would need gigabytes for one
+    window), no channels, or more than
+    :data:`~chainer_tagger.configuration.MAX_CHANNELS`."""
+    try:
+        samplerate, channels = int(samplerate), int(channels)
+    except (TypeError, ValueError, OverflowError):
+        raise AudioDecodeError('{}: impossible header (sample rate {!r}, '
+                               'channels {!r})'.format(
+                                   path, samplerate, channels)) from None
+    if not MIN_SAMPLE_RATE <= samplerate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(
+            '{}: impossible header: a sample rate of {} Hz (audio files '
+            'have {} to {} Hz)'.format(path, samplerate, MIN_SAMPLE_RATE,
+                                       MAX_SAMPLE_RATE))
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioDecodeError(
+            '{}: impossible header: {} channels (audio files have 1 to '
+            '{})'.format(path, channels, MAX_CHANNELS))
+    return samplerate, channels
+
 
 def check_readable(path):
-    """An :class:`AudioDecodeError` naming what keeps ``path`` from being
-    read: missing, a folder, not readable (permission), or empty."""
-    if os.path.isdir(path):
+    """The size of ``path`` in bytes, or an :class:`AudioDecodeError`
+    naming what keeps it from being read: missing, a folder, not a regular
+    file (a named pipe, socket or device: recognised by ``stat`` and never
+    opened, since opening one can wait forever), not readable
+    (permission), or empty."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise AudioDecodeError('{}: no such file'.format(path)) from None
+    except OSError as e:
+        raise AudioDecodeError('{}: cannot open ({})'.format(
+            path, e.strerror or e)) from None
+    if stat.S_ISDIR(mode):
         try:
             os.scandir(path).close()
         except OSError as e:
             raise AudioDecodeError('{}: a folder that cannot be read ({})'
                                    .format(path, e.strerror or e)) from None
         raise AudioDecodeError('{}: a folder, not a file'.format(path))
+    _refuse_special(path, mode)
     try:
-        with open(path, 'rb') as f:
+        # Non-blocking, and checked again once open: a file swapped for a
+        # pipe since the stat above cannot make the run wait.
+        with open(path, 'rb', opener=_open_nonblocking) as f:
+            st = os.fstat(f.fileno())
+            _refuse_special(path, st.st_mode)
             empty = not f.read(1)
     except FileNotFoundError:
         raise AudioDecodeError('{}: no such file'.format(path)) from None
@@ -224,6 +304,18 @@ def check_readable(path):
             path, e.strerror or e)) from None
     if empty:
         raise AudioDecodeError('{}: empty file'.format(path))
+    return st.st_size
+
+
+def _refuse_special(path, mode):
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise AudioDecodeError('{}: {}, not a regular file (not '
+                               'read)'.format(path, kind))
+
+
+def _open_nonblocking(path, flags):
+    return os.open(path, flags | getattr(os, 'O_NONBLOCK', 0))
 
 
 def riff_declared_frames(path):
@@ -250,7 +342,9 @@ def riff_declared_frames(path):
                         block_align = struct.unpack('<H', fmt[12:14])[0]
                     f.seek(size % 2, os.SEEK_CUR)
                 elif chunk == b'data':
-                    return size // block_align if block_align else None
+                    if size == 0xFFFFFFFF or not block_align:
+                        return None  # a stream's "unknown length"
+                    return size // block_align
                 else:
                     f.seek(size + size % 2, os.SEEK_CUR)
     except OSError:

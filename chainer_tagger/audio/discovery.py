@@ -1,5 +1,6 @@
 """Finding the files to work on under the paths a user gives."""
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -15,30 +16,71 @@ AUDIO_EXTENSIONS = frozenset(
 SCAN_RULE = ('folders are searched recursively for audio files ({}), '
              'skipping hidden files and folders; a .npy found there is '
              'taken only when it holds one melgram (96, 1366); files named '
-             'explicitly are always tried'.format(
+             'explicitly are always tried; named pipes, sockets and devices '
+             'found there, whatever their names, are never opened: each is '
+             'reported as not a regular file'.format(
                  ' '.join(sorted(AUDIO_EXTENSIONS))))
+
+
+#: What :func:`special_file_kind` calls each kind of file that is not a
+#: regular file or a folder.
+SPECIAL_KINDS = ((stat.S_ISFIFO, 'a named pipe (FIFO)'),
+                 (stat.S_ISSOCK, 'a socket'),
+                 (stat.S_ISCHR, 'a character device'),
+                 (stat.S_ISBLK, 'a block device'))
+
+
+def special_file_kind(mode):
+    """What a file of ``st_mode`` ``mode`` is when it is neither a regular
+    file nor a folder (``'a named pipe (FIFO)'``, ``'a socket'``, ...), or
+    None.
+
+    Opening such a file can block forever (a pipe with no writer) or read
+    without end (``/dev/zero``), so it is recognised from ``stat`` alone,
+    before anything opens it.
+    """
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    for test, kind in SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return 'a special file'
 
 
 def npy_shape(path):
     """The array shape a ``.npy`` declares in its header, or None when the
-    file is not a readable ``.npy`` (only the header is read)."""
+    file is not a readable ``.npy`` (only the header is read; a file that
+    is not a regular file is never opened)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         with open(path, 'rb') as f:
             version = np.lib.format.read_magic(f)
             header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                       else np.lib.format.read_array_header_2_0)
             return header(f)[0]
-    except (OSError, ValueError):
+    except Exception:  # any bytes at all: a scan never stops on a file
         return None
 
 
 def is_scanned(name, path):
     """Whether a folder scan takes the file ``name`` at ``path``: an audio
-    extension, or a ``.npy`` of a melgram's shape; never a hidden file."""
+    extension, or a ``.npy`` of a melgram's shape; never a hidden file.
+
+    A named pipe, socket or device is taken whatever its name, without
+    being opened: a music folder holds none, so it is reported (as not a
+    regular file) rather than skipped without a word, or waited on.
+    """
     if name.startswith('.'):
         return False
     suffix = Path(name).suffix.lower()
     if suffix in AUDIO_EXTENSIONS:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # a broken link: nothing to read, as before
+    if special_file_kind(mode) is not None:
         return True
     return suffix == '.npy' and npy_shape(path) in MELGRAM_NPY_SHAPES
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from chainer_tagger.audio.decode import AudioSource
+from chainer_tagger.audio.decode import AudioSource, check_readable
 from chainer_tagger.audio.melgram import log_melgram
-from chainer_tagger.audio.quality import (audio_fraction, file_name_warning,
-                                          padding_warning, peak_dbfs,
+from chainer_tagger.audio.quality import (Level, audio_fraction,
+                                          floor_fraction, measure,
+                                          padding_warning,
                                           truncation_warning)
 from chainer_tagger.audio.windows import (centre_window, read_window,
                                           window_at, window_starts)
@@ -24,14 +25,17 @@ from chainer_tagger.errors import InputError
 
 #: One window of a file: its ``start`` (seconds), the share of it that is
 #: real audio (``audio_fraction``; the rest is zero padding past the end),
-#: and ``read()``, which returns ``(model input, peak dBFS)`` (the peak of
-#: the window's samples; None for a melgram ``.npy``).
+#: and ``read()``, which returns ``(model input, level)``: what the
+#: window's audio measures (a :class:`~chainer_tagger.audio.quality.Level`:
+#: peak, peak without the DC offset, the offset, the share of its
+#: mel-spectrogram at the floor; for a melgram ``.npy`` only the last).
 Window = collections.namedtuple('Window', 'start audio_fraction read')
 
 #: A file opened for a model: ``duration`` in seconds (None for a melgram
-#: ``.npy``), its ``windows`` and the file-level ``warnings`` (decoding
-#: stopped early, a window that is mostly padding, a name that is not
-#: UTF-8).
+#: ``.npy``), its ``windows`` and the file-level ``warnings`` about its
+#: audio (decoding stopped early, a window that is mostly padding; a name
+#: that is not UTF-8 is the result's to say, see
+#: :func:`~chainer_tagger.inference.tagging.result`).
 FileInput = collections.namedtuple('FileInput',
                                    'path duration windows warnings')
 
@@ -73,13 +77,18 @@ def is_melgram_file(path):
     return Path(path).suffix.lower() == '.npy'
 
 
-def _model_input(source, start, clip_input):
+def _model_input(source, start, clip_input, fraction):
+    """The model input of the window at ``start`` and its
+    :class:`~chainer_tagger.audio.quality.Level` (``fraction``: its share
+    of real audio; a looped window is all audio)."""
     samples = read_window(source, start, clip_input.n_samples,
                           clip_input.sample_rate, clip_input.fill)
-    peak = peak_dbfs(samples)
+    fraction = 1.0 if clip_input.fill == 'loop' else fraction
     if clip_input.kind == 'melgram':
-        return log_melgram(samples), peak
-    return samples.astype(np.float32), peak
+        x = log_melgram(samples)
+        return x, measure(samples, x, fraction)
+    return samples.astype(np.float32), measure(
+        samples, log_melgram(samples, clip_input.sample_rate), fraction)
 
 
 def window_input(y, start, clip_input=MELGRAM_INPUT):
@@ -93,7 +102,8 @@ def window_input(y, start, clip_input=MELGRAM_INPUT):
 
 
 def _npy_input(path):
-    return read_melgram_npy(path), None
+    x = read_melgram_npy(path)
+    return x, Level(None, None, None, floor_fraction(x))
 
 
 def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
@@ -125,9 +135,16 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
         thread, so memory stays bounded for long files.
 
     Raises :class:`~chainer_tagger.errors.InputError` for a file that
-    cannot be read (here or from a window's ``read``).
+    cannot be read (here or from a window's ``read``), whatever the step
+    that fails (decoding, a header's impossible values, the lengths and
+    windows computed from them).
     """
-    warnings = [w for w in [file_name_warning(path)] if w]
+    return guarded(path, _open_input, path, clip_input, window, hop,
+                   decoder_delay)
+
+
+def _open_input(path, clip_input, window, hop, decoder_delay):
+    warnings = []
     if is_melgram_file(path):
         if clip_input.kind != 'melgram':
             raise InputError('{}: a melgram .npy cannot feed a model of raw '
@@ -135,9 +152,10 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
         if window != 'centre':
             raise InputError('{}: --window full needs audio, not a melgram '
                              '.npy'.format(path))
+        check_readable(path)
         return FileInput(path, None, [Window(0.0, 1.0, functools.partial(
-            _npy_input, path))], warnings)
-    source = _guarded(path, AudioSource, path, decoder_delay)
+            guarded, path, _npy_input, path))], warnings)
+    source = AudioSource(path, decoder_delay)
     n = source.length_at(clip_input.sample_rate)
     length = clip_input.n_samples
     if window == 'centre':
@@ -145,11 +163,13 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
     else:
         starts = window_starts(n, hop or clip_input.seconds, length,
                                clip_input.sample_rate)
-    windows = [Window(start / float(clip_input.sample_rate),
-                      audio_fraction(start, n, length),
-                      functools.partial(_guarded, path, _model_input, source,
-                                        start, clip_input))
-               for start in starts]
+    windows = []
+    for start in starts:
+        fraction = audio_fraction(start, n, length)
+        windows.append(Window(
+            start / float(clip_input.sample_rate), fraction,
+            functools.partial(guarded, path, _model_input, source, start,
+                              clip_input, fraction)))
     expected = None if source.expected_samples is None else \
         source.expected_samples / float(source.samplerate)
     warnings += [w for w in (
@@ -159,14 +179,18 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
     return FileInput(path, source.duration, windows, warnings)
 
 
-def _guarded(path, function, *args):
-    """``function(*args)``, any failure of a decoder on bad data turned into
-    an :class:`~chainer_tagger.errors.InputError` naming ``path``."""
+def guarded(path, function, *args):
+    """``function(*args)``, any failure on one file's data turned into an
+    :class:`~chainer_tagger.errors.InputError` naming ``path``: the
+    per-file guard, so that one file never stops a run over a library.
+
+    A :class:`MemoryError` counts too (a header's absurd length asking for
+    more than the machine has is that file's failure);
+    ``KeyboardInterrupt`` and ``SystemExit`` go through.
+    """
     try:
         return function(*args)
     except InputError:
-        raise
-    except (MemoryError, KeyboardInterrupt):
         raise
     except Exception as e:
         raise InputError('{}: cannot read ({}: {})'.format(

@@ -17,21 +17,26 @@ import numpy as np
 from chainer_tagger.audio.decode import AudioSource
 from chainer_tagger.audio.windows import (centre_window, read_window,
                                           window_starts)
-from chainer_tagger.configuration import (HOP_LENGTH, MELGRAM_SECONDS,
-                                          MELGRAM_SR, N_FFT, N_MELS)
+from chainer_tagger.configuration import (HOP_LENGTH, MELGRAM_MIN_DB,
+                                          MELGRAM_SECONDS, MELGRAM_SR,
+                                          MELGRAM_TOP_DB, N_FFT, N_MELS)
 
 
-def log_melgram(y):
-    """Log mel-spectrogram of a 12 kHz signal, shape ``(96, frames)``.
+def log_melgram(y, sr=MELGRAM_SR):
+    """Log mel-spectrogram of a signal at ``sr`` (Choi's: 12 kHz), shape
+    ``(96, frames)``.
 
-    A small pure function: no cropping or padding here.
+    A small pure function: no cropping or padding here.  Other rates
+    serve to measure what a waveform model's window holds
+    (:func:`~chainer_tagger.audio.quality.floor_fraction`).
     """
     mel = librosa.feature.melspectrogram(
-        y=np.asarray(y), sr=MELGRAM_SR, n_fft=N_FFT, hop_length=HOP_LENGTH,
+        y=np.asarray(y), sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH,
         n_mels=N_MELS, center=True, pad_mode='reflect', power=2.0,
         norm='slaney', htk=False)
-    return librosa.power_to_db(mel ** 2, ref=1.0, amin=1e-10,
-                               top_db=80.0).astype(np.float32)
+    return librosa.power_to_db(mel ** 2, ref=1.0,
+                               amin=10 ** (MELGRAM_MIN_DB / 10),
+                               top_db=MELGRAM_TOP_DB).astype(np.float32)
 
 
 def window_melgram(source, start):

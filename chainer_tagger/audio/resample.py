@@ -48,8 +48,22 @@ def _filter():
     return window.copy(), precision, rolloff
 
 
+def check_rates(sr_orig, sr_new):
+    """A :class:`ValueError` for rates that cannot be resampled between:
+    not positive, or so far apart (more than 512:1 down) that the filter
+    table has no entry per output sample."""
+    if not (sr_orig > 0 and sr_new > 0):
+        raise ValueError('cannot resample from {} Hz to {} Hz: sample rates '
+                         'must be positive'.format(sr_orig, sr_new))
+    _, precision, _ = kaiser_best_2016()
+    if int(min(1.0, sr_new / sr_orig) * precision) < 1:
+        raise ValueError('cannot resample from {} Hz to {} Hz: more than '
+                         '{}:1 down'.format(sr_orig, sr_new, precision))
+
+
 def filter_half_width(sr_orig, sr_new):
     """Input samples on each side that one output sample depends on."""
+    check_rates(sr_orig, sr_new)
     window, precision, _ = kaiser_best_2016()
     scale = min(1.0, sr_new / sr_orig)
     return len(window) // int(scale * precision) + 1
@@ -145,6 +159,7 @@ def resample(y, sr_orig, sr_new):
     """
     if sr_orig == sr_new:
         return y
+    check_rates(sr_orig, sr_new)
     n_out = int(np.ceil(y.shape[-1] * float(sr_new) / sr_orig))
     if int(y.shape[-1] * float(sr_new) / sr_orig) < 1:
         raise ValueError('signal of {} samples is too short to resample '

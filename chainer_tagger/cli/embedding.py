@@ -7,7 +7,7 @@ import numpy as np
 from chainer_tagger.atomic_file import atomic_write, write_text_atomic
 from chainer_tagger.audio import SCAN_RULE, expand_paths
 from chainer_tagger.cli.common import (
-    batch_options, check_output, check_window_options, decoder_delay_options,
+    batch_options, check_outputs, check_window_options, decoder_delay_options,
     device_options, keras_options, model_options, precision_options,
     print_notes, progress_options, window_options, write_stdout)
 from chainer_tagger.configuration import GTZAN_GENRES, MIN_CLIPS_TO_PLOT
@@ -64,7 +64,11 @@ def run_embed(args):
     if bool(args.paths) == bool(args.data):
         raise UsageError('give either PATH... or --data DIR')
     check_window_options(args)
-    check_output(args.output, args.paths)
+    stem = _stem(args.output)
+    beside = ('.csv', '_pca.png', '_tsne.png') if args.data else ('.json',)
+    check_outputs([('-o', args.output)] +
+                  [('-o (beside it)', stem + s) for s in beside],
+                  read=[args.model], scanned=args.paths or [args.data])
     if args.data and args.window != 'centre':
         raise UsageError('--data embeds each clip whole; --window full is '
                          'for PATH...')

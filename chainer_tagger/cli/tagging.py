@@ -8,10 +8,10 @@ from tqdm import tqdm
 from chainer_tagger.atomic_file import atomic_write, write_text_atomic
 from chainer_tagger.audio import SCAN_RULE
 from chainer_tagger.cli.common import (
-    batch_options, check_output, check_window_options, decoder_delay_options,
-    device_options, keras_options, model_options, positive_float,
-    positive_int, precision_options, print_notes, print_stderr,
-    progress_options, window_options, write_stdout)
+    batch_options, check_outputs, check_window_options,
+    decoder_delay_options, device_options, keras_options, model_options,
+    positive_float, positive_int, precision_options, print_notes,
+    print_stderr, progress_options, window_options, write_stdout)
 from chainer_tagger.configuration import (FILE_TAGS_FIELD_PREFIX,
                                           FILE_TAGS_TOP)
 from chainer_tagger.device import to_device
@@ -19,6 +19,7 @@ from chainer_tagger.errors import InputError, UsageError
 from chainer_tagger.inference import report, tag, taggram
 from chainer_tagger.inference.file_tags import SUPPORTED_RULE
 from chainer_tagger.inference.library import LibraryRun
+from chainer_tagger.inference.report import printable
 from chainer_tagger.models import load_model
 
 NPY_RULE = ('a .npy melgram has shape (96, 1366), (1, 96, 1366) or '
@@ -149,10 +150,11 @@ def check_library_options(args):
 def run_tag(args):
     check_window_options(args)
     check_library_options(args)
-    if args.db:
-        check_output(args.db, args.paths, option='--db')
-    if args.output:
-        check_output(args.output, args.paths + ([args.db] if args.db else []))
+    # Before any work: neither the report nor the store may be a file the
+    # run reads (an audio file a folder scan finds, the model file), nor
+    # each other.
+    check_outputs([('--db', args.db), ('-o', args.output)],
+                  read=[args.model], scanned=args.paths)
     if args.db or args.distributed or args.write_tags:
         return run_library(args)
     results = tag(args.paths, model=args.model, batch_size=args.batch_size,
@@ -272,7 +274,7 @@ def taggram_format(args):
 
 def run_taggram(args):
     fmt = taggram_format(args)
-    check_output(args.output, [args.path])
+    check_outputs([('-o', args.output)], read=[args.path, args.model])
     if fmt == 'png':
         taggram.check_image_path(args.output)
     model = to_device(load_model(args.model, keras=args.keras,
@@ -296,5 +298,5 @@ def run_taggram(args):
                                     taggram.short_name(args.path),
                                     args.model))
     write_stdout('{}: {} windows -> {}\n'.format(
-        args.path, len(data['windows']), args.output))
+        printable(args.path), len(data['windows']), printable(args.output)))
     return 0

@@ -1,10 +1,10 @@
 """``train`` and ``evaluate``: genre classifiers on a GTZAN-layout folder."""
 import os
 
-from chainer_tagger.cli.common import (batch_options, device_options,
-                                       keras_options, model_options,
-                                       positive_float, positive_int,
-                                       progress_options)
+from chainer_tagger.cli.common import (batch_options, check_outputs,
+                                       device_options, keras_options,
+                                       model_options, positive_float,
+                                       positive_int, progress_options)
 from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
                                           WINDOW_FILLS)
 from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION
@@ -122,6 +122,10 @@ def add_commands(sub):
 
 
 def run_train(args):
+    # What training writes into --out must not be a model it reads.
+    check_outputs([('--out', os.path.join(args.out, name)) for name in
+                   ('best_model.npz', 'model.npz', 'run.json')],
+                  read=[args.model, args.features], create_folders=False)
     best = train(TrainingConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs,
         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,

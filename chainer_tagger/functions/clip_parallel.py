@@ -8,6 +8,18 @@ _POOL = None
 _CONTROLLER = None
 
 
+def _forget_pool():
+    """In a forked child: the parent's pool threads do not exist there,
+    yet the pool would count them as idle and never start its own (every
+    batch would wait forever), so the child makes its own pool."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def for_each_clip(function, n):
     """Run ``function(i)`` for ``i`` in ``range(n)``, one clip per core.
 

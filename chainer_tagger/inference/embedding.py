@@ -3,7 +3,8 @@ import numpy as np
 from tqdm import tqdm
 
 from chainer_tagger.audio import open_input
-from chainer_tagger.audio.quality import file_name_warning, silence_warning
+from chainer_tagger.audio.quality import (file_name_warning, loudest,
+                                          no_music_warning)
 from chainer_tagger.errors import InputError
 from chainer_tagger.inference.aggregation import aggregate as combine
 
@@ -11,11 +12,10 @@ from chainer_tagger.inference.aggregation import aggregate as combine
 def _embed_file(model, path, window, hop, batch_size, decoder_delay):
     """``(starts, features, audio fractions, warnings)`` of one file."""
     source = open_input(path, model.clip_input, window, hop, decoder_delay)
-    feats, batch, peaks = [], [], []
+    feats, batch, levels = [], [], []
     for w in source.windows:
-        x, peak = w.read()
-        if peak is not None:
-            peaks.append(peak)
+        x, level = w.read()
+        levels.append(level)
         batch.append(x)
         if len(batch) == batch_size:
             feats.append(model.extract(np.stack(batch), batch_size))
@@ -26,7 +26,7 @@ def _embed_file(model, path, window, hop, batch_size, decoder_delay):
     if not np.all(np.isfinite(feats)):
         raise InputError('{}: the model gave NaN or infinite features'.format(
             path))
-    silent = silence_warning(max(peaks)) if peaks else None
+    silent = no_music_warning(loudest(levels))
     return ([w.start for w in source.windows], feats,
             [w.audio_fraction for w in source.windows],
             source.warnings + [n for n in [silent] if n])

@@ -28,6 +28,7 @@ asked for, as training does.
 import collections
 import hashlib
 import os
+import stat
 import sys
 import time
 
@@ -43,6 +44,7 @@ from chainer_tagger.errors import LibraryStoreError, UsageError
 from chainer_tagger.inference import file_tags
 from chainer_tagger.inference.file_identity import (identify, path_key,
                                                     same_file)
+from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.store import LibraryStore, ModelIdentity
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
@@ -123,10 +125,15 @@ def model_identity(model, window='centre', hop=None, aggregate=None,
 
 
 def _identity_or_none(path, with_hash):
+    """The identity of a regular file, or None (reported by tagging, which
+    fails the same way): a pipe, socket or device is never opened (its
+    sha256 would wait, or read, forever), nor stored."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         return identify(path, with_hash)
     except OSError:
-        return None  # reported by tagging, which fails the same way
+        return None
 
 
 class LibraryRun:
@@ -442,7 +449,7 @@ class _StopAllOnError:
                 isinstance(value, (LibraryStoreError, UsageError)):
             return False
         print('error: process {} of {}: {}: {}'.format(
-            self.mpi.rank, self.mpi.size, kind.__name__, value),
+            self.mpi.rank, self.mpi.size, kind.__name__, printable(value)),
             file=sys.stderr, flush=True)
         self.mpi.Abort(2)
         return False

@@ -15,23 +15,33 @@ killed; only a power cut can lose the last ones), so a run killed at any
 point loses at most the batch in flight.
 
 The file says what it is: ``PRAGMA application_id`` is
-:data:`~chainer_tagger.configuration.LIBRARY_APPLICATION_ID` and
-``PRAGMA user_version`` the schema version.  Anything else (another
-program's database, a file that is not SQLite, a database of a newer
-schema) is refused with :class:`~chainer_tagger.errors.LibraryStoreError`
-after reading it through a read-only connection, so it is never altered.
+:data:`~chainer_tagger.configuration.LIBRARY_APPLICATION_ID`, ``PRAGMA
+user_version`` the schema version, and its tables are this schema's.
+Anything else (another program's database, a file that is not SQLite, a
+database of a newer schema, one of ours whose tables were changed, a
+named pipe or device) is refused with
+:class:`~chainer_tagger.errors.LibraryStoreError` after reading it through
+a read-only connection, so it is never altered: nothing is written, no
+pragma set, before the file has passed.
+
+Processes that create the same new database at once are serialised by a
+lock on the file (see :func:`create_database`); none ever removes a file
+that another may be using.
 """
 import collections
 import contextlib
 import datetime
+import functools
+import hashlib
 import json
 import os
+import shutil
 import sqlite3
-import tempfile
+import stat
 from pathlib import Path
 
-from chainer_tagger.atomic_file import PARTIAL_PREFIX, remove_stale_partials
-
+from chainer_tagger.atomic_file import PARTIAL_PREFIX
+from chainer_tagger.audio.discovery import special_file_kind
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_BUSY_SECONDS,
                                           LIBRARY_SCHEMA_VERSION)
@@ -103,11 +113,20 @@ def existing_version(path):
     :class:`LibraryStoreError` for anything that is not a chainer-tagger
     library this release can use.  Never writes."""
     path = os.fspath(path)
-    if not os.path.exists(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
         return None
-    if os.path.isdir(path):
+    except OSError as e:
+        raise LibraryStoreError('--db {}: cannot be read ({})'.format(
+            path, e.strerror or e)) from None
+    if stat.S_ISDIR(mode):
         raise LibraryStoreError('--db {}: is a folder; name a database '
                                 'file'.format(path))
+    kind = special_file_kind(mode)
+    if kind is not None:
+        raise LibraryStoreError('--db {}: {}, not a regular file; name a '
+                                'database file'.format(path, kind))
     try:
         with open(path, 'rb') as f:
             head = f.read(len(SQLITE_MAGIC))
@@ -127,6 +146,8 @@ def existing_version(path):
             version, = conn.execute('PRAGMA user_version').fetchone()
             objects, = conn.execute(
                 'SELECT count(*) FROM sqlite_master').fetchone()
+            tables = _tables(conn) if app == LIBRARY_APPLICATION_ID and \
+                version == LIBRARY_SCHEMA_VERSION else None
         finally:
             conn.close()
     except sqlite3.Error as e:
@@ -149,25 +170,114 @@ def existing_version(path):
         raise LibraryStoreError(
             '--db {}: a chainer-tagger library without a schema version '
             '(damaged?); it was left as it is'.format(path))
+    if tables is not None and tables != expected_tables():
+        raise LibraryStoreError(
+            '--db {}: marked as a chainer-tagger library (schema {}) but '
+            'its tables are not that schema\'s ({}); it was left as it is '
+            '(name another file)'.format(
+                path, version, _difference(tables, expected_tables())))
     return version
 
 
-def create_database(path):
-    """Create an empty library database at ``path``, all at once: the
-    tables, application id, schema version and WAL mode are written into
-    a temporary file beside it, which is then linked into place.  So a
-    process killed meanwhile leaves no database, or a whole one; never a
-    half-made one (nor a hot journal) that would be refused.  When another
-    process created ``path`` first, its database is kept."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    remove_stale_partials(folder)
-    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix='.db',
-                               dir=folder)
+def _tables(conn):
+    """``{table: ((column, type, not null, default, key), ...)}`` of a
+    database's own tables, read without writing."""
+    names = [name for name, in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+        "LIKE 'sqlite_%' ORDER BY name")]
+    return {name: tuple(tuple(row[1:]) for row in conn.execute(
+        'PRAGMA table_info({})'.format(_quoted(name)))) for name in names}
+
+
+def _quoted(name):
+    return '"{}"'.format(name.replace('"', '""'))
+
+
+@functools.lru_cache(maxsize=None)
+def expected_tables():
+    """The tables of :data:`SCHEMA`, as :func:`_tables` reads them (built
+    once, in memory)."""
+    conn = sqlite3.connect(':memory:')
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # not stale while we write it
+        for statement in SCHEMA:
+            conn.execute(statement)
+        return _tables(conn)
+    finally:
+        conn.close()
+
+
+def _difference(found, expected):
+    """What differs between two :func:`_tables` answers, in words."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    changed = sorted(t for t in set(found) & set(expected)
+                     if found[t] != expected[t])
+    return '; '.join(text for text in (
+        'missing ' + ', '.join(missing) if missing else '',
+        'unknown ' + ', '.join(extra) if extra else '',
+        'other columns in ' + ', '.join(changed) if changed else '') if text)
+
+
+def create_database(path):
+    """Create an empty library database at ``path`` (a link's target),
+    all at once, unless another process has.
+
+    Creators of the same file are serialised by an exclusive ``flock`` on
+    it (an empty file, created if missing, is no database yet).  The one
+    holding the lock writes the tables, application id, schema version
+    and WAL mode into a private folder beside it (``.partial-db-*``, where
+    SQLite's journal lives too) and renames the file into place: so a
+    process killed meanwhile leaves no database, or a whole one, never a
+    half-made one (nor a hot journal) that would be refused.  A process
+    that gets the lock after another's database is in place keeps that
+    one.  Nothing another process may be using is ever removed: the only
+    leftover removed is the private folder of a killed creator of this
+    same file, found while holding its lock.
+    """
+    path = os.path.realpath(os.fspath(path))
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    if fcntl is None:  # no flock: the unlocked way, never replacing data
+        _build_and_place(path, lock_fd=None)
+        return
+    for _ in range(3):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            mine = os.fstat(fd)
+            try:
+                now = os.stat(path)
+            except FileNotFoundError:
+                continue  # removed meanwhile: start again
+            if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+                return  # another process put its database in place
+            if mine.st_size > 0:
+                return  # a database (or something to refuse) is there
+            _build_and_place(path, lock_fd=fd)
+            return
+        finally:
+            os.close(fd)
+    raise OSError('{}: removed again and again while being created'.format(
+        path))
+
+
+def _build_and_place(path, lock_fd):
+    """Write a new database in a private folder beside ``path`` and move
+    it to ``path`` (replacing the empty file whose lock ``lock_fd`` we
+    hold; without a lock, only where there is no file yet)."""
+    folder, name = os.path.split(path)
+    private = os.path.join(folder, '{}db-{}'.format(
+        PARTIAL_PREFIX, hashlib.sha256(name.encode(
+            'utf-8', 'surrogateescape')).hexdigest()[:16]))
+    if lock_fd is not None:
+        # Only a killed creator of this file, which held this lock, could
+        # have left it.
+        shutil.rmtree(private, ignore_errors=True)
+    else:
+        private += '-{}'.format(os.getpid())
+    os.mkdir(private)
+    try:
+        tmp = os.path.join(private, 'library.db')
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             for statement in SCHEMA:
@@ -179,20 +289,16 @@ def create_database(path):
             conn.execute('PRAGMA journal_mode = WAL')
         finally:
             conn.close()
-        if os.path.exists(path) and os.path.getsize(path) == 0:
-            os.replace(tmp, path)  # an empty file: no database yet
+        if lock_fd is not None:
+            os.replace(tmp, path)  # the empty file we hold locked
         else:
             try:
                 os.link(tmp, path)  # never replaces another's database
             except FileExistsError:
-                pass
-            except OSError:  # a file system without hard links
-                if not os.path.exists(path):
+                if os.path.getsize(path) == 0:
                     os.replace(tmp, path)
     finally:
-        os.close(fd)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 class LibraryStore:

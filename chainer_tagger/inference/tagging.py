@@ -18,7 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from chainer_tagger.audio import expand_paths, open_input
-from chainer_tagger.audio.quality import file_name_warning, silence_warning
+from chainer_tagger.audio.inputs import guarded
+from chainer_tagger.audio.quality import (file_name_warning, loudest,
+                                          no_music_warning)
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import ChainerTaggerWarning, InputError, UsageError
 from chainer_tagger.inference.aggregation import aggregate as combine
@@ -45,10 +47,14 @@ def result(path, model, scores=None, error=None, warnings=(), **extra):
     ``warnings``), or ``{'path', 'model', 'warnings', 'error'}``.
     Scores that are not finite make an error: no NaN ever reaches a
     report.  A path that is not valid UTF-8 gets a warning saying how it
-    is written (see :func:`~chainer_tagger.audio.quality.file_name_warning`).
+    is written (see :func:`~chainer_tagger.audio.quality.file_name_warning`),
+    once.
     """
     out = {'path': str(path), 'model': model_name(model)}
-    notes = [w for w in [file_name_warning(path)] if w] + list(warnings)
+    notes = list(warnings)
+    name_note = file_name_warning(path)
+    if name_note and name_note not in notes:
+        notes.insert(0, name_note)
     if error is None and not np.all(np.isfinite(scores)):
         error = '{}: the model gave NaN or infinite scores'.format(path)
     if error is not None:
@@ -91,7 +97,10 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
     Windows are read a few batches ahead on a thread pool and only their
     scores are kept, so memory stays bounded for long files.  ``bar``, a
     tqdm bar, advances by one per window (its total grows by this file's
-    windows).
+    windows).  The warnings include a name that is not valid UTF-8 and
+    audio that carries no music (see
+    :func:`~chainer_tagger.audio.quality.no_music_warning`: judged on the
+    loudest window).
     """
     _check_classifier(model)
     hop = hop or model.clip_input.seconds
@@ -101,13 +110,13 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
     if bar is not None:
         bar.total += len(source.windows)
         bar.refresh()
-    scores, batch, peak = [], [], -np.inf
+    scores, batch, levels = [], [], []
     for _, x in prefetch(lambda w: w.read(), source.windows, workers,
                          depth=batch_size + workers):
         if isinstance(x, Exception):
             raise x
-        x, window_peak = x
-        peak = max(peak, window_peak)
+        x, level = x
+        levels.append(level)
         batch.append(x)
         if len(batch) == batch_size:
             scores.append(model.predict(np.stack(batch), len(batch)))
@@ -118,7 +127,8 @@ def tag_windows(model, path, hop=None, batch_size=16, workers=None,
         scores.append(model.predict(np.stack(batch), len(batch)))
         if bar is not None:
             bar.update(len(batch))
-    notes = source.warnings + [w for w in [silence_warning(peak)] if w]
+    notes = [w for w in [file_name_warning(path)] + source.warnings +
+             [no_music_warning(loudest(levels))] if w]
     return WindowScores(
         np.asarray([w.start for w in source.windows]),
         np.concatenate(scores),
@@ -142,10 +152,12 @@ def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
 
 
 def _read_centre(path, clip_input, decoder_delay):
-    """The centre window of one file: ``(model input, warnings)``."""
+    """The centre window of one file: ``(model input, warnings)``; every
+    step inside the per-file guard."""
     source = open_input(path, clip_input, decoder_delay=decoder_delay)
-    x, peak = source.windows[0].read()
-    return x, source.warnings + [w for w in [silence_warning(peak)] if w]
+    x, level = source.windows[0].read()
+    return x, source.warnings + [
+        w for w in [guarded(path, no_music_warning, level)] if w]
 
 
 def _tag_centre_windows(model, files, batch_size, workers, bar,

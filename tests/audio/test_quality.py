@@ -150,3 +150,59 @@ def test_npy_dtype_rule(tmp_path):
         np.save(tmp_path / (name + '.npy'), value)
         with pytest.raises(InputError, match=reason):
             read_melgram_npy(tmp_path / (name + '.npy'))
+
+
+def test_no_music_warnings_are_measured_and_worded():
+    from chainer_tagger.audio.quality import (Level, floor_fraction,
+                                              loudest, measure,
+                                              no_music_warning)
+    dc = measure(np.full(1000, 0.5))
+    assert dc.varying == -np.inf and round(dc.offset) == -6
+    assert no_music_warning(dc) == (
+        'no sound, only a constant offset (DC at -6 dBFS): the scores are '
+        'those of silence')
+    hum = measure(0.5 + 1e-4 * np.sin(np.arange(1000)))
+    assert no_music_warning(hum).startswith(
+        'nearly silent under a constant offset (DC at -6 dBFS; what varies '
+        'stays within -80 dBFS)')
+    # Padding past the end is not the file's audio: a 10 % clip of DC.
+    padded = np.concatenate([np.full(100, 0.5), np.zeros(900)])
+    assert no_music_warning(measure(padded, audio_fraction=0.1)) == \
+        no_music_warning(dc)
+    assert no_music_warning(measure(np.zeros(10))).startswith('silent')
+    floor = np.full((96, 100), -20.0)
+    floor[0, 0] = 60.0  # one bin within 80 dB of the peak
+    assert floor_fraction(floor) == pytest.approx(1 - 1 / 9600.0)
+    assert floor_fraction(floor, audio_fraction=0.01) == 95 / 96.0
+    assert no_music_warning(Level(None, None, None, 0.995)) == (
+        'almost nothing to analyse: 99.5 % of the mel-spectrogram sits at '
+        'its floor (80 dB below its peak or lower), so the scores say little '
+        'about any music')
+    assert no_music_warning(Level(None, None, None, 0.9)) is None
+    rng = np.random.RandomState(0)
+    music = measure(0.3 * rng.uniform(-1, 1, 1000))
+    assert no_music_warning(music) is None
+    assert loudest([dc, music]).varying == music.varying  # one window is
+    assert no_music_warning(loudest([dc, music])) is None  # enough
+
+
+def test_no_music_warning_for_a_waveform_model(tmp_path):
+    """A waveform model's window is measured too (its samples, and a
+    mel-spectrogram of them at the model's rate)."""
+    from chainer_tagger.audio.quality import no_music_warning
+    from chainer_tagger.configuration import WAVEFORM_INPUT
+    sf.write(tmp_path / 'dc.wav', np.full(3 * 8000, 0.5, np.float32), 8000)
+    _, level = open_input(tmp_path / 'dc.wav', WAVEFORM_INPUT).windows[
+        0].read()
+    assert no_music_warning(level).startswith('no sound, only a constant')
+    assert level.floor_fraction is not None
+
+
+@pytest.mark.parametrize('rate', [0, 1, 999, 768001, 2 ** 31])
+def test_header_rates_outside_the_range_are_refused(rate):
+    from chainer_tagger.audio.decode import check_header
+    with pytest.raises(InputError, match='impossible header: a sample rate'):
+        check_header('x.wav', rate, 1)
+    with pytest.raises(InputError, match='impossible header: 0 channels'):
+        check_header('x.wav', 8000, 0)
+    assert check_header('x.wav', 8000.0, 2) == (8000, 2)

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -198,3 +199,247 @@ def test_no_ansi_codes_in_progress_on_a_pipe(tmp_path, capsys):
     assert main(['tag', str(tmp_path), '-f', 'json', '--progress']) == 0
     err = capsys.readouterr().err
     assert '5/5' in err and '\x1b[' not in err
+
+
+# -- Hostile inputs (issue 20): special files, impossible headers, outputs
+# that are inputs, names with control characters, audio without music.
+# The tiny model of library_fixture keeps these fast; a run that would
+# hang fails (forked.run_forked) instead of hanging the suite.
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    from library_fixture import make_tiny_model
+    return str(make_tiny_model(tmp_path_factory.mktemp('tiny') / 'tiny.npz'))
+
+
+def _cli(argv):
+    """``main(argv)`` in a forked child: (status, stdout, stderr)."""
+    from forked import run_forked
+    status, out, err = run_forked(main, argv + ['--no-progress'],
+                                  timeout=60)
+    return status, out, err
+
+
+def _wav_with(path, offset, fmt, value, source):
+    """``source`` (a WAV) with the header field at ``offset`` set to
+    ``value``."""
+    import struct
+    data = bytearray(source.read_bytes())
+    struct.pack_into(fmt, data, offset, value)
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize('named', [False, True])
+def test_special_files_are_one_error_each_and_never_block(tmp_path, tiny,
+                                                          named):
+    """A named pipe and a socket with audio names, found by a folder scan
+    or named on the command line: one one-line error each, the regular
+    files tagged; nothing opens them (the pipe has no writer: opening it
+    would wait forever)."""
+    import socket
+    from library_fixture import write_clip
+    write_clip(tmp_path / 'a.wav', 1)
+    os.mkfifo(tmp_path / 'pipe.wav')
+    os.mkfifo(tmp_path / 'pipe.npy')
+    os.mkfifo(tmp_path / 'fifo')  # no audio name: still not skipped
+    (tmp_path / 'notes.txt').write_text('a regular file: skipped')
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / 'sock.mp3'))
+    write_clip(tmp_path / 'b.flac', 2)
+    try:
+        paths = [str(tmp_path / n) for n in (
+            'a.wav', 'b.flac', 'fifo', 'pipe.npy', 'pipe.wav',
+            'sock.mp3')] if named else [str(tmp_path)]
+        status, out, err = _cli(['tag'] + paths + ['-m', tiny, '-f',
+                                                   'json'])
+    finally:
+        sock.close()
+    assert status == 1
+    results = {os.path.basename(r['path']): r for r in json.loads(out)}
+    assert sorted(results) == ['a.wav', 'b.flac', 'fifo', 'pipe.npy',
+                               'pipe.wav', 'sock.mp3']
+    assert 'tags' in results['a.wav'] and 'tags' in results['b.flac']
+    for name, kind in (('fifo', 'a named pipe (FIFO)'),
+                       ('pipe.npy', 'a named pipe (FIFO)'),
+                       ('pipe.wav', 'a named pipe (FIFO)'),
+                       ('sock.mp3', 'a socket')):
+        assert results[name]['error'] == '{}: {}, not a regular file ' \
+            '(not read)'.format(tmp_path / name, kind)
+    errors = [line for line in err.splitlines() if line.startswith('error')]
+    assert len(errors) == 4 and 'Traceback' not in err
+
+
+def test_a_device_named_on_the_command_line_is_not_read(tiny):
+    status, out, err = _cli(['tag', '/dev/zero', '/dev/null', '-m', tiny,
+                             '-f', 'json'])
+    assert status == 1
+    assert [r['error'] for r in json.loads(out)] == [
+        '/dev/zero: a character device, not a regular file (not read)',
+        '/dev/null: a character device, not a regular file (not read)']
+
+
+@pytest.mark.parametrize('offset,fmt,value,message', [
+    (24, '<I', 0, 'a sample rate of 0 Hz'),
+    (24, '<I', 1, 'a sample rate of 1 Hz'),
+    (24, '<I', 0xFFFFFFFF, 'sample rate'),
+    (22, '<H', 0, 'hannel'),
+    (22, '<H', 65535, 'hannel'),
+    (34, '<H', 0, 'not a decodable audio file'),
+    (40, '<I', 0, 'no audio samples'),
+])
+def test_impossible_wav_header_is_a_per_file_error(tmp_path, tiny, offset,
+                                                   fmt, value, message):
+    """A header field set to 0 or a huge value: that file's one-line
+    error, the other files tagged, never a traceback (a rate of 0 ended
+    the whole run with a ZeroDivisionError)."""
+    from library_fixture import write_clip
+    good = write_clip(tmp_path / 'good.wav', 1)
+    bad = _wav_with(tmp_path / 'bad.wav', offset, fmt, value, good)
+    status, out, err = _cli(['tag', str(bad), str(good), '-m', tiny, '-f',
+                             'json'])
+    assert status == 1 and 'Traceback' not in err
+    bad_result, good_result = json.loads(out)
+    assert message in bad_result['error'] and 'tags' not in bad_result
+    assert 'tags' in good_result
+    assert [line for line in err.splitlines()
+            if line.startswith('error')] == ['error: ' + bad_result['error']]
+
+
+def test_flac_of_unknown_or_absurd_length_never_hangs(tmp_path, tiny):
+    """A FLAC header's total samples set to 0 ("unknown": libsndfile says
+    2**63 - 1 frames) or to 2**36 - 1 for a file of 5 kB: not believed, the
+    file is decoded to count what it holds (was: a whole-file window
+    plan of billions of windows)."""
+    from library_fixture import write_clip
+    good = write_clip(tmp_path / 'good.flac', 1)
+    data = bytearray(good.read_bytes())
+    bits = int.from_bytes(data[8:42], 'big')
+    paths = []
+    for total in (0, (1 << 36) - 1):
+        field = ((1 << 36) - 1) << (34 * 8 - 144)
+        bits_now = (bits & ~field) | (total << (34 * 8 - 144))
+        data[8:42] = bits_now.to_bytes(34, 'big')
+        paths.append(tmp_path / 'total-{}.flac'.format(total))
+        paths[-1].write_bytes(bytes(data))
+    status, out, err = _cli(['tag'] + [str(p) for p in paths] +
+                            [str(good), '-m', tiny, '-f', 'json',
+                             '--window', 'full'])
+    assert status in (0, 1) and 'Traceback' not in err
+    results = json.loads(out)
+    assert len(results) == 3 and 'tags' in results[2]
+    for r in results[:2]:
+        assert 'tags' in r or r['error'].startswith(r['path'])
+
+
+def test_output_inside_a_scanned_folder_is_refused(tmp_path, tiny):
+    """-o naming an audio file that the folder scan finds, a link to it,
+    or the store; --db naming a scanned file; -o and --db the same file:
+    each refused in one line before any work, nothing written."""
+    from library_fixture import write_clip
+    song = write_clip(tmp_path / 'song.wav', 1)
+    before = song.read_bytes()
+    os.symlink(song, tmp_path / 'link.txt')
+    db = tmp_path / 'out' / 'lib.db'
+    for argv, message in [
+            (['-o', str(song)], '-o {}: is one of the inputs'.format(song)),
+            (['-o', str(tmp_path / 'link.txt')], 'is one of the inputs'),
+            (['--db', str(song)], '--db {}: is one of the inputs'.format(
+                song)),
+            (['--db', str(db), '-o', str(db)], 'the same file'),
+            (['-o', str(tmp_path / 'x' / '..' / 'song.wav')],
+             'is one of the inputs')]:
+        status, out, err = _cli(['tag', str(tmp_path), '-m', tiny] + argv)
+        assert status == 2 and out == '', argv
+        assert err.count('\n') == 1 and message in err, (argv, err)
+        assert song.read_bytes() == before
+    assert not db.exists()
+    # The model file is an input too.
+    status, _, err = _cli(['tag', str(song), '-m', tiny, '-o', tiny])
+    assert status == 2 and 'is one of the inputs' in err
+
+
+def test_embed_output_beside_it_is_checked_too(tmp_path, tiny):
+    from library_fixture import write_clip
+    song = write_clip(tmp_path / 'song.wav', 1)
+    index = tmp_path / 'f.json'
+    index.write_text('mine')
+    status, _, err = _cli(['embed', str(tmp_path), '-m', tiny, '-o',
+                           str(tmp_path / 'f.json')])
+    assert status == 2 and 'the same file' in err
+    assert index.read_text() == 'mine' and song.exists()
+
+
+def test_control_characters_in_names_never_forge_lines(tmp_path, tiny):
+    """A name holding a newline, a carriage return or an escape sequence
+    prints as one escaped line in the table and on stderr; JSON keeps it
+    as it is.  The non-UTF-8 warning comes once."""
+    from library_fixture import write_clip
+    forged = 'x.wav\n  error: forged\r\x1b[2K'
+    write_clip(tmp_path / 'ok.wav', 1)
+    (tmp_path / (forged + '.wav')).write_bytes(b'not audio')
+    name = os.fsdecode(b'caf\xe9.wav')
+    os.rename(write_clip(tmp_path / 'cafe.wav', 2), tmp_path / name)
+    status, out, err = _cli(['tag', str(tmp_path), '-m', tiny])
+    assert status == 1
+    lines = out.splitlines()
+    assert not any(line.startswith('  error: forged') for line in lines)
+    assert '{}/x.wav\\n  error: forged\\r\\x1b[2K.wav'.format(tmp_path) in \
+        lines
+    assert '\x1b' not in out + err and '\r' not in out + err
+    [line] = [line for line in err.splitlines() if 'forged' in line]
+    assert line.startswith('error: {}/x.wav\\n  error: forged\\r\\x1b[2K'
+                           '.wav: not a decodable audio file'.format(
+                               tmp_path))
+    assert err.count('not valid UTF-8') == 1
+    status, out, _ = _cli(['tag', str(tmp_path), '-m', tiny, '-f', 'json'])
+    results = {os.path.basename(r['path']): r for r in json.loads(out)}
+    assert results[forged + '.wav']['path'] == str(tmp_path / (forged +
+                                                               '.wav'))
+    assert len([w for w in results[name]['warnings'] if 'UTF-8' in w]) == 1
+
+
+def test_audio_without_music_is_tagged_with_a_warning(tmp_path, tiny):
+    """DC only, near silence under a DC offset, and a lone click (its
+    melgram 99.9 % at the floor) each get a warning in words; music gets
+    none (waveform models: tests/audio/test_quality.py)."""
+    from library_fixture import SR, clip
+    n = 3 * SR
+    sf.write(tmp_path / 'dc.wav', np.full(n, 0.5, np.float32), SR)
+    rng = np.random.RandomState(0)
+    sf.write(tmp_path / 'hum.wav', (0.5 + 1e-4 * rng.uniform(-1, 1, n))
+             .astype(np.float32), SR)
+    click = np.zeros(30 * SR, np.float32)  # a whole window
+    click[15 * SR] = 0.9
+    sf.write(tmp_path / 'click.wav', click, SR)
+    sf.write(tmp_path / 'music.wav', clip(3, 3.0), SR)
+    status, out, _ = _cli(['tag', str(tmp_path), '-m', tiny, '-f', 'json'])
+    assert status == 0
+    notes = {os.path.basename(r['path']): [
+        w for w in r['warnings'] if 'padding' not in w]
+        for r in json.loads(out)}
+    assert notes['dc.wav'] == ['no sound, only a constant offset (DC at -6 '
+                               'dBFS): the scores are those of silence']
+    [hum] = notes['hum.wav']
+    assert re.fullmatch(
+        r'nearly silent under a constant offset \(DC at -6 dBFS; what '
+        r'varies stays within -(79|78|77) dBFS\): the scores are those of '
+        r'near silence', hum), hum
+    assert len(notes['click.wav']) == 1 and notes['click.wav'][
+        0].startswith('almost nothing to analyse: 99.')
+    assert notes['music.wav'] == []
+
+
+def test_training_never_writes_over_the_model_it_reads(tmp_path, tiny):
+    """``train -m out/best_model.npz --out out`` would replace its own
+    starting point: refused in one line before any work."""
+    out = tmp_path / 'run'
+    out.mkdir()
+    model = out / 'best_model.npz'
+    model.write_bytes(open(tiny, 'rb').read())
+    before = model.read_bytes()
+    status, _, err = _cli(['train', '-m', str(model), '--data',
+                           str(tmp_path), '--out', str(out)])
+    assert status == 2 and err.count('\n') == 1
+    assert '--out {}: is one of the inputs'.format(model) in err
+    assert model.read_bytes() == before

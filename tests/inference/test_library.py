@@ -233,7 +233,7 @@ def test_a_database_is_created_whole_and_never_replaced(tmp_path):
                                                 create_database)
     db = tmp_path / 'lib.db'
     db.write_bytes(b'')  # an empty file is no database yet
-    (tmp_path / '.partial-killed.db').write_bytes(b'half')  # a leftover
+    # (A killed creator's leftovers: test_library_hardening.py.)
     with LibraryStore(db) as store:
         m = store.model_id(ModelIdentity('m', 'ab' * 32, {}, {}))
         store.put(m, [(b'/a', FileIdentity(1, 2, None),
