@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
+import soundfile
 
 from recording import Recorder, add_results_option
 
@@ -66,11 +68,49 @@ def link_folder(root, clips):
     return root
 
 
-def run_fold(model, clips, fold, k, work, extra):
+def _gain(y, sr):
+    return y * np.float32(10 ** (-10 / 20))
+
+
+def _band(y, sr):
+    sos = scipy.signal.butter(4, [150, 5000], btype='bandpass', fs=sr,
+                              output='sos')
+    return scipy.signal.sosfilt(sos, y).astype(np.float32)
+
+
+#: Other recording conditions of the held-out clips (same music, same
+#: genre): 10 dB quieter, and band-limited to 150-5000 Hz (an old or cheap
+#: recording).  SoundNet's scene outputs move by about half a standard
+#: deviation under the first; a classifier that learned the recordings it
+#: was trained on rather than their genre loses more than one that did not.
+PERTURBATIONS = {'-10 dB': _gain, 'band 150-5000 Hz': _band}
+
+
+def perturbed_folder(root, clips, perturb):
+    """A GTZAN-layout folder of ``clips`` passed through ``perturb``."""
+    for path, label in clips:
+        target = root / 'genres' / GTZAN_GENRES[label] / (
+            Path(path).stem + '.wav')
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        y, sr = soundfile.read(str(path), dtype='float32', always_2d=True)
+        soundfile.write(str(target), perturb(y.mean(axis=1), sr), sr)
+    return root
+
+
+def _evaluate(work, model_file, data, name):
+    cli(['evaluate', '--model', str(model_file), '--data', str(data),
+         '--out', str(work / name), '--no-progress'])
+    [path] = (work / name).glob('evaluation-*.json')
+    return json.loads(path.read_text())
+
+
+def run_fold(model, clips, fold, k, work, extra, seed=0):
     train = link_folder(work / 'train', [c for c, f in zip(clips, fold)
                                          if f != k])
-    test = link_folder(work / 'test', [c for c, f in zip(clips, fold)
-                                       if f == k])
+    held_out = [c for c, f in zip(clips, fold) if f == k]
+    test = link_folder(work / 'test', held_out)
     args = ['--model', model]
     if model.startswith('probe:'):
         args = ['--model', 'probe', '--features', model.split(':', 1)[1]]
@@ -79,15 +119,20 @@ def run_fold(model, clips, fold, k, work, extra):
     shutil.rmtree(work / 'run', ignore_errors=True)
     t0 = time.time()
     status = cli(['train', '--data', str(train), '--out', str(work / 'run'),
-                  '--no-progress'] + args + extra)
+                  '--seed', str(seed), '--no-progress'] + args + extra)
     seconds = time.time() - t0
     if status != 0:
         raise SystemExit('training failed: {} fold {}'.format(model, k))
-    cli(['evaluate', '--model', str(work / 'run' / 'best_model.npz'),
-         '--data', str(test), '--out', str(work), '--no-progress'])
-    report = json.loads((work / 'evaluation-test-all.json').read_text())
+    best = work / 'run' / 'best_model.npz'
+    for name in ('evaluation',) + tuple(PERTURBATIONS):
+        shutil.rmtree(work / name, ignore_errors=True)
+    report = _evaluate(work, best, test, 'evaluation')
+    perturbed = {name: _evaluate(work, best, perturbed_folder(
+        work / 'test-{}'.format(i), held_out, perturb), name)['accuracy']
+        for i, (name, perturb) in enumerate(PERTURBATIONS.items())}
     log = json.loads((work / 'run' / 'log').read_text())
     return {'accuracy': report['accuracy'], 'loss': report['loss'],
+            'perturbed': perturbed,
             'n_test': report['n_clips'], 'train_seconds': seconds,
             'epochs': len(log),
             'seconds_per_epoch': log[-1]['elapsed_time'] / len(log)}
@@ -132,8 +177,9 @@ def summary_table(results, recorder, seeds):
                 default=-1) + 1, ', '.join(str(s) for s in seeds)),
         ['model (defaults)'] + ['seed {}'.format(s) for s in seeds] + [
             'mean ± std over folds',
-            'paired with its probe: difference, folds won/tied/lost',
-            'train time a run'])
+            'paired with its probe: difference, folds won/tied/lost'] + [
+            '{}: mean, paired with its probe'.format(name)
+            for name in PERTURBATIONS] + ['train time a run'])
     for model, runs in results.items():
         runs = [r for r in runs if r['seed'] in seeds]
         if not runs:
@@ -158,6 +204,17 @@ def summary_table(results, recorder, seeds):
                                                   for d in diffs),
                 sum(d < -1e-9 for d in diffs))
         cells.append(paired)
+        for name in PERTURBATIONS:
+            mine = [r['perturbed'][name] for r in runs
+                    if name in r.get('perturbed', {})]
+            theirs = {(r['seed'], r['fold']): r['perturbed'][name]
+                      for r in results.get(probe_of(model) or '', [])
+                      if name in r.get('perturbed', {})}
+            d = [r['perturbed'][name] - theirs[r['seed'], r['fold']]
+                 for r in runs if name in r.get('perturbed', {}) and
+                 (r['seed'], r['fold']) in theirs]
+            cells.append('{:.3f}{}'.format(np.mean(mine), ', {:+.3f}'.format(
+                np.mean(d)) if d else '') if mine else '')
         cells.append('{:.0f} s'.format(np.mean([r['train_seconds']
                                                 for r in runs])))
         rows.append(cells)
@@ -196,7 +253,7 @@ def main(argv=None):
                     continue
                 work = out / model.replace(':', '-') / 'seed{}-fold{}'.format(
                     seed, k)
-                r = run_fold(model, clips, fold, k, work, extra)
+                r = run_fold(model, clips, fold, k, work, extra, seed)
                 r.update(seed=seed, fold=k)
                 results.setdefault(model, []).append(r)
                 path.write_text(json.dumps(results, indent=1))

@@ -35,11 +35,13 @@ class Music2VecHead(chainer.Chain):
         SoundNet's output steps for one window (8).
     dropout : float
         Dropout between the LSTM layers and before the dense layers.
+    input_dropout : float
+        Dropout on the standardized scenes the first LSTM reads.
     """
 
-    def __init__(self, n_classes, steps, dropout):
+    def __init__(self, n_classes, steps, dropout, input_dropout=0.0):
         super().__init__()
-        self.dropout = dropout
+        self.dropout, self.input_dropout = dropout, input_dropout
         units = MUSIC2VEC_LSTM_UNITS
         dense1, dense2 = MUSIC2VEC_DENSE
         with self.init_scope():
@@ -50,6 +52,8 @@ class Music2VecHead(chainer.Chain):
 
     def forward(self, h):
         """Logits of standardized scenes ``(N, steps, 401)``."""
+        if self.input_dropout:
+            h = F.dropout(h, self.input_dropout)
         h = stacked_lstm(h, self.lstm.ws, self.lstm.bs, self.dropout)
         h = F.reshape(h, (h.shape[0], -1))
         if self.dropout:
@@ -96,6 +100,10 @@ class Music2Vec(ClassScores, chainer.Chain):
     input_fill : {'zeros', 'loop'}
         What a window holds past the end of a clip shorter than the
         30.6 s input (see :data:`~chainer_tagger.configuration.WINDOW_FILLS`).
+    input_dropout : float
+        Dropout on the standardized scenes each head reads (its own mask
+        per head): the head cannot lean on a few scene outputs that happen
+        to tell the training recordings apart.
     heads : int
         Heads of the ensemble (1: the seed's single classifier).
     soundnet : str, optional
@@ -115,19 +123,23 @@ class Music2Vec(ClassScores, chainer.Chain):
     settings_types = {'tags': TAGS_SETTING, 'freeze_soundnet': bool,
                       'dropout': Setting((int, float), low=0, below=1),
                       'input_fill': FILL_SETTING,
+                      'input_dropout': Setting((int, float), low=0, below=1),
                       'heads': Setting(int, low=1, high=MAX_MUSIC2VEC_HEADS)}
     #: The CPU kernels of its 1-D convolutions are float32 only.
     precisions = ('float32',)
 
     def __init__(self, tags=GTZAN_GENRES, freeze_soundnet=False, dropout=0.2,
-                 input_fill='zeros', heads=1, soundnet=None,
-                 pretrained_model=None):
+                 input_fill='zeros', input_dropout=0.0, heads=1,
+                 soundnet=None, pretrained_model=None):
         super().__init__()
         self.tags = resolve_tags(tags)
         self.settings = dict(tags=list(self.tags),
                              freeze_soundnet=freeze_soundnet, dropout=dropout,
                              input_fill=input_fill)
-        if heads != 1:  # files of one head keep the settings they had
+        # Files of the seed's recipe keep the settings they had.
+        if input_dropout:
+            self.settings['input_dropout'] = input_dropout
+        if heads != 1:
             self.settings['heads'] = heads
         self.freeze_soundnet = freeze_soundnet
         self.dropout = dropout
@@ -142,11 +154,12 @@ class Music2Vec(ClassScores, chainer.Chain):
             self.soundnet = SoundNet8(pretrained_model=soundnet)
             # Head 0's links directly under the model (the names of a
             # one-head file), the others in a ChainList.
-            first = Music2VecHead(len(self.tags), steps, dropout)
+            first = Music2VecHead(len(self.tags), steps, dropout,
+                                  input_dropout)
             self.lstm, self.fc1 = first.lstm, first.fc1
             self.fc2, self.output = first.fc2, first.output
             self.more_heads = chainer.ChainList(*[
-                Music2VecHead(len(self.tags), steps, dropout)
+                Music2VecHead(len(self.tags), steps, dropout, input_dropout)
                 for _ in range(heads - 1)])
         self._first_head = first
         if freeze_soundnet:

@@ -77,7 +77,8 @@ from chainer_tagger.training.snapshots import (FrozenBody,
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
 RECIPES = {
-    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.2, 'heads': 1},
+    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.5, 'heads': 5,
+                  'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3},
     'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 
@@ -233,6 +234,7 @@ def build_model(config):
         net = Music2Vec(tags=GTZAN_GENRES,
                         dropout=recipe_value(config, 'music2vec', 'dropout'),
                         heads=recipe_value(config, 'music2vec', 'heads'),
+                        input_dropout=RECIPES['music2vec']['input_dropout'],
                         input_fill=config.input_fill, soundnet='soundnet8')
         base = 'soundnet8'
     else:
@@ -255,9 +257,11 @@ def build_model(config):
     return net, {'arch': net.arch, 'settings': net.settings, 'base': base}
 
 
-def _optimizer(config, lr, comm):
+def _optimizer(config, lr, comm, decay=0.0):
+    """The run's optimizer; ``decay``: Adam's decoupled weight decay
+    (AdamW: each step also shrinks every weight by that fraction)."""
     make = {'rmsprop': lambda: chainer.optimizers.RMSprop(lr=lr),
-            'adam': lambda: FusedAdam(alpha=lr)}
+            'adam': lambda: FusedAdam(alpha=lr, weight_decay_rate=decay)}
     opt = make[config.optimizer]()
     if comm is not None:
         import chainermn
@@ -348,7 +352,10 @@ def train(config=None, **options):
     epochs = recipe_value(config, net.arch, 'epochs')
     recipe = {'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')}
     if net.arch == 'music2vec':
-        recipe['heads'] = recipe_value(config, net.arch, 'heads')
+        recipe.update(heads=recipe_value(config, net.arch, 'heads'),
+                      input_dropout=RECIPES['music2vec']['input_dropout'],
+                      decoupled_weight_decay=RECIPES['music2vec'][
+                          'decoupled_weight_decay'])
     config.resume = prepare_run_folder(config, recipe, write=rank0)
     if config.resume and not config.train_body:
         check_frozen_body(out, net.body_links())
@@ -376,6 +383,8 @@ def train(config=None, **options):
         'test_fraction': config.test_fraction, 'epochs': epochs,
         'batch_size': config.batch_size, 'optimizer': config.optimizer,
         'lr': lr, 'weight_decay': config.weight_decay,
+        'decoupled_weight_decay': RECIPES[net.arch].get(
+            'decoupled_weight_decay', 0.0),
         'train_body': config.train_body, 'input_fill': config.input_fill,
         'evaluation_windows': config.windows,
         'n_train': len(train_idx), 'n_test': len(test_idx)}
@@ -393,7 +402,8 @@ def train(config=None, **options):
                               accfun=ensemble_accuracy)
     classifier.to_device(device)
     device.use()
-    opt = _optimizer(config, lr, comm)
+    opt = _optimizer(config, lr, comm,
+                     RECIPES[net.arch].get('decoupled_weight_decay', 0.0))
     opt.setup(classifier)
     if frozen:
         # The update rules exist only now (freeze_body could not disable
