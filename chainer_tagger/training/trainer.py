@@ -280,9 +280,15 @@ def _add_reporting(trainer, config, net, meta, title):
          'validation/main/loss', 'validation/main/accuracy',
          'elapsed_time'], out=sys.stderr if terminal else
         PlainText(sys.stderr)))
-    if config.progress and terminal:
-        trainer.extend(extensions.ProgressBar(update_interval=1,
-                                              out=sys.stderr))
+    # config.progress is settled already (the CLI's --progress,
+    # --no-progress, else whether stderr is a terminal): --progress into a
+    # log still wants the bar.
+    if config.progress:
+        bar = extensions.ProgressBar(update_interval=1, out=sys.stderr)
+        # Chainer 7.8.1 keeps ``out`` but draws on sys.stdout, which is
+        # for the result alone.
+        bar._pbar._out = sys.stderr
+        trainer.extend(bar)
     trainer.extend(SaveBest(out / 'best_model.npz', net, meta),
                    name='save_best')
 

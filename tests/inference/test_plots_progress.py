@@ -110,3 +110,34 @@ def test_the_cli_shows_a_bar_on_a_terminal(five_melgrams, monkeypatch,
 def test_progress_and_no_progress_exclude_each_other(capsys):
     assert main(['tag', 'x.npy', '--progress', '--no-progress']) == 2
     assert 'not allowed with argument' in capsys.readouterr().err
+
+
+def test_train_progress_draws_chainer_bar_without_a_terminal(tiny, tmp_path,
+                                                             capsys):
+    """``train --progress`` asks for bars whatever stderr is (a log, a
+    pipe): the trainer's own ProgressBar is drawn too, not only the
+    per-epoch report."""
+    assert not sys.stderr.isatty()
+    out = tmp_path / 'run'
+    assert main(['train', '--data', str(tiny), '--out', str(out),
+                 '--epochs', '1', '--batch-size', '3', '--test-fraction',
+                 '0.25', '--windows', '2', '--no-embeddings',
+                 '--progress']) == 0
+    captured = capsys.readouterr()
+    err = captured.err
+    # Chainer's ProgressBar: "total [###...]" and "this epoch [...]", on
+    # stderr (Chainer 7.8.1's own would draw it on stdout), so that stdout
+    # holds the result alone.
+    assert 'this epoch [' in err and 'total [' in err, err
+    assert 'iters/sec' in err, err
+    assert captured.out.startswith('best model: '), captured.out
+    assert '[' not in captured.out, captured.out
+    # --no-progress: the per-epoch report alone.
+    out = tmp_path / 'quiet'
+    assert main(['train', '--data', str(tiny), '--out', str(out),
+                 '--epochs', '1', '--batch-size', '3', '--test-fraction',
+                 '0.25', '--windows', '2', '--no-embeddings',
+                 '--no-progress']) == 0
+    captured = capsys.readouterr()
+    assert 'this epoch [' not in captured.err + captured.out, captured
+    assert 'main/loss' in captured.err, captured.err
