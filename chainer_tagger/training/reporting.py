@@ -43,9 +43,13 @@ class HeldOutScores(extension.Extension):
         self.net, self.method, self.clips = net, method, clips
         self.labels, self.batch_size = np.asarray(labels), batch_size
 
-    def __call__(self, trainer):
-        scores = held_out_scores(clip_probabilities(
+    def scores(self):
+        """``{'loss', 'accuracy'}`` of the model as it is now."""
+        return held_out_scores(clip_probabilities(
             self.net, self.method, self.clips, self.batch_size), self.labels)
+
+    def __call__(self, trainer):
+        scores = self.scores()
         chainer.report({LOSS_KEY: scores['loss'],
                         ACCURACY_KEY: scores['accuracy']})
 

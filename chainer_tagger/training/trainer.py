@@ -64,6 +64,7 @@ from chainer_tagger.training.inputs import (EvaluationWindows,
                                             TrainingWindows, decoded_clips)
 from chainer_tagger.training.losses import ensemble_accuracy, ensemble_loss
 from chainer_tagger.training.optimizers import FusedAdam
+from chainer_tagger.training.weight_average import WeightAverage
 from chainer_tagger.training.probe import (fit_probe, load_dataset,
                                            warn_about_clips)
 from chainer_tagger.training.reporting import (HeldOutScores,
@@ -78,7 +79,8 @@ from chainer_tagger.training.snapshots import (FrozenBody,
 #: for how they were chosen).
 RECIPES = {
     'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.5, 'heads': 5,
-                  'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3},
+                  'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3,
+                  'average_from': 0.5},
     'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 
@@ -361,7 +363,8 @@ def train(config=None, **options):
         recipe.update(heads=recipe_value(config, net.arch, 'heads'),
                       input_dropout=RECIPES['music2vec']['input_dropout'],
                       decoupled_weight_decay=RECIPES['music2vec'][
-                          'decoupled_weight_decay'])
+                          'decoupled_weight_decay'],
+                      average_from=RECIPES['music2vec']['average_from'])
     config.resume = prepare_run_folder(config, recipe, write=rank0)
     if config.resume and not config.train_body:
         check_frozen_body(out, net.body_links())
@@ -431,11 +434,17 @@ def train(config=None, **options):
     trainer = training.Trainer(updater, (epochs, 'epoch'), out=str(out))
     # Every process scores all held-out clips (the same numbers), so that
     # BN layers that gather statistics across processes stay in step.
-    trainer.extend(HeldOutScores(
+    validation = HeldOutScores(
         net, getattr(net, method),
         EvaluationWindows(gtzan, test_idx, clip_input, config.windows,
                           frozen),
-        gtzan.labels[test_idx], config.batch_size))
+        gtzan.labels[test_idx], config.batch_size)
+    trainer.extend(validation)
+    average_from = RECIPES[net.arch].get('average_from')
+    averager = None
+    if average_from is not None:
+        averager = WeightAverage(net, int(epochs * average_from) + 1)
+        trainer.extend(averager, name='weight_average')
     if not rank0:  # only rank 0 reports and writes
         trainer.run()
         return None
@@ -453,6 +462,13 @@ def train(config=None, **options):
         np.save(out / 'embeddings_before.npy', before)
     trainer.run()
     save_model_npz(out / 'model.npz', net, dict(meta, epoch=epochs))
+    if averager is not None and averager.apply():
+        # The run's model is the mean of its last epochs' weights: it, not
+        # an epoch chosen by the held-out clips, is best_model.npz.
+        scores = validation.scores()
+        save_model_npz(out / 'best_model.npz', net, dict(
+            meta, epoch=epochs, averaged_epochs=[averager.start, epochs],
+            held_out=scores))
     if embeddings:
         if before is None and (out / 'embeddings_before.npy').is_file():
             before = np.load(out / 'embeddings_before.npy')
