@@ -98,9 +98,11 @@ def test_a_mistake_in_the_arguments_loads_nothing_heavy():
 def test_tag_help_names_the_constants_it_reads():
     """The help texts moved their constants to ``configuration``: the
     text is the same as the machinery's own rules."""
+    from chainer_tagger import configuration
     from chainer_tagger.audio import SCAN_RULE
     from chainer_tagger.inference.aggregation import AGGREGATE_RULE
     from chainer_tagger.training import RECIPES
+    assert RECIPES is configuration.TRAINING_RECIPES
     help_text = ' '.join(_subcommands(build_parser())['tag'].format_help()
                          .split())
     assert ' '.join(SCAN_RULE.split()) in help_text
