@@ -1,15 +1,26 @@
 """chainer-tagger benchmark: speed and memory, one command.
 
-    python benchmarks/run.py [--quick] [--gpu ID] [--peer PYTHON [--rounds N]]
+    python benchmarks/run.py [--quick] [--gpu ID] [--onnx-batch N]
+                             [--peer PYTHON [--rounds N]]
 
 Prints, in one run: the machine's float32 GEMM rate (SciPy's BLAS, which
 the CPU kernels use, and NumPy's), per model the forward time per clip at
 batch 1 and 16 and the achieved GFLOP/s (FLOPs counted by a Chainer
-function hook), end-to-end clips/s from mp3 to tags on the Bensound songs,
-music2vec forward and the two training steps (music2vec, and the CRNN
-fine-tune with a 10-class top; Adam, batch 8) with the peak RSS of a
-process that runs only that step, the library mode (store) against plain
-tagging (``benchmarks/library.py``), and the peak RSS of the run.
+function hook), onnxruntime on the same models (``--onnx-batch``, default
+16), end-to-end clips/s from mp3 to tags on the Bensound songs, music2vec
+forward and the two training steps (music2vec, and the CRNN fine-tune
+with a 10-class top; Adam, batch 8), the library mode (store) against
+plain tagging (``benchmarks/library.py``) and a whole 5-minute song.
+
+Memory: every row runs alone in a fresh process (``--row``, hidden), so
+no row's memory adds to another's, and each row states its own peak RSS
+(the child's ``VmHWM``); the run ends with the largest.  This process
+only coordinates (about 100 MiB).  The heaviest rows are the ONNX ones
+at batch 16: for the CRNN the export (onnx_chainer keeps every
+intermediate of the batch) about 5.4 GiB and onnxruntime's session about
+4.5 GiB.  Every other row stays under 1.2 GiB, and with ``--onnx-batch
+4`` the largest process of a run is the CRNN's export at 1.6 GiB: the
+whole benchmark runs within 2 GB (a laptop).
 
 With ``--peer PYTHON`` (a Python with PyTorch, outside the project; see
 ``../shared/peer/README.md``) it also runs the PyTorch peer
@@ -22,6 +33,7 @@ the documentation renders.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
 the pretrained models.  Not part of the test suite.
 """
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -180,13 +192,175 @@ def own_peak_rss():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def in_fresh_process(key, repeat):
-    """``(s/clip, peak RSS in MiB)`` of one workload run alone."""
-    out = subprocess.run(
-        [sys.executable, __file__, '--workload', key, '--repeat',
-         str(repeat)], check=True, capture_output=True, text=True).stdout
+def _melgram():
+    return np.load(SHARED / 'audio' / 'bensound-cute.melgram.npy').astype(
+        np.float32)
+
+
+def row_gemm(args, repeat):
+    from chainer_tagger.functions.gemm import matmul
+    return {'scipy': gemm_rate(matmul), 'numpy': gemm_rate(np.matmul)}
+
+
+def row_forward(args, repeat, name, batch):
+    """A model's forward pass at ``batch`` (and its FLOPs per clip)."""
+    from chainer_tagger.device import to_device
+    from chainer_tagger.models import load_model
+    model = to_device(load_model(name), args.gpu)
+    mel = _melgram()
+    x = np.repeat(mel, int(batch), axis=0)
+    return {'s_per_clip': time_forward(model, x, repeat) / int(batch),
+            'flop_per_clip': count_flops(model, mel)}
+
+
+def row_onnx_export(args, repeat, name, batch, path):
+    """Only the export (onnx_chainer traces the whole batch through
+    Chainer's standard functions, every intermediate kept: its peak grows
+    with the batch, for the CRNN 1.6 GiB at 4 and 5.4 GiB at 16)."""
+    from chainer_tagger.inference.onnx_export import export_onnx
+    export_onnx(name, path, batch_size=int(batch))
+    return {}
+
+
+def row_onnx_run(args, repeat, name, batch, path):
+    """onnxruntime's CPU session (default options) on an exported file."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(
+        path, providers=['CPUExecutionProvider'])
+    x = np.repeat(_melgram(), int(batch), axis=0)
+    session.run(None, {'melgram': x})
+    best = float('inf')
+    for _ in range(repeat):
+        t = time.perf_counter()
+        session.run(None, {'melgram': x})
+        best = min(best, time.perf_counter() - t)
+    return {'s_per_clip': best / int(batch)}
+
+
+def row_music2vec_forward(args, repeat):
+    from chainer_tagger.configuration import WAVEFORM_SAMPLES
+    from chainer_tagger.device import to_device
+    from chainer_tagger.models import Music2Vec
+    m2v = to_device(Music2Vec(soundnet='soundnet8', dropout=0.0), args.gpu)
+    wave = np.random.RandomState(0).uniform(
+        -0.3, 0.3, (8, WAVEFORM_SAMPLES)).astype(np.float32)
+    return {'s_per_clip': time_forward(m2v, wave, repeat) / len(wave),
+            'flop_per_clip': count_flops(m2v, wave[:1])}
+
+
+def row_training_step(args, repeat, kind):
+    return {'s_per_clip': training_step_time(kind, repeat, args.gpu)}
+
+
+def row_workload(args, repeat, key):
+    """One of the peer's workloads (the CPU)."""
+    return {'s_per_clip': workload_time(key, repeat)}
+
+
+def row_end_to_end(args, repeat):
+    from chainer_tagger.device import to_device
+    from chainer_tagger.inference import tag
+    from chainer_tagger.models import load_model
+    songs = sorted((SHARED / 'audio').glob('*.mp3')) * 12
+    tagger = to_device(load_model('crnn-msd'), args.gpu)
+    tag(songs[:4], model=tagger)  # warm-up (imports, JIT)
+    t = time.perf_counter()
+    results = tag(songs, model=tagger, batch_size=16)
+    wall = time.perf_counter() - t
+    assert all('tags' in r for r in results)
+    return {'files': len(songs), 'clips_per_s': len(songs) / wall}
+
+
+def row_library(args, repeat):
+    """The library mode against plain tagging (``benchmarks/library.py``):
+    its printed lines and its table."""
+    from chainer_tagger.device import to_device
+    from chainer_tagger.models import load_model
+    tagger = to_device(load_model('crnn-msd'), args.gpu)
+    recorder, lines = Recorder('speed'), []
+    library_rows(tagger, out=lines.append, recorder=recorder)
+    return {'lines': lines, 'tables': recorder.tables}
+
+
+def row_whole_song(args, repeat):
+    """A whole 5-minute song in 29.12 s windows with a 14.56 s hop."""
+    import tempfile
+    import soundfile as sf
+    from chainer_tagger.audio import melgram_windows
+    from chainer_tagger.device import to_device
+    from chainer_tagger.models import load_model
+    crnn = to_device(load_model('crnn-msd'), args.gpu)
+    y, sr = sf.read(SHARED / 'audio' / 'bensound-cute.mp3', dtype='float32')
+    with tempfile.TemporaryDirectory() as d:
+        song = os.path.join(d, 'five-minutes.mp3')
+        sf.write(song, np.tile(y, 11)[:300 * sr], sr, format='MP3')
+        t = time.perf_counter()
+        windows = [m for _, m in melgram_windows(song, hop=14.56)]
+        crnn.predict(np.stack(windows), batch_size=16)
+        wall = time.perf_counter() - t
+    return {'windows': len(windows), 'seconds': wall}
+
+
+#: What ``--row NAME ARG...`` runs in a child: ``function(args, repeat,
+#: *ARG)`` -> a dict of numbers, printed as JSON with the child's peak RSS.
+ROWS = {
+    'gemm': row_gemm, 'forward': row_forward,
+    'onnx-export': row_onnx_export, 'onnx-run': row_onnx_run,
+    'music2vec-forward': row_music2vec_forward,
+    'training-step': row_training_step, 'workload': row_workload,
+    'end-to-end': row_end_to_end, 'library': row_library,
+    'whole-song': row_whole_song,
+}
+
+
+class Peaks:
+    """The peak RSS of each process of a run (every row runs in a fresh
+    one, so each peak is that row's alone and none adds to another's)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, label, mib):
+        self.rows.append((label, mib))
+        return mib
+
+    def summary(self):
+        """One line: the largest process, and this coordinating one."""
+        line = 'peak RSS: this process {:.0f} MiB'.format(own_peak_rss())
+        if self.rows:
+            label, mib = max(self.rows, key=lambda r: r[1])
+            line = ('peak RSS of this run: {:.0f} MiB, {} (each row runs '
+                    'alone in a fresh process; {})'.format(
+                        mib, label, line[len('peak RSS: '):]))
+        return line
+
+
+def measure(row_name, *params, args, repeat, peaks=None, label=None):
+    """Run one row alone in a fresh process (``--row``); returns its
+    numbers with ``peak_rss_mib``, the child's own peak (also added to
+    ``peaks`` under ``label``)."""
+    command = [sys.executable, __file__, '--row', row_name] + [
+        str(p) for p in params] + ['--repeat', str(repeat)]
+    if args.gpu is not None:
+        command += ['--gpu', str(args.gpu)]
+    out = subprocess.run(command, check=True, stdout=subprocess.PIPE,
+                         text=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
+    if peaks is not None:
+        peaks.add(label or ' '.join([row_name] + [str(p) for p in params]),
+                  result['peak_rss_mib'])
+    return result
+
+
+def in_fresh_process(key, repeat, args=None):
+    """``(s/clip, peak RSS in MiB)`` of one workload run alone."""
+    result = measure('workload', key, repeat=repeat,
+                     args=args or argparse.Namespace(gpu=None))
     return result['s_per_clip'], result['peak_rss_mib']
+
+
+def mib(result):
+    return '{:.0f} MiB'.format(result['peak_rss_mib'])
 
 
 def run_peer(python, repeat):
@@ -273,28 +447,35 @@ def row(rows, *cells, header=False):
         rows.append([str(c) for c in cells])
 
 
+def run_row(args, repeat):
+    """In a child: one row, as one JSON line on stdout."""
+    name, params = args.row[0], args.row[1:]
+    result = ROWS[name](args, repeat, *params)
+    print(json.dumps(dict(result, peak_rss_mib=own_peak_rss())))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true', help='fewer repeats')
     p.add_argument('--gpu', type=int, default=None)
+    p.add_argument('--onnx-batch', type=int, default=16, metavar='N',
+                   help='batch of the onnxruntime rows (default: 16, '
+                        "whose CRNN export peaks at 5.4 GiB; 4 keeps "
+                        'every process of a run under 2 GB)')
     p.add_argument('--peer', metavar='PYTHON',
                    help='a Python with PyTorch: compare with the peer')
     p.add_argument('--rounds', type=int, default=3,
                    help='interleaved rounds of the peer comparison')
-    p.add_argument('--workload', choices=WORKLOADS,
-                   help=argparse.SUPPRESS)  # one workload, in a child
+    p.add_argument('--row', nargs='+', metavar='NAME',
+                   help=argparse.SUPPRESS)  # one row, in a child
     p.add_argument('--repeat', type=int, default=None,
                    help=argparse.SUPPRESS)
     add_results_option(p, 'speed')
     args = p.parse_args()
     repeat = args.repeat or (1 if args.quick else 3)
-    if args.workload:
-        t = workload_time(args.workload, repeat)
-        print(json.dumps({'s_per_clip': t, 'peak_rss_mib': own_peak_rss()}))
-        return 0
-    from chainer_tagger.device import to_device
-    from chainer_tagger.models import load_model
-    from chainer_tagger.inference import tag
+    if args.row:
+        return run_row(args, repeat)
     if args.gpu is not None:
         try:  # before minutes of CPU rows: is the GPU there?
             get_device(args.gpu)
@@ -302,115 +483,100 @@ def main():
             print('benchmark: {}'.format(e), file=sys.stderr)
             return 2
 
-    recorder = Recorder('speed')
+    def alone(row_name, *params, label=None):
+        return measure(row_name, *params, args=args, repeat=repeat,
+                       peaks=peaks, label=label)
+
+    recorder, peaks = Recorder('speed'), Peaks()
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(
         platform.processor() or platform.machine(), os.cpu_count(),
         platform.python_version(), np.__version__, chainer.__version__))
-    from chainer_tagger.functions.gemm import matmul
-    rate = gemm_rate(matmul)
+    gemm = alone('gemm', label='GEMM rates')
+    rate = gemm['scipy']
     line = ('float32 GEMM rate (2048^2 matmul): {:.0f} GFLOP/s through '
             'SciPy\'s BLAS (the CPU kernels), {:.0f} through NumPy\'s'.format(
-                rate, gemm_rate(np.matmul)))
+                rate, gemm['numpy']))
     print(line + '\n')
     recorder.line(line)
     work = recorder.table('work', 'Forward passes and training steps on '
                           '{}'.format('GPU {}'.format(args.gpu)
                                       if args.gpu is not None else 'the CPU'),
                           ['work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s',
-                           '% of GEMM'])
+                           '% of GEMM', 'peak RSS alone'])
     row(work, 'work', 'batch', 's/clip', 'GFLOP/clip', 'GFLOP/s',
-        '% of GEMM', header=True)
-    mel = np.load(SHARED / 'audio' / 'bensound-cute.melgram.npy').astype(
-        np.float32)
-    for name in ('crnn-msd', 'cnn-msd'):
-        model = to_device(load_model(name), args.gpu)
-        flops = count_flops(model, mel)
-        for batch in (1, 16):
-            x = np.repeat(mel, batch, axis=0)
-            per_clip = time_forward(model, x, repeat) / batch
-            row(work, '{} forward'.format(name), batch,
-                '{:.3f}'.format(per_clip),
-                '{:.2f}'.format(flops / 1e9),
-                '{:.0f}'.format(flops / per_clip / 1e9),
-                '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
+        '% of GEMM', 'peak RSS alone', header=True)
 
-    try:
+    def work_row(label, batch, r, flops):
+        per_clip = r['s_per_clip']
+        row(work, label, batch, '{:.3f}'.format(per_clip),
+            '{:.2f}'.format(flops / 1e9),
+            '{:.0f}'.format(flops / per_clip / 1e9),
+            '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate), mib(r))
+
+    flops = {}
+    for name in ('crnn-msd', 'cnn-msd'):
+        for batch in (1, 16):
+            r = alone('forward', name, batch,
+                      label='{} forward, batch {}'.format(name, batch))
+            flops[name] = r['flop_per_clip']
+            work_row('{} forward'.format(name), batch, r, flops[name])
+
+    if all(importlib.util.find_spec(m) for m in ('onnxruntime',
+                                                  'onnx_chainer')):
         import tempfile
-        import onnxruntime
-        from chainer_tagger.inference.onnx_export import export_onnx
+        batch = args.onnx_batch
+        exports = []
         with tempfile.TemporaryDirectory() as d:
             for name in ('crnn-msd', 'cnn-msd'):
                 path = os.path.join(d, name + '.onnx')
-                export_onnx(name, path, batch_size=16)
-                session = onnxruntime.InferenceSession(
-                    path, providers=['CPUExecutionProvider'])
-                x = np.repeat(mel, 16, axis=0)
-                session.run(None, {'melgram': x})
-                best = float('inf')
-                for _ in range(repeat):
-                    t = time.perf_counter()
-                    session.run(None, {'melgram': x})
-                    best = min(best, time.perf_counter() - t)
-                flops = count_flops(load_model(name), mel)
-                row(work, '{} onnxruntime (CPU)'.format(name), 16,
-                    '{:.3f}'.format(best / 16), '{:.2f}'.format(flops / 1e9),
-                    '{:.0f}'.format(flops * 16 / best / 1e9),
-                    '{:.0f} %'.format(100 * flops * 16 / best / 1e9 / rate))
-    except ImportError:
-        print('(onnxruntime not installed: no ONNX rows)')
-
-    from chainer_tagger.models import Music2Vec
-    from chainer_tagger.configuration import WAVEFORM_SAMPLES as N_SAMPLES
-    m2v = to_device(Music2Vec(soundnet='soundnet8', dropout=0.0), args.gpu)
-    wave = np.random.RandomState(0).uniform(
-        -0.3, 0.3, (8, N_SAMPLES)).astype(np.float32)
-    flops = count_flops(m2v, wave[:1])
-    per_clip = time_forward(m2v, wave, repeat) / len(wave)
-    row(work, 'music2vec forward (SoundNet + LSTMs)', 8,
-        '{:.3f}'.format(per_clip),
-        '{:.2f}'.format(flops / 1e9), '{:.0f}'.format(
-            flops / per_clip / 1e9),
-        '{:.0f} %'.format(100 * flops / per_clip / 1e9 / rate))
-    if args.gpu is None:
-        for kind, key in (('music2vec', 'm2v_train_b8'),
-                          ('CRNN fine-tune (10 classes)', 'crnn_train_b8')):
-            per_clip, peak = in_fresh_process(key, repeat)
-            row(work, '{} training step (peak RSS alone: {:.0f} MiB)'.format(
-                kind, peak), 8, '{:.3f}'.format(per_clip), '', '', '')
+                exported = alone('onnx-export', name, batch, path,
+                                 label='{} ONNX export, batch {}'.format(
+                                     name, batch))
+                exports.append('{} {}'.format(name, mib(exported)))
+                r = alone('onnx-run', name, batch, path,
+                          label='{} onnxruntime, batch {}'.format(
+                              name, batch))
+                work_row('{} onnxruntime (CPU)'.format(name), batch, r,
+                         flops[name])
+        export_line = ('ONNX export at batch {} (onnx_chainer keeps every '
+                       'intermediate of the batch), peak RSS alone: {}'
+                       .format(batch, ', '.join(exports)))
     else:
-        for kind in ('music2vec', 'crnn'):
-            row(work, '{} training step'.format(kind), 8, '{:.3f}'.format(
-                training_step_time(kind, repeat, args.gpu)), '', '', '')
+        export_line = ('(onnxruntime or onnx_chainer not installed: no '
+                       'ONNX rows)')
 
-    songs = sorted((SHARED / 'audio').glob('*.mp3')) * 12
-    tagger = to_device(load_model('crnn-msd'), args.gpu)
-    tag(songs[:4], model=tagger)  # warm-up (imports, JIT)
-    t = time.perf_counter()
-    results = tag(songs, model=tagger, batch_size=16)
-    wall = time.perf_counter() - t
-    assert all('tags' in r for r in results)
+    r = alone('music2vec-forward', label='music2vec forward, batch 8')
+    work_row('music2vec forward (SoundNet + LSTMs)', 8, r,
+             r['flop_per_clip'])
+    for kind, label in (('music2vec', 'music2vec'),
+                        ('crnn', 'CRNN fine-tune (10 classes)')):
+        r = alone('training-step', kind,
+                  label='{} training step, batch 8'.format(label))
+        row(work, '{} training step'.format(label), 8,
+            '{:.3f}'.format(r['s_per_clip']), '', '', '', mib(r))
+
+    print('\n' + export_line)
+    recorder.line(export_line)
+    r = alone('end-to-end', label='end to end (tag)')
     line = ('end to end, mp3 -> tags, crnn-msd, {} files (model loaded): '
-            '{:.2f} clips/s'.format(len(songs), len(songs) / wall))
+            '{:.2f} clips/s; peak RSS alone {}'.format(
+                r['files'], r['clips_per_s'], mib(r)))
     print('\n' + line + '\n')
     recorder.line(line)
     # the library mode against plain tagging
-    library_rows(tagger, recorder=recorder)
-    # A whole 5-minute song in 29.12 s windows with a 14.56 s hop.
-    import tempfile
-    import soundfile as sf
-    from chainer_tagger.audio import melgram_windows
-    crnn = to_device(load_model('crnn-msd'), args.gpu)
-    y, sr = sf.read(SHARED / 'audio' / 'bensound-cute.mp3', dtype='float32')
-    with tempfile.TemporaryDirectory() as d:
-        song = os.path.join(d, 'five-minutes.mp3')
-        sf.write(song, np.tile(y, 11)[:300 * sr], sr, format='MP3')
-        t = time.perf_counter()
-        windows = [m for _, m in melgram_windows(song, hop=14.56)]
-        crnn.predict(np.stack(windows), batch_size=16)
-        wall = time.perf_counter() - t
+    r = alone('library', label='library mode')
+    for text in r['lines']:
+        print(text)
+    for table in r['tables']:
+        recorder.table(table['name'], table['title'],
+                       table['columns']).extend(table['rows'])
+    line = 'library mode rows: peak RSS alone {}'.format(mib(r))
+    print(line)
+    recorder.line(line)
+    r = alone('whole-song', label='whole song')
     line = ('whole song, 5 min mp3, {} windows (hop 14.56 s), crnn-msd: '
-            '{:.2f} s, {:.0f}x real time'.format(len(windows), wall,
-                                                 300 / wall))
+            '{:.2f} s, {:.0f}x real time; peak RSS alone {}'.format(
+                r['windows'], r['seconds'], 300 / r['seconds'], mib(r)))
     print(line + '\n')
     recorder.line(line)
     if args.gpu is None:
@@ -418,15 +584,13 @@ def main():
               'music2vec epoch): not yet measured (run with --gpu ID)')
     else:
         for name in ('crnn-msd', 'cnn-msd'):
-            model = to_device(load_model(name), args.gpu)
-            x = np.repeat(mel, 64, axis=0)
-            per_clip = time_forward(model, x, repeat) / 64
+            r = alone('forward', name, 64,
+                      label='GPU {} forward, batch 64'.format(name))
             line = 'GPU {} forward, batch 64: {:.0f} clips/s'.format(
-                name, 1 / per_clip)
+                name, 1 / r['s_per_clip'])
             print(line)
             recorder.line(line)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    line = 'peak RSS of this run: {:.0f} MiB'.format(peak)
+    line = peaks.summary()
     print(line)
     recorder.line(line)
     if args.peer:

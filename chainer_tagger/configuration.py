@@ -26,6 +26,21 @@ N_FRAMES = 1 + MELGRAM_SAMPLES // HOP_LENGTH
 MELGRAM_NPY_SHAPES = ((N_MELS, N_FRAMES), (1, N_MELS, N_FRAMES),
                       (1, 1, N_MELS, N_FRAMES))
 
+#: File name extensions taken from folders (files named explicitly are
+#: always tried, whatever their extension).
+AUDIO_EXTENSIONS = frozenset(
+    '.mp3 .wav .flac .ogg .oga .opus .au .aif .aiff .m4a .wma'.split())
+
+#: What a folder scan takes (``chainer_tagger.audio.discovery``), for
+#: ``--help``.
+SCAN_RULE = ('folders are searched recursively for audio files ({}), '
+             'skipping hidden files and folders; a .npy found there is '
+             'taken only when it holds one melgram (96, 1366); files named '
+             'explicitly are always tried; named pipes, sockets and devices '
+             'found there, whatever their names, are never opened: each is '
+             'reported as not a regular file'.format(
+                 ' '.join(sorted(AUDIO_EXTENSIONS))))
+
 # -- What a result warns about (chainer_tagger.audio.quality) -------------
 
 #: A window more than this share of which is zero padding is reported
@@ -76,6 +91,14 @@ READ_BLOCK_SAMPLES = 1 << 20
 #: this share of real audio (all windows when none does); ``mean`` weights
 #: each window by its share of real audio.
 MIN_WINDOW_AUDIO_FRACTION = 0.5
+#: How ``--aggregate`` may combine the windows of one file.
+AGGREGATES = ('mean', 'max')
+#: How the windows are combined, for ``--help`` and the results.
+AGGREGATE_RULE = (
+    "'mean' weights each window by the share of it that is real audio "
+    "(the last window of a file is mostly zero padding); 'max' takes the "
+    'windows holding at least {:.0f} % real audio (all of them when none '
+    'does)'.format(100 * MIN_WINDOW_AUDIO_FRACTION))
 
 # -- SoundNet and music2vec on raw audio -----------------------------------
 
@@ -273,6 +296,21 @@ class ClipInput(collections.namedtuple(
 #: genre classifier is evaluated (and, with a frozen body, the windows a
 #: training run draws from).
 DEFAULT_EVALUATION_WINDOWS = 8
+
+#: Test clips per genre in the original 950/50 split of the full GTZAN.
+DEFAULT_TEST_FRACTION = 0.05
+
+#: The training recipe of each model (music2vec's head, or the CRNN's):
+#: what ``train`` uses when ``--lr``, ``--epochs``, ``--dropout`` or
+#: ``--heads`` is not given, and music2vec's input dropout and decoupled
+#: weight decay; ``training.trainer.RECIPES`` (here so that ``train
+#: --help`` shows them without importing the training machinery).
+TRAINING_RECIPES = {
+    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.5, 'heads': 5,
+                  'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3,
+                  'average_from': 0.5},
+    'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
+}
 
 #: Trainer snapshots a training run keeps (the latest ones; each is
 #: written completely before an older one is removed).

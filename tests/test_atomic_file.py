@@ -4,7 +4,7 @@ import stat
 import threading
 
 from chainer_tagger.atomic_file import atomic_write
-from chainer_tagger.cli.common import check_output
+from chainer_tagger.cli.run.outputs import check_output
 
 
 def _read_fifo(path, into):

@@ -5,21 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chainer_tagger.configuration import MELGRAM_NPY_SHAPES
-
-#: File name extensions taken from folders (files named explicitly are
-#: always tried, whatever their extension).
-AUDIO_EXTENSIONS = frozenset(
-    '.mp3 .wav .flac .ogg .oga .opus .au .aif .aiff .m4a .wma'.split())
-
-#: What a folder scan takes, for ``--help``.
-SCAN_RULE = ('folders are searched recursively for audio files ({}), '
-             'skipping hidden files and folders; a .npy found there is '
-             'taken only when it holds one melgram (96, 1366); files named '
-             'explicitly are always tried; named pipes, sockets and devices '
-             'found there, whatever their names, are never opened: each is '
-             'reported as not a regular file'.format(
-                 ' '.join(sorted(AUDIO_EXTENSIONS))))
+from chainer_tagger.configuration import (  # noqa: F401 (SCAN_RULE)
+    AUDIO_EXTENSIONS, MELGRAM_NPY_SHAPES, SCAN_RULE)
 
 
 #: What :func:`special_file_kind` calls each kind of file that is not a

@@ -1,15 +1,16 @@
-"""``train`` and ``evaluate``: genre classifiers on a GTZAN-layout folder."""
-import os
+"""``train`` and ``evaluate``: genre classifiers on a GTZAN-layout folder.
 
-from chainer_tagger.cli.common import (batch_options, check_outputs,
-                                       device_options, keras_options,
-                                       model_options, positive_float,
-                                       positive_int, progress_options)
+The commands' arguments; what they do is
+:mod:`chainer_tagger.cli.run.training`.
+"""
+from chainer_tagger.cli.common import (batch_options, device_options,
+                                       keras_options, model_options,
+                                       positive_float, positive_int,
+                                       progress_options)
 from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
+                                          DEFAULT_TEST_FRACTION,
+                                          TRAINING_RECIPES as RECIPES,
                                           WINDOW_FILLS)
-from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION
-from chainer_tagger.training import TrainingConfig, evaluate, train
-from chainer_tagger.training.trainer import RECIPES
 
 
 def add_commands(sub):
@@ -93,7 +94,6 @@ def add_commands(sub):
     p.add_argument('--distributed', action='store_true',
                    help='data-parallel over MPI processes (start with '
                         'mpiexec -n N); ChainerMN')
-    p.set_defaults(run=run_train)
 
     p = sub.add_parser(
         'evaluate', help='confusion matrix, accuracy and P/R/F1 of a genre '
@@ -118,42 +118,3 @@ def add_commands(sub):
                         'evaluated folder (an evaluation of another model '
                         'or folder of the same name is kept: this one gets '
                         'a -2, -3 suffix; default: beside the model)')
-    p.set_defaults(run=run_evaluate)
-
-
-def run_train(args):
-    # What training writes into --out must not be a model it reads.
-    check_outputs([('--out', os.path.join(args.out, name)) for name in
-                   ('best_model.npz', 'model.npz', 'run.json')],
-                  read=[args.model, args.features], create_folders=False)
-    best = train(TrainingConfig(
-        model=args.model, data=args.data, out=args.out, epochs=args.epochs,
-        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        weight_decay=args.weight_decay, gpu=args.gpu, resume=args.resume,
-        seed=args.seed, test_fraction=args.test_fraction,
-        snapshot_every=args.snapshot_every, train_body=args.train_body,
-        dropout=args.dropout, heads=args.heads, windows=args.windows,
-        input_fill=args.input_fill, features=args.features,
-        progress=not args.no_progress, embeddings=not args.no_embeddings,
-        distributed=args.distributed))
-    if best is not None:  # rank 0 (or a single process)
-        print('best model: {}'.format(best))
-    return 0
-
-
-def run_evaluate(args):
-    out = args.out
-    if out is None:
-        out = os.path.dirname(os.path.abspath(args.model)) \
-            if os.path.isfile(args.model) else '.'
-    r = evaluate(args.model, args.data, split=args.split, out=out,
-                 batch_size=args.batch_size, gpu=args.gpu,
-                 windows=args.windows, progress=not args.no_progress,
-                 keras=args.keras)
-    print('{} clips ({}): accuracy {:.3f}, loss {:.3f}, weighted precision '
-          '{:.3f}, recall {:.3f}, F1 {:.3f}'.format(
-              r['n_clips'], r['split'], r['accuracy'], r['loss'],
-              r['weighted']['precision'], r['weighted']['recall'],
-              r['weighted']['f1']))
-    print('wrote {}'.format(', '.join(r['files'])))
-    return 0

@@ -26,14 +26,11 @@ from chainer_tagger.audio.quality import (padding_warning, peak_dbfs,
                                           silence_warning,
                                           truncation_warning)
 from chainer_tagger.audio.windows import centre_window
-from chainer_tagger.configuration import GTZAN_GENRES
+from chainer_tagger.configuration import DEFAULT_TEST_FRACTION, GTZAN_GENRES
 from chainer_tagger.errors import (ChainerTaggerWarning, DatasetError,
                                    InputError)
 
 EXTENSIONS = ('.wav', '.au')
-
-#: Test clips per genre in the original 950/50 split of the full set.
-DEFAULT_TEST_FRACTION = 0.05
 
 
 def _genres_folder(root):

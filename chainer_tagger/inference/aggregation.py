@@ -1,17 +1,9 @@
 """Combining the rows of several windows of one file into one row."""
 import numpy as np
 
-from chainer_tagger.configuration import MIN_WINDOW_AUDIO_FRACTION
+from chainer_tagger.configuration import (  # noqa: F401 (AGGREGATE_RULE)
+    AGGREGATE_RULE, AGGREGATES, MIN_WINDOW_AUDIO_FRACTION)
 from chainer_tagger.errors import UsageError
-
-AGGREGATES = ('mean', 'max')
-
-#: How the windows are combined, for ``--help`` and the results.
-AGGREGATE_RULE = (
-    "'mean' weights each window by the share of it that is real audio "
-    "(the last window of a file is mostly zero padding); 'max' takes the "
-    'windows holding at least {:.0f} % real audio (all of them when none '
-    'does)'.format(100 * MIN_WINDOW_AUDIO_FRACTION))
 
 
 def aggregate(rows, how, audio_fractions=None):

@@ -49,7 +49,8 @@ from chainer.training import extensions
 
 from chainer_tagger.configuration import (DEFAULT_EVALUATION_WINDOWS,
                                           MAX_MUSIC2VEC_HEADS,
-                                          GTZAN_GENRES, WINDOW_FILLS)
+                                          GTZAN_GENRES, TRAINING_RECIPES,
+                                          WINDOW_FILLS)
 from chainer_tagger.datasets.gtzan import DEFAULT_TEST_FRACTION, find_clips
 from chainer_tagger.device import get_device
 from chainer_tagger.errors import DatasetError, TrainingError, UsageError
@@ -75,14 +76,11 @@ from chainer_tagger.training.snapshots import (FrozenBody,
                                                ResumeFromSnapshot, Snapshots,
                                                check_frozen_body)
 
+# (Defined in configuration, which ``train --help`` reads without
+# importing the training machinery.)
 #: Default learning rate and epochs of each kind of model (see the README
 #: for how they were chosen).
-RECIPES = {
-    'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.5, 'heads': 5,
-                  'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3,
-                  'average_from': 0.5},
-    'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
-}
+RECIPES = TRAINING_RECIPES
 
 
 @dataclasses.dataclass
