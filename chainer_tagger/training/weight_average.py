@@ -18,8 +18,13 @@ class WeightAverage(extension.Extension):
     """The running mean of the trainable weights of ``net`` after each
     epoch from ``start`` (1-based) on.
 
-    Its state (the count and the sums) is part of the trainer's snapshot,
-    so a resumed run ends with the mean of an uninterrupted one.
+    Its state (the first epoch, the count and the mean) is part of the
+    trainer's snapshot, so a resumed run ends with the mean of an
+    uninterrupted one.  A run resumed with more ``--epochs`` starts its
+    mean later: when that start lies ahead, the mean of the first part is
+    dropped (the result is that of an uninterrupted run of the new
+    length); when the first part already averaged past it, the mean goes
+    on from where it began.
     """
 
     trigger = (1, 'epoch')
@@ -29,17 +34,25 @@ class WeightAverage(extension.Extension):
         self.net, self.start = net, start
         self.count = 0
         self.mean = {name: None for name, p in self._trainable()}
+        self._resumed_start = None
 
     def _trainable(self):
         return [(name, p) for name, p in self.net.namedparams()
                 if p.update_rule is None or p.update_rule.enabled]
 
     def __call__(self, trainer):
-        if trainer.updater.epoch < self.start:
+        epoch = trainer.updater.epoch
+        if self._resumed_start is not None:
+            if self._resumed_start != self.start and epoch <= self.start:
+                self.count = 0  # the new start lies ahead: begin there
+            elif self._resumed_start != self.start:
+                self.start = self._resumed_start
+            self._resumed_start = None
+        if epoch < self.start:
             return
         self.count += 1
         for name, p in self._trainable():
-            if self.mean[name] is None:
+            if self.count == 1:
                 self.mean[name] = p.array.copy()
             else:
                 self.mean[name] += (p.array - self.mean[name]) / self.count
@@ -54,6 +67,9 @@ class WeightAverage(extension.Extension):
         return True
 
     def serialize(self, serializer):
+        start = int(serializer('start', np.int64(self.start)))
+        if isinstance(serializer, chainer.serializer.Deserializer):
+            self._resumed_start = start
         self.count = int(serializer('count', np.int64(self.count)))
         if not self.count:
             return

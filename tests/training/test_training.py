@@ -99,18 +99,38 @@ def test_held_out_numbers_are_the_saved_models_on_every_held_out_clip(
     assert report['accuracy'] == accuracy
 
 
-def test_best_model_is_the_epoch_of_the_best_held_out_accuracy(trained,
-                                                               tiny):
-    log = _log(trained)
-    meta = _meta(trained / 'best_model.npz')
+def test_best_model_is_the_epoch_of_the_best_held_out_accuracy(
+        trained_crnn, tiny):
+    """The CRNN's recipe chooses an epoch by the held-out clips."""
+    log = _log(trained_crnn)
+    meta = _meta(trained_crnn / 'best_model.npz')
     best = max(log, key=lambda e: (e['validation/main/accuracy'],
                                    -e['validation/main/loss']))
     assert meta['epoch'] == best['epoch']
-    report = evaluate(str(trained / 'best_model.npz'), str(tiny),
+    report = evaluate(str(trained_crnn / 'best_model.npz'), str(tiny),
                       progress=False)
     assert report['accuracy'] == best['validation/main/accuracy']
     assert report['loss'] == pytest.approx(best['validation/main/loss'],
                                            rel=1e-5)
+
+
+def test_music2vecs_best_model_is_the_mean_of_its_last_epochs(trained,
+                                                              tiny):
+    """music2vec's recipe averages the weights of the last half of the run
+    (3 epochs: epochs 2 and 3), and records the held-out scores of that
+    mean, which evaluate reproduces."""
+    meta = _meta(trained / 'best_model.npz')
+    assert meta['averaged_epochs'] == [2, 3]
+    report = evaluate(str(trained / 'best_model.npz'), str(tiny),
+                      progress=False)
+    assert report['accuracy'] == meta['held_out']['accuracy']
+    assert report['loss'] == pytest.approx(meta['held_out']['loss'],
+                                           rel=1e-5)
+    last = params(trained / 'model.npz')
+    mean = params(trained / 'best_model.npz')
+    assert np.abs(last['fc1/W'] - mean['fc1/W']).max() > 1e-6
+    np.testing.assert_array_equal(last['soundnet/conv1/W'],
+                                  mean['soundnet/conv1/W'])
 
 
 def test_music2vec_learns_on_a_frozen_soundnet(trained):

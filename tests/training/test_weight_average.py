@@ -77,3 +77,43 @@ def test_nothing_averaged_changes_nothing():
     averager(_trainer(3))
     assert not averager.apply()
     np.testing.assert_array_equal(net.W.array, before)
+
+
+def test_a_run_extended_before_its_mean_began_averages_the_new_span(
+        tmp_path):
+    """1 epoch resumed to 3: the uninterrupted 3-epoch run averages
+    epochs 2-3, so the mean the 1-epoch run kept of epoch 1 is dropped."""
+    rng = np.random.RandomState(2)
+    weights = {e: rng.randn(2, 3).astype(np.float32) for e in range(1, 4)}
+    whole = L.Linear(3, 2)
+    a = WeightAverage(whole, start=2)
+    _run(whole, a, range(1, 4), weights)
+    a.apply()
+    short = L.Linear(3, 2)
+    b = WeightAverage(short, start=1)
+    _run(short, b, [1], weights)
+    path = str(tmp_path / 'snapshot.npz')
+    chainer.serializers.save_npz(path, b)
+    longer = L.Linear(3, 2)
+    c = WeightAverage(longer, start=2)
+    chainer.serializers.load_npz(path, c)
+    _run(longer, c, [2, 3], weights)
+    c.apply()
+    np.testing.assert_array_equal(longer.W.array, whole.W.array)
+
+
+def test_a_run_extended_after_its_mean_began_goes_on_averaging(tmp_path):
+    rng = np.random.RandomState(3)
+    weights = {e: rng.randn(2, 3).astype(np.float32) for e in range(1, 7)}
+    first = L.Linear(3, 2)
+    b = WeightAverage(first, start=2)  # averaged epochs 2-4 when stopped
+    _run(first, b, range(1, 5), weights)
+    path = str(tmp_path / 'snapshot.npz')
+    chainer.serializers.save_npz(path, b)
+    more = L.Linear(3, 2)
+    c = WeightAverage(more, start=3)  # the longer run's start, passed
+    chainer.serializers.load_npz(path, c)
+    _run(more, c, range(5, 7), weights)
+    c.apply()
+    np.testing.assert_allclose(more.W.array, np.mean(
+        [weights[e] for e in range(2, 7)], axis=0), rtol=1e-6)
