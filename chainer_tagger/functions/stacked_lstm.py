@@ -19,16 +19,26 @@ import chainer.functions as F
 
 
 def _gate_matrix(w):
-    """The four gate matrices of an ``NStepLSTM`` layer in the interleaved
-    ``(a, i, f, o)`` layout :func:`chainer.functions.lstm` reads.
+    """The four gate matrices (or bias vectors) of an ``NStepLSTM`` layer,
+    one block of rows each in the order ``(a, i, f, o)``.
 
     ``NStepLSTM`` keeps them as ``W0`` (input gate), ``W1`` (forget),
-    ``W2`` (cell input), ``W3`` (output); ``F.lstm`` splits its input as
-    ``reshape(N, units, 4)``, so row ``4 u + g`` is gate ``g`` of unit
-    ``u``.
+    ``W2`` (cell input), ``W3`` (output).  They are concatenated along the
+    rows, not stacked and interleaved: the gradient of each is then a block
+    of rows of one C-contiguous array, itself contiguous, which ChainerMN's
+    gradient allreduce needs (it averages a copy of a non-contiguous
+    gradient and leaves the gradient itself unchanged).
     """
-    stacked = F.stack([w[2], w[0], w[1], w[3]], axis=1)
-    return F.reshape(stacked, (-1,) + stacked.shape[2:])
+    return F.concat([w[2], w[0], w[1], w[3]], axis=0)
+
+
+def _interleaved(z):
+    """``(N, 4 U)`` of gate blocks ``(a, i, f, o)`` in the layout
+    :func:`chainer.functions.lstm` reads: ``reshape(N, U, 4)``, gate
+    ``g`` of unit ``u`` at ``4 u + g``."""
+    n = z.shape[0]
+    return F.reshape(F.transpose(F.reshape(z, (n, 4, -1)), (0, 2, 1)),
+                     (n, -1))
 
 
 def stacked_lstm(x, ws, bs, dropout_ratio=0.0):
@@ -56,19 +66,23 @@ def stacked_lstm(x, ws, bs, dropout_ratio=0.0):
             x = F.dropout(x, dropout_ratio)
         w_input = _gate_matrix(w[:4])
         w_hidden = _gate_matrix(w[4:])
-        bias = _gate_matrix([b[k] + b[k + 4] for k in range(4)])
-        projected = F.reshape(
-            F.linear(F.reshape(x, (n * steps, -1)), w_input, bias),
-            (n, steps, -1))
+        # The input's and the hidden state's biases are added apart, so
+        # that each gets a gradient array of its own (the sum of two
+        # parameters would hand both the same array).
+        projected = F.linear(F.reshape(x, (n * steps, -1)), w_input,
+                             _gate_matrix(b[:4]))
+        projected = F.reshape(projected + F.broadcast_to(
+            _gate_matrix(b[4:]), projected.shape), (n, steps, -1))
         h = c = None
         outputs = []
         for t in range(steps):
             z = projected[:, t]
+            if h is not None:
+                z = z + F.linear(h, w_hidden)
+            z = _interleaved(z)
             if h is None:
                 c = chainer.backend.get_array_module(z).zeros(
                     (n, z.shape[1] // 4), z.dtype)
-            else:
-                z = z + F.linear(h, w_hidden)
             c, h = F.lstm(c, z)
             outputs.append(h)
         x = F.stack(outputs, axis=1)

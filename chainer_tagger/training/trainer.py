@@ -222,6 +222,21 @@ def recipe_value(config, arch, name):
     return RECIPES[arch][name] if value is None else value
 
 
+def run_recipe(config, arch):
+    """The values of the recipe of model kind ``arch`` a run uses (the
+    options it was given, the recipe's defaults for the others): part of
+    what makes a run that run (:func:`~chainer_tagger.training.run_folder.
+    run_settings`)."""
+    recipe = {'lr': recipe_value(config, arch, 'lr'),
+              'dropout': recipe_value(config, arch, 'dropout')}
+    if arch == 'music2vec':
+        recipe.update(heads=recipe_value(config, arch, 'heads'),
+                      **{k: RECIPES[arch][k] for k in (
+                          'input_dropout', 'decoupled_weight_decay',
+                          'average_from')})
+    return recipe
+
+
 def build_model(config):
     """The model to train and its model-file metadata.
 
@@ -356,14 +371,8 @@ def train(config=None, **options):
     out = Path(config.out)
     lr = recipe_value(config, net.arch, 'lr')
     epochs = recipe_value(config, net.arch, 'epochs')
-    recipe = {'lr': lr, 'dropout': recipe_value(config, net.arch, 'dropout')}
-    if net.arch == 'music2vec':
-        recipe.update(heads=recipe_value(config, net.arch, 'heads'),
-                      input_dropout=RECIPES['music2vec']['input_dropout'],
-                      decoupled_weight_decay=RECIPES['music2vec'][
-                          'decoupled_weight_decay'],
-                      average_from=RECIPES['music2vec']['average_from'])
-    config.resume = prepare_run_folder(config, recipe, write=rank0)
+    config.resume = prepare_run_folder(config, run_recipe(config, net.arch),
+                                       write=rank0)
     if config.resume and not config.train_body:
         check_frozen_body(out, net.body_links())
     clip_input = net.clip_input

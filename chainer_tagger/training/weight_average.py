@@ -73,13 +73,11 @@ class WeightAverage(extension.Extension):
         self.count = int(serializer('count', np.int64(self.count)))
         if not self.count:
             return
-        xp = self.net.xp
         for name, p in self._trainable():
             key = 'mean' + name
             value = self.mean[name]
             if isinstance(serializer, chainer.serializer.Deserializer):
-                value = xp.asarray(serializer(key, np.zeros(p.shape,
-                                                            p.dtype)))
-                self.mean[name] = value
+                self.mean[name] = p.device.send(serializer(
+                    key, np.zeros(p.shape, p.dtype)))
             else:
                 serializer(key, chainer.backends.cuda.to_cpu(value))

@@ -54,3 +54,21 @@ def test_inference_is_deterministic_with_dropout_setting():
         a = stacked_lstm(x, link.ws, link.bs, 0.5).array
         b = stacked_lstm(x, link.ws, link.bs, 0.5).array
     np.testing.assert_array_equal(a, b)
+
+
+def test_every_weight_gets_a_contiguous_gradient_of_its_own():
+    """ChainerMN averages a gradient in place only when it is contiguous
+    (a distributed music2vec step left the LSTM's gradients un-averaged
+    when they were strided views), and an in-place gradient hook
+    (weight decay) must not touch two parameters through one array."""
+    link = L.NStepLSTM(2, 5, 4, 0.0)
+    x = np.random.RandomState(0).randn(3, 6, 5).astype(np.float32)
+    link.cleargrads()
+    F.sum(stacked_lstm(x, link.ws, link.bs)).backward()
+    grads = [p.grad for p in link.params()]
+    assert all(g is not None and g.flags.c_contiguous for g in grads)
+    assert len({id(g) for g in grads}) == len(grads)
+    bases = [g if g.base is None else g.base for g in grads]
+    for i, g in enumerate(grads):  # no two share memory
+        for h in grads[i + 1:]:
+            assert not np.shares_memory(g, h)

@@ -138,11 +138,12 @@ def test_poisoned_snapshot_is_refused_on_resume(tmp_path, capsys):
     marker = tmp_path / 'pwned'
     # The folder of this very run (its settings and data recorded), so
     # that --resume opens the snapshot.
-    from chainer_tagger.training import RECIPES, TrainingConfig
+    from chainer_tagger.training import TrainingConfig
     from chainer_tagger.training.run_folder import prepare_run_folder
-    prepare_run_folder(TrainingConfig(
-        data=str(data), out=str(out), batch_size=2, test_fraction=0.25),
-        {k: RECIPES['music2vec'][k] for k in ('lr', 'dropout')})
+    from chainer_tagger.training.trainer import run_recipe
+    config = TrainingConfig(data=str(data), out=str(out), batch_size=2,
+                            test_fraction=0.25)
+    prepare_run_folder(config, run_recipe(config, 'music2vec'))
     with open(out / 'snapshot_iter_3', 'wb') as f:  # Chainer's name
         np.savez(f, **{'updater/iteration': np.array(3),
                        'updater/model:main/predictor/model/output/b':
