@@ -178,8 +178,8 @@ def summary_table(results, recorder, seeds):
         ['model (defaults)'] + ['seed {}'.format(s) for s in seeds] + [
             'mean ± std over folds',
             'paired with its probe: difference, folds won/tied/lost'] + [
-            '{}: mean, paired with its probe'.format(name)
-            for name in PERTURBATIONS] + ['train time a run'])
+            '{}: mean, paired with its probe'.format(condition)
+            for condition in PERTURBATIONS] + ['train time a run'])
     for model, runs in results.items():
         runs = [r for r in runs if r['seed'] in seeds]
         if not runs:
@@ -204,14 +204,14 @@ def summary_table(results, recorder, seeds):
                                                   for d in diffs),
                 sum(d < -1e-9 for d in diffs))
         cells.append(paired)
-        for name in PERTURBATIONS:
-            mine = [r['perturbed'][name] for r in runs
-                    if name in r.get('perturbed', {})]
-            theirs = {(r['seed'], r['fold']): r['perturbed'][name]
+        for condition in PERTURBATIONS:
+            mine = [r['perturbed'][condition] for r in runs
+                    if condition in r.get('perturbed', {})]
+            theirs = {(r['seed'], r['fold']): r['perturbed'][condition]
                       for r in results.get(probe_of(model) or '', [])
-                      if name in r.get('perturbed', {})}
-            d = [r['perturbed'][name] - theirs[r['seed'], r['fold']]
-                 for r in runs if name in r.get('perturbed', {}) and
+                      if condition in r.get('perturbed', {})}
+            d = [r['perturbed'][condition] - theirs[r['seed'], r['fold']]
+                 for r in runs if condition in r.get('perturbed', {}) and
                  (r['seed'], r['fold']) in theirs]
             cells.append('{:.3f}{}'.format(np.mean(mine), ', {:+.3f}'.format(
                 np.mean(d)) if d else '') if mine else '')
