@@ -142,7 +142,6 @@ class Music2Vec(ClassScores, chainer.Chain):
         if heads != 1:
             self.settings['heads'] = heads
         self.freeze_soundnet = freeze_soundnet
-        self.dropout = dropout
         self.clip_input = WAVEFORM_INPUT._replace(
             fill=check_fill(input_fill))
         steps = soundnet_steps(self.clip_input.n_samples)

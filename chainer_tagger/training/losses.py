@@ -38,6 +38,6 @@ def ensemble_loss(logits, labels):
 def ensemble_accuracy(logits, labels):
     """Accuracy of the class of highest mean probability over the heads
     (of the logits themselves for one head)."""
-    if logits.ndim == 3:
-        logits = F.log(F.mean(F.softmax(logits, axis=2), axis=1))
+    if logits.ndim == 3:  # the argmax of the mean probability
+        logits = F.mean(F.softmax(logits, axis=2), axis=1)
     return F.accuracy(logits, labels)

@@ -369,10 +369,10 @@ def train(config=None, **options):
     net, meta = build_model(config)
     net.to_device(device)
     out = Path(config.out)
-    lr = recipe_value(config, net.arch, 'lr')
+    recipe = run_recipe(config, net.arch)
+    lr = recipe['lr']
     epochs = recipe_value(config, net.arch, 'epochs')
-    config.resume = prepare_run_folder(config, run_recipe(config, net.arch),
-                                       write=rank0)
+    config.resume = prepare_run_folder(config, recipe, write=rank0)
     if config.resume and not config.train_body:
         check_frozen_body(out, net.body_links())
     clip_input = net.clip_input
@@ -399,8 +399,8 @@ def train(config=None, **options):
         'test_fraction': config.test_fraction, 'epochs': epochs,
         'batch_size': config.batch_size, 'optimizer': config.optimizer,
         'lr': lr, 'weight_decay': config.weight_decay,
-        'decoupled_weight_decay': RECIPES[net.arch].get(
-            'decoupled_weight_decay', 0.0),
+        'decoupled_weight_decay': recipe.get('decoupled_weight_decay',
+                                             0.0),
         'train_body': config.train_body, 'input_fill': config.input_fill,
         'evaluation_windows': config.windows,
         'n_train': len(train_idx), 'n_test': len(test_idx)}
@@ -419,7 +419,7 @@ def train(config=None, **options):
     classifier.to_device(device)
     device.use()
     opt = _optimizer(config, lr, comm,
-                     RECIPES[net.arch].get('decoupled_weight_decay', 0.0))
+                     recipe.get('decoupled_weight_decay', 0.0))
     opt.setup(classifier)
     if frozen:
         # The update rules exist only now (freeze_body could not disable
@@ -447,10 +447,10 @@ def train(config=None, **options):
                           frozen),
         gtzan.labels[test_idx], config.batch_size)
     trainer.extend(validation)
-    average_from = RECIPES[net.arch].get('average_from')
     averager = None
-    if average_from is not None:
-        averager = WeightAverage(net, int(epochs * average_from) + 1)
+    if recipe.get('average_from') is not None:
+        averager = WeightAverage(
+            net, int(epochs * recipe['average_from']) + 1)
         trainer.extend(averager, name='weight_average')
     if not rank0:  # only rank 0 reports and writes
         trainer.run()

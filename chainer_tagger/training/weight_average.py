@@ -33,7 +33,7 @@ class WeightAverage(extension.Extension):
     def __init__(self, net, start):
         self.net, self.start = net, start
         self.count = 0
-        self.mean = {name: None for name, p in self._trainable()}
+        self.mean = {}  # parameter name -> its mean so far
         self._resumed_start = None
 
     def _trainable(self):
@@ -75,9 +75,9 @@ class WeightAverage(extension.Extension):
             return
         for name, p in self._trainable():
             key = 'mean' + name
-            value = self.mean[name]
             if isinstance(serializer, chainer.serializer.Deserializer):
                 self.mean[name] = p.device.send(serializer(
                     key, np.zeros(p.shape, p.dtype)))
             else:
-                serializer(key, chainer.backends.cuda.to_cpu(value))
+                serializer(key, chainer.backends.cuda.to_cpu(
+                    self.mean[name]))

@@ -130,3 +130,35 @@ def test_heads_is_for_music2vec_only():
         check_config(TrainingConfig(model='crnn-msd', heads=2, data='x'))
     with pytest.raises(UsageError, match='--heads'):
         check_config(TrainingConfig(heads=33, data='x'))
+
+
+def test_input_dropout_draws_a_mask_of_its_own_for_each_head():
+    """Dropout 0 everywhere but on the scenes: in training two heads with
+    the same weights still answer differently (their own masks); in
+    inference they agree, and the setting is kept for the model file."""
+    net = Music2Vec(heads=2, dropout=0.0, input_dropout=0.5)
+    for a, b in zip(net._first_head.params(), net.more_heads[0].params()):
+        b.array[...] = a.array
+    x = _scenes(4)
+    with chainer.using_config('train', True):
+        each = net.head_logits(x).array
+    assert np.abs(each[:, 0] - each[:, 1]).max() > 1e-4
+    with chainer.using_config('train', False):
+        each = net.head_logits(x).array
+    np.testing.assert_array_equal(each[:, 0], each[:, 1])
+    assert net.settings['input_dropout'] == 0.5
+
+
+@pytest.mark.shared
+def test_the_recipe_reaches_the_trained_model(trained):
+    """A default run trains the recipe's ensemble with its dropouts and
+    Adam's decoupled weight decay, and says so in the model file."""
+    from chainer_tagger.configuration import TRAINING_RECIPES
+    from chainer_tagger.pretrained.model_file import read_model_meta
+    recipe = TRAINING_RECIPES['music2vec']
+    meta = read_model_meta(trained / 'best_model.npz')
+    assert meta['settings']['heads'] == recipe['heads']
+    assert meta['settings']['input_dropout'] == recipe['input_dropout']
+    assert meta['settings']['dropout'] == recipe['dropout']
+    assert meta['training']['decoupled_weight_decay'] == \
+        recipe['decoupled_weight_decay']
