@@ -39,8 +39,8 @@ def library_folder(folder, n):
 def store_alone(folder, n=10000, batch=16):
     """Seconds to commit ``n`` results of 50 tags, ``batch`` at a time."""
     from chainer_tagger.configuration import MSD_TAGS
-    from chainer_tagger.inference.file_identity import FileIdentity
-    from chainer_tagger.inference.store import LibraryStore, ModelIdentity
+    from chainer_tagger.library.file_identity import FileIdentity
+    from chainer_tagger.library.store import LibraryStore, ModelIdentity
     result = {'path': 'x', 'model': 'crnn-msd', 'warnings': [],
               'tags': [{'tag': t, 'score': 0.5 / (i + 1)}
                        for i, t in enumerate(MSD_TAGS)]}
@@ -58,7 +58,8 @@ def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
     """Print the rows; ``tagger`` is a loaded crnn-msd.  With a
     ``recorder`` (``recording.Recorder``), the same numbers go into its
     ``library`` table."""
-    from chainer_tagger.inference import LibraryRun, tag
+    from chainer_tagger.inference import tag
+    from chainer_tagger.library import LibraryRun
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d) / 'music'
         folder.mkdir()

@@ -7,7 +7,8 @@ music2vec (SoundNet-8 with two LSTMs) for genre classification.
 
 The data flows one way, and so do the packages: ``audio`` (files to model
 inputs) -> ``models`` (built from ``links`` and ``functions``, weights from
-``pretrained``) -> ``inference`` (scores, reports) and ``training``.
+``pretrained``) -> ``inference`` (scores, reports), ``library`` (whole
+libraries) and ``training``.
 
 >>> import chainer_tagger
 >>> results = chainer_tagger.tag('song.mp3')  # doctest: +SKIP
@@ -38,7 +39,7 @@ PUBLIC_NAMES = {
     'load_model': 'chainer_tagger.models:load_model',
     'melgram': 'chainer_tagger.audio:melgram',
     'tag': 'chainer_tagger.inference:tag',
-    'tag_library': 'chainer_tagger.inference:tag_library',
+    'tag_library': 'chainer_tagger.library:tag_library',
 }
 __all__ = sorted(PUBLIC_NAMES)
 

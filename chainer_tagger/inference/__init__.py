@@ -1,7 +1,6 @@
-"""Using a model: tagging files and whole songs, whole libraries (a
-resumable store, MPI, tags written into the files), embeddings, taggrams,
-reports, ONNX export."""
+"""A model applied to files: tagging files and whole songs, embeddings,
+taggrams, reports, ONNX export.  Whole libraries (a resumable store, MPI,
+tags written into the files) are :mod:`chainer_tagger.library`'s."""
 from chainer_tagger.inference.embedding import (  # NOQA
     embed_dataset, embed_files)
 from chainer_tagger.inference.tagging import tag, tag_windows  # NOQA
-from chainer_tagger.inference.library import LibraryRun, tag_library  # NOQA

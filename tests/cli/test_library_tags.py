@@ -6,8 +6,8 @@ import os
 import pytest
 
 from chainer_tagger.cli import main
-from chainer_tagger.inference import file_tags
-from chainer_tagger.inference.library import LibraryRun
+from chainer_tagger.library import file_tags
+from chainer_tagger.library.runner import LibraryRun
 from chainer_tagger.models import load_model
 
 from library_fixture import make_library, make_tiny_model, write_clip

@@ -14,8 +14,8 @@ from chainer_tagger.device import to_device
 from chainer_tagger.errors import InputError, UsageError
 from chainer_tagger.escapes import printable
 from chainer_tagger.inference import report, tag, taggram
-from chainer_tagger.inference.file_tags import SUPPORTED_RULE
-from chainer_tagger.inference.library import LibraryRun
+from chainer_tagger.library.file_tags import SUPPORTED_RULE
+from chainer_tagger.library.runner import LibraryRun
 from chainer_tagger.models import load_model
 
 
@@ -64,7 +64,7 @@ def run_tag(args):
 
 def run_library(args):
     """``tag`` with a store, MPI processes or tags written into files
-    (see :mod:`chainer_tagger.inference.library`)."""
+    (see :mod:`chainer_tagger.library.runner`)."""
     k = args.top if args.top is not None else (
         10 if args.format == 'table' else None)
     with LibraryRun(args.paths, model=args.model, db=args.db,

@@ -44,14 +44,14 @@ from chainer_tagger.atomic_file import atomic_write
 from chainer_tagger.configuration import (FILE_TAGS_FIELD_PREFIX,
                                           MP4_FREEFORM_MEAN)
 from chainer_tagger.errors import TagWriteError
-from chainer_tagger.inference.file_identity import identify, same_file
+from chainer_tagger.library.file_identity import identify, same_file
 
 #: One file's outcome: ``status`` is ``'written'``, ``'would write'``
 #: (``dry_run``), ``'unchanged'`` (it already holds these tags),
 #: ``'failed'`` (``reason`` says why) or ``'skipped'`` (a format without
 #: tags: ``reason`` says which formats have them); ``changes`` maps each
 #: field that is (or would be) written to its new values; ``identity`` is
-#: the file's :class:`~chainer_tagger.inference.file_identity.
+#: the file's :class:`~chainer_tagger.library.file_identity.
 #: FileIdentity` after writing (None unless written).
 TagOutcome = collections.namedtuple(
     'TagOutcome', 'path status changes identity reason')

@@ -4,7 +4,7 @@ One file (``--db PATH``) holds, for each model identity (name, sha256 of
 its weights, its settings and the window settings, see
 :class:`ModelIdentity`), one row per audio file: the file's identity when
 it was tagged (size, mtime, optional sha256, see
-:mod:`~chainer_tagger.inference.file_identity`), whether it failed, the
+:mod:`~chainer_tagger.library.file_identity`), whether it failed, the
 result exactly as reports print it (JSON), and when it was tagged.  The
 key ``(file, model)`` is unique, so a file is never stored twice: a new
 result replaces the old one.
@@ -46,7 +46,7 @@ from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_BUSY_SECONDS,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.inference.file_identity import FileIdentity
+from chainer_tagger.library.file_identity import FileIdentity
 
 try:
     import fcntl

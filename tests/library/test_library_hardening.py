@@ -13,10 +13,10 @@ import pytest
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.inference.file_identity import FileIdentity
-from chainer_tagger.inference.library import tag_library
-from chainer_tagger.inference.store import (LibraryStore, ModelIdentity,
-                                            existing_version)
+from chainer_tagger.library.file_identity import FileIdentity
+from chainer_tagger.library.runner import tag_library
+from chainer_tagger.library.store import (LibraryStore, ModelIdentity,
+                                          existing_version)
 from chainer_tagger.models import load_model
 
 from forked import run_forked
@@ -75,7 +75,7 @@ def test_two_processes_creating_one_database_at_once(tmp_path):
 
 
 def _killed_while_creating(db):
-    import chainer_tagger.inference.store as store
+    import chainer_tagger.library.store as store
 
     def die(*_):
         os._exit(9)  # as if killed (no clean-up runs)
@@ -162,7 +162,7 @@ def test_impossible_header_is_stored_as_failed_and_the_run_goes_on(
 
 
 def _identity(model):
-    from chainer_tagger.inference.library import model_identity
+    from chainer_tagger.library.runner import model_identity
     return model_identity(model)
 
 

@@ -7,7 +7,7 @@ A run (:class:`LibraryRun`) goes:
 2. **identities**: each file's size and mtime (and sha256 with
    ``rehash``) are read, each process reading its share;
 3. **what is left**: a file whose stored entry (see
-   :mod:`~chainer_tagger.inference.store`) is current for this model is
+   :mod:`~chainer_tagger.library.store`) is current for this model is
    reused; the others (new, changed, and with ``retry_errors`` failed
    ones) are tagged;
 4. **tagging**: the files left are dealt round-robin to the processes
@@ -19,7 +19,7 @@ A run (:class:`LibraryRun`) goes:
    network file system under several writers;
 5. **results**: rank 0 reads every file's result (reused or new) in the
    order a plain run gives, and can write the tags into the files
-   (:mod:`~chainer_tagger.inference.file_tags`).
+   (:mod:`~chainer_tagger.library.file_tags`).
 
 Without a store (``db=None``) the same run keeps the results in memory.
 Under MPI each process takes the GPU of its intra-node rank when a GPU is
@@ -41,13 +41,13 @@ from chainer_tagger.atomic_file import remove_stale_partials
 from chainer_tagger.audio import expand_paths
 from chainer_tagger.configuration import FILE_TAGS_TOP
 from chainer_tagger.errors import LibraryStoreError, UsageError
-from chainer_tagger.inference import file_tags
-from chainer_tagger.inference.file_identity import (identify, path_key,
-                                                    same_file)
 from chainer_tagger.inference.report import printable
-from chainer_tagger.inference.store import LibraryStore, ModelIdentity
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
+from chainer_tagger.library import file_tags
+from chainer_tagger.library.file_identity import (identify, path_key,
+                                                  same_file)
+from chainer_tagger.library.store import LibraryStore, ModelIdentity
 
 #: MPI message tags: a batch of results, and a process's last message.
 RESULTS_MESSAGE, DONE_MESSAGE = 1, 2
@@ -396,7 +396,7 @@ precision, decoder_delay
         """Write each tagged file's ``k`` best tags (default
         :data:`~chainer_tagger.configuration.FILE_TAGS_TOP`) into its
         metadata (rank 0), and with ``genre`` the best tag into its genre
-        field; yields a :class:`~chainer_tagger.inference.file_tags.
+        field; yields a :class:`~chainer_tagger.library.file_tags.
         TagOutcome` per file.
 
         A file whose stored identity no longer matches it is not touched.

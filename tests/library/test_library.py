@@ -14,8 +14,8 @@ from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError, UsageError
 from chainer_tagger.inference import tag
-from chainer_tagger.inference.library import LibraryRun, tag_library
-from chainer_tagger.inference.store import LibraryStore
+from chainer_tagger.library.runner import LibraryRun, tag_library
+from chainer_tagger.library.store import LibraryStore
 from chainer_tagger.models import MusicTaggerCNN, load_model
 from chainer_tagger.pretrained import save_model_npz
 
@@ -228,9 +228,9 @@ def test_the_store_says_what_it_is(tmp_path):
 
 
 def test_a_database_is_created_whole_and_never_replaced(tmp_path):
-    from chainer_tagger.inference.file_identity import FileIdentity
-    from chainer_tagger.inference.store import (ModelIdentity,
-                                                create_database)
+    from chainer_tagger.library.file_identity import FileIdentity
+    from chainer_tagger.library.store import (ModelIdentity,
+                                              create_database)
     db = tmp_path / 'lib.db'
     db.write_bytes(b'')  # an empty file is no database yet
     # (A killed creator's leftovers: test_library_hardening.py.)
@@ -282,8 +282,8 @@ def test_a_foreign_or_newer_database_is_refused_and_left_alone(
 
 
 def test_a_result_is_stored_once_whatever_is_put(tmp_path):
-    from chainer_tagger.inference.file_identity import FileIdentity
-    from chainer_tagger.inference.store import ModelIdentity
+    from chainer_tagger.library.file_identity import FileIdentity
+    from chainer_tagger.library.store import ModelIdentity
     with LibraryStore(tmp_path / 'lib.db') as store:
         m = store.model_id(ModelIdentity('m', 'ab' * 32, {'tags': ['x']},
                                          {'window': 'centre'}))
@@ -360,7 +360,7 @@ def test_other_weights_are_another_model(tmp_path, model_file):
 
 @pytest.mark.shared
 def test_a_registry_model_is_identified_by_its_upstream_weights():
-    from chainer_tagger.inference.library import model_identity
+    from chainer_tagger.library.runner import model_identity
     from chainer_tagger.pretrained import registry
     model = load_model('cnn-msd')
     assert model.weights_sha256 in [

@@ -12,8 +12,8 @@ import soundfile as sf
 from mutagen.id3 import ID3, TIT2
 from mutagen.mp4 import MP4
 
-from chainer_tagger.inference import file_tags
-from chainer_tagger.inference.file_identity import FileIdentity, identify
+from chainer_tagger.library import file_tags
+from chainer_tagger.library.file_identity import FileIdentity, identify
 
 from library_fixture import write_clip
 
