@@ -35,3 +35,15 @@ class ClassScores:
     def forward(self, x):
         """Class scores of a batch of model inputs, ``(N, n_classes)``."""
         return self.scores(self.logits(x))
+
+    def training_logits(self, x):
+        """What a training loss (:mod:`chainer_tagger.training.losses`)
+        takes from model inputs: the logits, ``(N, n_classes)``.  An
+        ensemble gives each member's instead (see
+        :meth:`~chainer_tagger.models.Music2Vec.training_head`)."""
+        return self.logits(x)
+
+    def training_head(self, h):
+        """:meth:`training_logits` from the output of a frozen body (the
+        input of ``head``)."""
+        return self.head(h)

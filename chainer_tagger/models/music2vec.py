@@ -233,17 +233,24 @@ class Music2Vec(ClassScores, chainer.Chain):
         One head: its logits.  An ensemble: the logarithm of the heads'
         mean class probabilities, so that the softmax of what it returns is
         that mean (what every command reports, and the ONNX export traces).
-        In training mode an ensemble returns each head's logits,
-        ``(N, heads, n_classes)``, for :func:`~chainer_tagger.training.
-        losses.ensemble_loss`, which trains each head on its own loss.
         """
         logits = self.head_logits(scenes)
         if self.n_heads == 1:
             return logits[:, 0]
-        if chainer.config.train:
-            return logits
         return F.logsumexp(F.log_softmax(logits, axis=2), axis=1) - \
             math.log(self.n_heads)
+
+    def training_head(self, scenes):
+        """What training minimizes on SoundNet's output: one head's logits
+        ``(N, n_classes)``, or an ensemble's heads' logits ``(N, heads,
+        n_classes)``, for :func:`~chainer_tagger.training.losses.
+        ensemble_loss`, which trains each head on its own loss."""
+        logits = self.head_logits(scenes)
+        return logits[:, 0] if self.n_heads == 1 else logits
+
+    def training_logits(self, x):
+        """:meth:`training_head` of model inputs."""
+        return self.training_head(self.scenes(x))
 
     @property
     def feature_size(self):

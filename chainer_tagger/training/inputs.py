@@ -170,7 +170,10 @@ class EvaluationWindows:
 
 
 class Logits(chainer.Chain):
-    """A model's pre-softmax scores, for :class:`chainer.links.Classifier`.
+    """What a model's training loss takes, for
+    :class:`chainer.links.Classifier`: the model's ``training_logits`` or
+    ``training_head`` (see :class:`~chainer_tagger.models.class_scores.
+    ClassScores`), so that an ensemble trains each member on its own.
 
     ``method`` is ``'logits'`` (model inputs) or ``'head'`` (the cached
     outputs of a frozen body).
@@ -183,4 +186,4 @@ class Logits(chainer.Chain):
             self.model = model
 
     def forward(self, x):
-        return getattr(self.model, self.method)(x)
+        return getattr(self.model, 'training_' + self.method)(x)

@@ -1,8 +1,8 @@
 """What a training run minimizes, and the accuracy it reports.
 
-A classifier's logits are ``(N, n_classes)``; an ensemble of heads in
-training mode gives each head's, ``(N, heads, n_classes)`` (see
-:meth:`~chainer_tagger.models.Music2Vec.head`).  Each head of an ensemble
+A classifier's logits are ``(N, n_classes)``; an ensemble of heads gives
+each head's for training, ``(N, heads, n_classes)`` (see
+:meth:`~chainer_tagger.models.Music2Vec.training_head`).  Each head of an ensemble
 is trained on its own softmax cross-entropy, as if trained alone: training
 the average of their probabilities instead would let the heads lean on each
 other, and the average of independent heads is what reduces the variance

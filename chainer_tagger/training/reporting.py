@@ -1,7 +1,11 @@
 """What a training run measures and keeps, as Chainer Trainer extensions:
 the held-out scores, the best model, the random state (for exact
-resumption) and the learning curves."""
+resumption), the learning curves and the progress bar."""
+import math
+import sys
+
 import numpy as np
+from tqdm import tqdm
 
 import chainer
 from chainer.training import extension
@@ -126,16 +130,68 @@ class LearningCurves(extension.Extension):
         plot_curves(log, self.out, self.title)
 
 
+class Progress(extension.Extension):
+    """A progress bar of the run's iterations on ``out`` (standard error:
+    standard output is for results alone), with tqdm like every other bar
+    of the project.
+
+    Chainer's own ``ProgressBar`` takes an ``out`` but, in Chainer 7.8.1,
+    draws on standard output regardless.  A resumed run's bar starts at
+    the iteration it resumes from.
+    """
+
+    trigger = (1, 'iteration')
+    priority = extension.PRIORITY_WRITER
+
+    def __init__(self, out=None):
+        self.out = out
+        self.bar = None
+
+    def __call__(self, trainer):
+        updater = trainer.updater
+        if self.bar is None:
+            total = trainer.stop_trigger.get_training_length()
+            if total[1] == 'epoch':
+                main = updater.get_iterator('main')
+                total = math.ceil(total[0] * len(main.dataset) /
+                                  main.batch_size)
+            else:
+                total = int(total[0])
+            self.bar = tqdm(total=total, initial=updater.iteration - 1,
+                            unit='it', desc='training',
+                            file=self.out or sys.stderr, leave=True)
+        self.bar.set_postfix_str('epoch {}'.format(updater.epoch),
+                                 refresh=False)
+        self.bar.update(updater.iteration - self.bar.n)
+
+    def finalize(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 class PlainText:
     """A text stream without the terminal control sequence Chainer's
     ``PrintReport`` writes to clear its progress bar (``ESC [J``), for logs
-    that are not a terminal."""
+    that are not a terminal and for lines written above a :class:`Progress`
+    bar (``above_bar``: through ``tqdm.write``, which moves the bar below
+    them)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, above_bar=False):
         self.stream = stream
+        self.above_bar = above_bar
+        self.pending = ''
 
     def write(self, text):
-        return self.stream.write(text.replace('\033[J', ''))
+        text = text.replace('\033[J', '')
+        if not self.above_bar:
+            return self.stream.write(text)
+        # PrintReport writes a line cell by cell: the bar is redrawn after
+        # each write, so only whole lines go out.
+        lines = (self.pending + text).split('\n')
+        self.pending = lines.pop()
+        for line in lines:
+            tqdm.write(line, file=self.stream)
+        return len(text)
 
     def flush(self):
         self.stream.flush()

@@ -70,7 +70,8 @@ from chainer_tagger.training.probe import (fit_probe, load_dataset,
                                            warn_about_clips)
 from chainer_tagger.training.reporting import (HeldOutScores,
                                                LearningCurves, PlainText,
-                                               RandomState, SaveBest)
+                                               Progress, RandomState,
+                                               SaveBest)
 from chainer_tagger.training.run_folder import prepare_run_folder
 from chainer_tagger.training.snapshots import (FrozenBody,
                                                ResumeFromSnapshot, Snapshots,
@@ -290,20 +291,16 @@ def _add_reporting(trainer, config, net, meta, title):
     trainer.extend(extensions.LogReport(trigger=(1, 'epoch')))
     trainer.extend(LearningCurves(str(out), title))
     terminal = sys.stderr.isatty()
+    # config.progress is settled already (the CLI's --progress,
+    # --no-progress, else whether stderr is a terminal): --progress into a
+    # log still wants the bar, and the epoch lines go above it.
     trainer.extend(extensions.PrintReport(
         ['epoch', 'iteration', 'main/loss', 'main/accuracy',
          'validation/main/loss', 'validation/main/accuracy',
-         'elapsed_time'], out=sys.stderr if terminal else
-        PlainText(sys.stderr)))
-    # config.progress is settled already (the CLI's --progress,
-    # --no-progress, else whether stderr is a terminal): --progress into a
-    # log still wants the bar.
+         'elapsed_time'], out=sys.stderr if terminal and not config.progress
+        else PlainText(sys.stderr, above_bar=config.progress)))
     if config.progress:
-        bar = extensions.ProgressBar(update_interval=1, out=sys.stderr)
-        # Chainer 7.8.1 keeps ``out`` but draws on sys.stdout, which is
-        # for the result alone.
-        bar._pbar._out = sys.stderr
-        trainer.extend(bar)
+        trainer.extend(Progress(sys.stderr))
     trainer.extend(SaveBest(out / 'best_model.npz', net, meta),
                    name='save_best')
 

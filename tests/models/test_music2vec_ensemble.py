@@ -48,11 +48,13 @@ def test_one_head_is_the_seeds_model_with_its_link_names():
         assert net.head(_scenes()).shape == (3, 10)
 
 
-def test_training_mode_gives_each_heads_logits_and_each_its_own_loss():
+def test_training_gets_each_heads_logits_and_each_its_own_loss():
     net = Music2Vec(heads=2, dropout=0.0)
     x, t = _scenes(4), np.array([0, 3, 3, 9], np.int32)
     with chainer.using_config('train', True):
-        logits = net.head(x)
+        logits = net.training_head(x)
+        # head() is the ensemble's answer in either mode.
+        assert net.head(x).shape == (4, 10)
     assert logits.shape == (4, 2, 10)
     net.cleargrads()
     loss = ensemble_loss(logits, t)
@@ -64,7 +66,7 @@ def test_training_mode_gives_each_heads_logits_and_each_its_own_loss():
     g_first = net.output.W.grad.copy()
     net.cleargrads()
     with chainer.using_config('train', True):
-        alone = F.softmax_cross_entropy(net.head(x)[:, 0], t) / 2
+        alone = F.softmax_cross_entropy(net.head_logits(x)[:, 0], t) / 2
     alone.backward()
     np.testing.assert_allclose(g_first, net.output.W.grad, rtol=1e-5,
                                atol=1e-8)

@@ -155,6 +155,26 @@ def test_resume_without_a_snapshot_says_it_starts_fresh(tiny, tmp_path,
     assert [e['epoch'] for e in json.loads((out / 'log').read_text())] == [1]
 
 
+def test_progress_bar_counts_the_runs_iterations_on_stderr(tiny, tmp_path,
+                                                           capsys):
+    # The bar once reached stderr only through a private attribute of
+    # Chainer's ProgressBar; stdout is for results alone.
+    out = tmp_path / 'bar'
+    args = ['train', '--data', str(tiny), '--out', str(out), '--progress'] \
+        + [a for a in TRAIN_ARGS if a != '--no-progress']
+    args[args.index('--epochs') + 1] = '2'
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert 'training' not in captured.out and '\033[J' not in captured.out
+    log = json.loads((out / 'log').read_text())
+    iterations = log[-1]['iteration']
+    assert '{0}/{0}'.format(iterations) in captured.err
+    # The epoch lines are whole lines above the bar.
+    lines = captured.err.replace('\r', '\n').split('\n')
+    assert sum(line.split()[:1] == ['2'] for line in lines) == 1
+    assert '\033[J' not in captured.err
+
+
 # -- The probe on the requested device ---------------------------------------
 
 def test_probe_refuses_a_gpu_it_cannot_use(tiny, tmp_path, capsys,
