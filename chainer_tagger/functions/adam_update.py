@@ -16,15 +16,27 @@ import numba
 import numpy as np
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _adam_update(param, grad, m, v, one_minus_beta1, one_minus_beta2, alpha_t,
-                 eps, decay, eta):
+#: Parameters smaller than this are updated on the calling thread: waking
+#: the thread pool costs more than their whole update (microseconds quiet,
+#: milliseconds on a loaded machine), and a music2vec head has 19 of them
+#: (the LSTMs' biases, the dense layers' small ones) among its 38 arrays.
+PARALLEL_MIN_SIZE = 1 << 12
+
+
+def _adam_update_loop(param, grad, m, v, one_minus_beta1, one_minus_beta2,
+                      alpha_t, eps, decay, eta):
     for i in numba.prange(param.size):
         g = grad[i]
         m[i] += one_minus_beta1 * (g - m[i])
         v[i] += one_minus_beta2 * (g * g - v[i])
         step = alpha_t / (np.sqrt(v[i]) + eps)
         param[i] = decay * param[i] - eta * (step * m[i])
+
+
+# The same loop twice: prange is a plain range without parallel=True.
+_adam_update = numba.njit(parallel=True, nogil=True, cache=True)(
+    _adam_update_loop)
+_adam_update_serial = numba.njit(nogil=True, cache=True)(_adam_update_loop)
 
 
 def adam_update(param, grad, m, v, beta1, beta2, alpha_t, eps, eta=1.0,
@@ -47,6 +59,8 @@ def adam_update(param, grad, m, v, beta1, beta2, alpha_t, eps, eta=1.0,
         raise TypeError('adam_update takes C-contiguous float32 arrays of '
                         'one shape')
     f = np.float32
-    _adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1),
+    kernel = (_adam_update if param.size >= PARALLEL_MIN_SIZE else
+              _adam_update_serial)
+    kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1),
                  v.reshape(-1), f(1.0 - beta1), f(1.0 - beta2), f(alpha_t),
                  f(eps), f(1.0 - eta * weight_decay_rate), f(eta))
