@@ -137,6 +137,37 @@ def matmul(a, b, out=None, accumulate=False):
                        trans_b=trans_second).T, out, accumulate)
 
 
+def matmul_columns(a, source, start, columns, out, accumulate=False):
+    """``out = a @ source[:, start:start + columns]`` (or ``+=`` with
+    ``accumulate``), without copying the slice.
+
+    A slice of columns of a C-contiguous matrix is a row-major operand
+    with the matrix's row length as its leading dimension, which CBLAS
+    takes as it is: the 3x3 convolutions multiply the kernel's nine
+    shifts with nine such slices of one padded clip instead of copying
+    them into an im2col matrix first.  ``out`` must be C-contiguous
+    ``(len(a), columns)``; without SciPy's CBLAS the slice is copied.
+    """
+    m, k = a.shape
+    if not (source.flags.c_contiguous and out.flags.c_contiguous and
+            a.dtype == source.dtype == out.dtype and
+            source.shape[0] == k and out.shape == (m, columns) and
+            0 <= start and start + columns <= source.shape[1]):
+        raise ValueError(
+            'matmul_columns: {} {} times columns [{}, {}) of {} {} into '
+            '{} {}'.format(a.shape, a.dtype, start, start + columns,
+                           source.shape, source.dtype, out.shape, out.dtype))
+    cblas = _CBLAS.get(a.dtype)
+    if cblas is None or not m or not columns:
+        return matmul(a, source[:, start:start + columns], out=out,
+                      accumulate=accumulate)
+    a, trans_a, lda = _row_major_operand(a)
+    cblas(_ROW_MAJOR, trans_a, _NO_TRANS, m, columns, k, 1.0, a.ctypes.data,
+          lda, source[:, start:].ctypes.data, max(1, source.shape[1]),
+          1.0 if accumulate else 0.0, out.ctypes.data, max(1, columns))
+    return out
+
+
 def _store(product, out, accumulate):
     """``product``, or ``out`` with it written or added there."""
     if out is None:
