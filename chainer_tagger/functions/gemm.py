@@ -19,13 +19,12 @@ used.
 #: Every function here computes on NumPy arrays (see
 #: chainer_tagger.functions.kernel_choice.host_only).
 HOST_ONLY = True
-import ctypes
-import glob
 import os
 
 import numpy as np
-import scipy
 from scipy.linalg import blas
+
+from chainer_tagger.cblas import GEMM, NO_TRANS, ROW_MAJOR, TRANS
 
 from chainer_tagger.functions.clip_parallel import for_each_clip
 
@@ -43,37 +42,8 @@ def _fortran_operand(m):
     return np.ascontiguousarray(m).T, False
 
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
-def _load_cblas():
-    """``{dtype: CBLAS gemm}`` of SciPy's bundled OpenBLAS, or ``{}``."""
-    folder = os.path.join(os.path.dirname(os.path.dirname(
-        scipy.__file__)), 'scipy.libs')
-    for path in sorted(glob.glob(os.path.join(folder, '*openblas*.so*'))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        functions = {}
-        for dtype, name, scalar in ((np.float32, 'sgemm', ctypes.c_float),
-                                    (np.float64, 'dgemm', ctypes.c_double)):
-            for prefix in ('scipy_', ''):
-                function = getattr(lib, prefix + 'cblas_' + name, None)
-                if function is not None:
-                    function.restype = None
-                    i = ctypes.c_int
-                    function.argtypes = [
-                        i, i, i, i, i, i, scalar, ctypes.c_void_p, i,
-                        ctypes.c_void_p, i, scalar, ctypes.c_void_p, i]
-                    functions[np.dtype(dtype)] = function
-                    break
-        if len(functions) == 2:
-            return functions
-    return {}
-
-
-_CBLAS = _load_cblas()
+_ROW_MAJOR, _NO_TRANS, _TRANS = ROW_MAJOR, NO_TRANS, TRANS
+_CBLAS = GEMM
 
 
 def _row_major_operand(m):
