@@ -22,14 +22,23 @@ def test_matmul_one_thread_equals_numpy_and_keeps_others_threads():
     np.testing.assert_array_equal(
         cblas.matmul_one_thread(a[:, :0], b[:0]), np.zeros((300, 40)))
     assert cblas._SET_THREADS_LOCAL is not None  # OpenBLAS >= 0.3.27
+    local = cblas._SET_THREADS_LOCAL
+
+    def current():
+        value = local(1)
+        local(value)
+        return value
+
     seen = []
 
-    def other_thread():
-        seen.append(cblas._SET_THREADS_LOCAL(0))
+    def fresh_thread():
+        seen.append(current())
 
-    cblas.matmul_one_thread(a, b)
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    thread.join()
-    assert seen == [0]  # no thread-local count left anywhere
-    assert cblas._SET_THREADS_LOCAL(0) == 0
+    for _ in range(2):
+        before = current()
+        cblas.matmul_one_thread(a, b)
+        assert current() == before
+        thread = threading.Thread(target=fresh_thread)
+        thread.start()
+        thread.join()
+    assert seen[0] == seen[1]  # other threads' count untouched
