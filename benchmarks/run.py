@@ -1,7 +1,15 @@
 """chainer-tagger benchmark: speed and memory, one command.
 
     python benchmarks/run.py [--quick] [--gpu ID] [--onnx-batch N]
-                             [--peer PYTHON [--rounds N]]
+                             [--peer PYTHON [--rounds N]] [--note TEXT]
+    python benchmarks/run.py --pipeline [--note TEXT]
+
+``--pipeline`` runs only the GEMM rates and the split of ``tag``'s path
+(48 mp3s to tags, crnn-msd loaded: decode, resample, melgram, measure, the
+CRNN forward at batch 16 and the hand-over; the ratio end to end / forward
+and the forward as a share of the GEMM rate, in wall and in CPU time) and
+writes ``benchmarks/results/pipeline.json``; the full run prints the same
+section.
 
 Prints, in one run: the machine's float32 GEMM rate (SciPy's BLAS, which
 the CPU kernels use, and NumPy's), per model the forward time per clip at
@@ -33,6 +41,7 @@ the documentation renders.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
 the pretrained models.  Not part of the test suite.
 """
 import argparse
+import collections
 import importlib.util
 import json
 import os
@@ -95,14 +104,14 @@ class FlopCounter(chainer.FunctionHook):
             pass  # counted below from shapes (small)
 
 
-def gemm_rate(matmul, n=2048, repeat=5):
+def gemm_rate(matmul, n=2048, repeat=5, clock=time.perf_counter):
     a = np.random.rand(n, n).astype(np.float32)
     b = np.random.rand(n, n).astype(np.float32)
     matmul(a, b)
-    t = time.perf_counter()
+    t = clock()
     for _ in range(repeat):
         matmul(a, b)
-    return 2 * n ** 3 * repeat / (time.perf_counter() - t) / 1e9
+    return 2 * n ** 3 * repeat / (clock() - t) / 1e9
 
 
 def training_step_time(kind, repeat, gpu=None):
@@ -198,8 +207,15 @@ def _melgram():
 
 
 def row_gemm(args, repeat):
+    """The GEMM rates (wall, all cores), and SciPy's on one core per
+    CPU-second of the thread (``one_core_cpu``): a rate that other
+    processes on a shared machine do not divide as they do wall time."""
+    import threadpoolctl
     from chainer_tagger.functions.gemm import matmul
-    return {'scipy': gemm_rate(matmul), 'numpy': gemm_rate(np.matmul)}
+    out = {'scipy': gemm_rate(matmul), 'numpy': gemm_rate(np.matmul)}
+    with threadpoolctl.threadpool_limits(1, 'blas'):
+        out['one_core_cpu'] = gemm_rate(matmul, clock=time.thread_time)
+    return out
 
 
 def row_forward(args, repeat, name, batch):
@@ -271,6 +287,164 @@ def row_end_to_end(args, repeat):
     return {'files': len(songs), 'clips_per_s': len(songs) / wall}
 
 
+def _pipeline_files(folder, copies=12):
+    """``copies`` symlinks of each Bensound mp3 in ``folder`` (48 files:
+    three batches of 16), so the files differ by name only."""
+    songs = sorted((SHARED / 'audio').glob('*.mp3'))
+    files = []
+    for k in range(copies):
+        for song in songs:
+            link = Path(folder) / '{:02d}-{}'.format(k, song.name)
+            link.symlink_to(song)
+            files.append(link)
+    return files
+
+
+def _stage_times(files, repeat):
+    """CPU seconds per clip of each step of reading a file's centre window
+    for the CRNN, one step after the other on this thread (its CPU time,
+    which other processes on a shared machine do not inflate as they do
+    wall time): the median over the files of the best of ``repeat``."""
+    from chainer_tagger.audio.decode import AudioSource
+    from chainer_tagger.audio.melgram import log_melgram
+    from chainer_tagger.audio.quality import measure
+    from chainer_tagger.audio.windows import centre_window, read_window
+    from chainer_tagger.configuration import MELGRAM_INPUT
+    clock = time.thread_time
+    steps = collections.defaultdict(list)
+    for path in files:
+        best = collections.defaultdict(lambda: float('inf'))
+        for _ in range(max(3, repeat)):
+            t0 = clock()
+            source = AudioSource(path)
+            t1 = clock()
+            n = source.length_at(MELGRAM_INPUT.sample_rate)
+            start = centre_window(n, MELGRAM_INPUT.n_samples)[0]
+            samples = read_window(source, start, MELGRAM_INPUT.n_samples,
+                                  MELGRAM_INPUT.sample_rate)
+            t2 = clock()
+            x = log_melgram(samples)
+            t3 = clock()
+            measure(samples, x, 1.0)
+            t4 = clock()
+            for step, s in (('decode', t1 - t0), ('resample', t2 - t1),
+                            ('melgram', t3 - t2), ('measure', t4 - t3)):
+                best[step] = min(best[step], s)
+        for step, s in best.items():
+            steps[step].append(s)
+    return {step: float(np.median(s)) for step, s in steps.items()}
+
+
+def row_pipeline(args, repeat):
+    """The end-to-end path of ``chainer-tagger tag`` (48 mp3s, centre
+    windows, crnn-msd loaded, batch 16) taken apart: the CPU time of each
+    step of reading a clip (:func:`_stage_times`), the CRNN forward per
+    clip at batch 16 on the same clips' melgrams (wall and CPU time), and
+    the whole run (median of ``repeat``), where the model's own wall time
+    is measured around ``predict``: the rest of the run's wall time is the
+    model waiting for inputs, stacking them and making results (the
+    hand-over)."""
+    import tempfile
+    from chainer_tagger.inference import tag
+    from chainer_tagger.models import load_model
+    crnn = load_model('crnn-msd')
+    mels = [np.load(p)[0].astype(np.float32) for p in sorted(
+        (SHARED / 'audio').glob('*.melgram.npy'))]
+    with tempfile.TemporaryDirectory() as d:
+        files = _pipeline_files(d)
+        steps = _stage_times(files[:4], repeat)
+        tag(files[:16], model=crnn)  # warm-up (imports, JIT)
+        x = np.stack(mels * 4).astype(np.float32)
+        cpu = time.process_time()
+        forward = time_forward(crnn, x, repeat) / len(x)
+        forward_cpu = (time.process_time() - cpu) / (repeat + 1) / len(x)
+        predict, busy = crnn.predict, []
+
+        def timed_predict(*a, **k):
+            t = time.perf_counter()
+            out = predict(*a, **k)
+            busy.append(time.perf_counter() - t)
+            return out
+
+        crnn.predict = timed_predict
+        runs = []
+        for _ in range(max(1, repeat)):
+            busy.clear()
+            t, cpu = time.perf_counter(), time.process_time()
+            results = tag(files, model=crnn, batch_size=16)
+            runs.append((time.perf_counter() - t, time.process_time() - cpu,
+                         sum(busy)))
+            assert all('tags' in r for r in results)
+        del crnn.predict
+    wall, cpu, model = sorted(runs)[len(runs) // 2]
+    clips = len(files)
+    return {'files': clips, 'steps': steps, 'forward_b16': forward,
+            'forward_b16_cpu': forward_cpu,
+            'flop_per_clip': count_flops(crnn, mels[0][None]),
+            'end_to_end': wall / clips, 'end_to_end_cpu': cpu / clips,
+            'model_in_run': model / clips}
+
+
+def pipeline_section(r, gemm, recorder):
+    """Print and record the pipeline's split (a :func:`row_pipeline`
+    result ``r``; ``gemm``: the GEMM rates of the same run, GFLOP/s).
+
+    Besides the wall-time ratios asked for, the same two in CPU time,
+    which a machine shared with other work inflates far less: the run's
+    CPU per clip against the forward's, and the forward's GFLOP per
+    CPU-second against one core's GEMM rate per CPU-second."""
+    rate = gemm['scipy']
+    ratio = r['end_to_end'] / r['forward_b16']
+    gflops = r['flop_per_clip'] / r['forward_b16'] / 1e9
+    per_cpu = r['flop_per_clip'] / r['forward_b16_cpu'] / 1e9
+    lines = [
+        'pipeline, mp3 -> tags, crnn-msd loaded, {} files, batch 16: {:.3f} '
+        's/clip end to end against {:.3f} s/clip for the CRNN forward alone '
+        '(batch 16, same clips): ratio {:.2f} (goal <= 1.3); peak RSS alone '
+        '{}'.format(r['files'], r['end_to_end'], r['forward_b16'], ratio,
+                    mib(r)),
+        'CRNN forward at batch 16: {:.2f} GFLOP/clip, {:.0f} GFLOP/s, {:.0f} '
+        '% of the float32 GEMM rate of this run (goal 70 %)'.format(
+            r['flop_per_clip'] / 1e9, gflops, 100 * gflops / rate),
+        'in CPU time: end to end {:.3f} CPU-s/clip against {:.3f} for the '
+        'forward alone, ratio {:.2f}; the forward {:.0f} GFLOP per '
+        'CPU-second, {:.0f} % of one core\'s GEMM rate per CPU-second '
+        '({:.0f} GFLOP/s)'.format(
+            r['end_to_end_cpu'], r['forward_b16_cpu'],
+            r['end_to_end_cpu'] / r['forward_b16_cpu'], per_cpu,
+            100 * per_cpu / gemm['one_core_cpu'], gemm['one_core_cpu'])]
+    for line in lines:
+        print(line)
+        recorder.line(line)
+    split = recorder.table(
+        'pipeline', 'Where a clip\'s time goes, mp3 to tags (CPU ms per clip '
+        'of each step alone; the run: wall and CPU ms per clip)',
+        ['step', 'ms/clip', 'share'])
+    steps = r['steps']
+    producer = sum(steps.values())
+    model_cpu = r['forward_b16_cpu']
+    row(split, 'step', 'ms/clip', 'share', header=True)
+    for step in ('decode', 'resample', 'melgram', 'measure'):
+        row(split, '{} (CPU, one thread)'.format(step),
+            '{:.1f}'.format(1e3 * steps[step]),
+            '{:.0f} %'.format(100 * steps[step] / (producer + model_cpu)))
+    row(split, 'CRNN forward, batch 16 (CPU, all threads)',
+        '{:.1f}'.format(1e3 * model_cpu),
+        '{:.0f} %'.format(100 * model_cpu / (producer + model_cpu)))
+    row(split, 'end to end: CPU of the whole run',
+        '{:.1f}'.format(1e3 * r['end_to_end_cpu']), '')
+    row(split, 'end to end: wall', '{:.1f}'.format(1e3 * r['end_to_end']),
+        '')
+    row(split, 'of which the model ran (wall inside predict)',
+        '{:.1f}'.format(1e3 * r['model_in_run']),
+        '{:.0f} %'.format(100 * r['model_in_run'] / r['end_to_end']))
+    row(split, 'of which hand-over (model waiting, stacking, results)',
+        '{:.1f}'.format(1e3 * (r['end_to_end'] - r['model_in_run'])),
+        '{:.0f} %'.format(100 * (1 - r['model_in_run'] / r['end_to_end'])))
+    row(split, 'CRNN forward alone, batch 16 (wall)',
+        '{:.1f}'.format(1e3 * r['forward_b16']), '')
+
+
 def row_library(args, repeat):
     """The library mode against plain tagging (``benchmarks/library.py``):
     its printed lines and its table."""
@@ -309,7 +483,7 @@ ROWS = {
     'music2vec-forward': row_music2vec_forward,
     'training-step': row_training_step, 'workload': row_workload,
     'end-to-end': row_end_to_end, 'library': row_library,
-    'whole-song': row_whole_song,
+    'whole-song': row_whole_song, 'pipeline': row_pipeline,
 }
 
 
@@ -463,6 +637,11 @@ def main():
                    help='batch of the onnxruntime rows (default: 16, '
                         "whose CRNN export peaks at 5.4 GiB; 4 keeps "
                         'every process of a run under 2 GB)')
+    p.add_argument('--pipeline', action='store_true',
+                   help='only the GEMM rate and the pipeline split of '
+                        "`tag` (writes benchmarks/results/pipeline.json)")
+    p.add_argument('--note', default=None,
+                   help='a note on the run, kept with the results')
     p.add_argument('--peer', metavar='PYTHON',
                    help='a Python with PyTorch: compare with the peer')
     p.add_argument('--rounds', type=int, default=3,
@@ -473,6 +652,8 @@ def main():
                    help=argparse.SUPPRESS)
     add_results_option(p, 'speed')
     args = p.parse_args()
+    if args.pipeline and args.results is None:
+        args.results = str(ROOT / 'benchmarks' / 'results' / 'pipeline.json')
     repeat = args.repeat or (1 if args.quick else 3)
     if args.row:
         return run_row(args, repeat)
@@ -487,7 +668,8 @@ def main():
         return measure(row_name, *params, args=args, repeat=repeat,
                        peaks=peaks, label=label)
 
-    recorder, peaks = Recorder('speed'), Peaks()
+    recorder = Recorder('pipeline' if args.pipeline else 'speed')
+    peaks = Peaks()
     print('machine: {}, {} CPUs, Python {}, NumPy {}, Chainer {}'.format(
         platform.processor() or platform.machine(), os.cpu_count(),
         platform.python_version(), np.__version__, chainer.__version__))
@@ -498,6 +680,14 @@ def main():
                 rate, gemm['numpy']))
     print(line + '\n')
     recorder.line(line)
+    if args.pipeline:
+        pipeline_section(alone('pipeline', label='pipeline split'), gemm,
+                         recorder)
+        line = peaks.summary()
+        print(line)
+        recorder.line(line)
+        recorder.write(args.results, note=args.note)
+        return 0
     work = recorder.table('work', 'Forward passes and training steps on '
                           '{}'.format('GPU {}'.format(args.gpu)
                                       if args.gpu is not None else 'the CPU'),
@@ -563,6 +753,8 @@ def main():
                 r['files'], r['clips_per_s'], mib(r)))
     print('\n' + line + '\n')
     recorder.line(line)
+    pipeline_section(alone('pipeline', label='pipeline split'), gemm,
+                     recorder)
     # the library mode against plain tagging
     r = alone('library', label='library mode')
     for text in r['lines']:
@@ -597,7 +789,7 @@ def main():
         print('\nPyTorch peer ({}), {} interleaved rounds:'.format(
             args.peer, args.rounds))
         compare_with_peer(args.peer, args.rounds, repeat, recorder)
-    recorder.write(args.results)
+    recorder.write(args.results, note=args.note)
 
 
 if __name__ == '__main__':

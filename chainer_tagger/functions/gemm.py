@@ -19,13 +19,12 @@ used.
 #: Every function here computes on NumPy arrays (see
 #: chainer_tagger.functions.kernel_choice.host_only).
 HOST_ONLY = True
-import ctypes
-import glob
 import os
 
 import numpy as np
-import scipy
 from scipy.linalg import blas
+
+from chainer_tagger.cblas import GEMM, NO_TRANS, ROW_MAJOR, TRANS
 
 from chainer_tagger.functions.clip_parallel import for_each_clip
 
@@ -43,37 +42,8 @@ def _fortran_operand(m):
     return np.ascontiguousarray(m).T, False
 
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
-def _load_cblas():
-    """``{dtype: CBLAS gemm}`` of SciPy's bundled OpenBLAS, or ``{}``."""
-    folder = os.path.join(os.path.dirname(os.path.dirname(
-        scipy.__file__)), 'scipy.libs')
-    for path in sorted(glob.glob(os.path.join(folder, '*openblas*.so*'))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        functions = {}
-        for dtype, name, scalar in ((np.float32, 'sgemm', ctypes.c_float),
-                                    (np.float64, 'dgemm', ctypes.c_double)):
-            for prefix in ('scipy_', ''):
-                function = getattr(lib, prefix + 'cblas_' + name, None)
-                if function is not None:
-                    function.restype = None
-                    i = ctypes.c_int
-                    function.argtypes = [
-                        i, i, i, i, i, i, scalar, ctypes.c_void_p, i,
-                        ctypes.c_void_p, i, scalar, ctypes.c_void_p, i]
-                    functions[np.dtype(dtype)] = function
-                    break
-        if len(functions) == 2:
-            return functions
-    return {}
-
-
-_CBLAS = _load_cblas()
+_ROW_MAJOR, _NO_TRANS, _TRANS = ROW_MAJOR, NO_TRANS, TRANS
+_CBLAS = GEMM
 
 
 def _row_major_operand(m):
@@ -135,6 +105,37 @@ def matmul(a, b, out=None, accumulate=False):
         return out
     return _store(gemm(1.0, first, second, trans_a=trans_first,
                        trans_b=trans_second).T, out, accumulate)
+
+
+def matmul_columns(a, source, start, columns, out, accumulate=False):
+    """``out = a @ source[:, start:start + columns]`` (or ``+=`` with
+    ``accumulate``), without copying the slice.
+
+    A slice of columns of a C-contiguous matrix is a row-major operand
+    with the matrix's row length as its leading dimension, which CBLAS
+    takes as it is: the 3x3 convolutions multiply the kernel's nine
+    shifts with nine such slices of one padded clip instead of copying
+    them into an im2col matrix first.  ``out`` must be C-contiguous
+    ``(len(a), columns)``; without SciPy's CBLAS the slice is copied.
+    """
+    m, k = a.shape
+    if not (source.flags.c_contiguous and out.flags.c_contiguous and
+            a.dtype == source.dtype == out.dtype and
+            source.shape[0] == k and out.shape == (m, columns) and
+            0 <= start and start + columns <= source.shape[1]):
+        raise ValueError(
+            'matmul_columns: {} {} times columns [{}, {}) of {} {} into '
+            '{} {}'.format(a.shape, a.dtype, start, start + columns,
+                           source.shape, source.dtype, out.shape, out.dtype))
+    cblas = _CBLAS.get(a.dtype)
+    if cblas is None or not m or not columns:
+        return matmul(a, source[:, start:start + columns], out=out,
+                      accumulate=accumulate)
+    a, trans_a, lda = _row_major_operand(a)
+    cblas(_ROW_MAJOR, trans_a, _NO_TRANS, m, columns, k, 1.0, a.ctypes.data,
+          lda, source[:, start:].ctypes.data, max(1, source.shape[1]),
+          1.0 if accumulate else 0.0, out.ctypes.data, max(1, columns))
+    return out
 
 
 def _store(product, out, accumulate):

@@ -11,7 +11,9 @@ from chainer_tagger.links import KerasConvBlock
 @pytest.mark.parametrize('running_std_is', ['variance', 'std'])
 @pytest.mark.parametrize('shape,pool', [((3, 2, 13, 29), (2, 4)),
                                         ((2, 5, 12, 21), (3, 5)),
-                                        ((1, 1, 96, 1440), (2, 2))])
+                                        ((1, 1, 96, 1440), (2, 2)),
+                                        # nine shifted GEMMs (>= 16 in)
+                                        ((2, 20, 10, 23), (3, 4))])
 def test_conv_block_fast_path_equals_graph(bn_mode, running_std_is, shape,
                                            pool):
     rng = np.random.RandomState(0)
@@ -31,6 +33,19 @@ def test_conv_block_fast_path_equals_graph(bn_mode, running_std_is, shape,
             fast = block(x).array
     assert fast.shape == graph.shape
     np.testing.assert_allclose(fast, graph, rtol=1e-4, atol=1e-4)
+
+
+def test_elu_through_exp_is_expm1_within_one_unit_of_one():
+    """The fast path's ELU (``exp(v) - 1``, vectorized) against float64
+    ``expm1``: exact at and above 0, within 1.2e-7 below."""
+    from chainer_tagger.functions.conv_block_2d import _elu_
+    y = np.concatenate([np.linspace(-20, 5, 100001),
+                        [-1e-30, -1e-8, 0.0, 1e-8]]).astype(np.float32)
+    want = np.where(y > 0, y.astype(np.float64),
+                    np.expm1(y.astype(np.float64)))
+    got = _elu_(y.copy())
+    np.testing.assert_array_equal(got[y >= 0], y[y >= 0])
+    assert np.abs(got - want).max() <= 1.2e-7
 
 
 def test_soundnet_fast_path_equals_graph():

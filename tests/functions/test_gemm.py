@@ -40,6 +40,27 @@ def test_matmul_equals_numpy_in_every_layout(dtype):
     assert empty.shape == (0, 3)
 
 
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_matmul_columns_reads_a_slice_in_place(dtype):
+    """``a @ source[:, start:start + n]`` (and ``+=``) without copying
+    the slice; a slice past the source's end is refused, not read."""
+    rng = np.random.RandomState(1)
+    a = rng.normal(size=(7, 5)).astype(dtype)
+    source = rng.normal(size=(5, 40)).astype(dtype)
+    want = a.astype(np.float64) @ source[:, 11:30].astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    out = np.empty((7, 19), dtype)
+    assert gemm.matmul_columns(a, source, 11, 19, out) is out
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+    gemm.matmul_columns(np.asfortranarray(a), source, 11, 19, out,
+                        accumulate=True)
+    np.testing.assert_allclose(out, 2 * want, rtol=tol, atol=tol)
+    with pytest.raises(ValueError):
+        gemm.matmul_columns(a, source, 30, 11, np.empty((7, 11), dtype))
+    with pytest.raises(ValueError):
+        gemm.matmul_columns(a, source, 0, 19, np.empty((7, 18), dtype))
+
+
 def test_the_gil_free_cblas_is_used(monkeypatch):
     assert set(gemm._CBLAS) == {np.dtype(np.float32), np.dtype(np.float64)}
 
