@@ -36,6 +36,7 @@ import threading
 
 import numpy as np
 
+from chainer_tagger.atomic_file import atomic_write
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
                                           SIMILAR_TOP, SIMILARITY_DIMENSIONS,
                                           SIMILARITY_PCA_SAMPLE)
@@ -68,6 +69,9 @@ class SimilarityIndex:
         block's size.  None: one block.
     """
 
+    #: The arrays :meth:`save` writes and :meth:`load` reads.
+    ARRAYS = ('file_ids', 'mean', 'scale', 'axes', 'columns')
+
     def __init__(self, file_ids, vectors, dimensions=SIMILARITY_DIMENSIONS,
                  generation=None, blocks=None):
         vectors = np.asarray(vectors, np.float32)
@@ -81,6 +85,31 @@ class SimilarityIndex:
         #: The library in the index's space, one column per file: ``(r,
         #: n)`` C-contiguous, so a query is one ``row @ columns``.
         self.columns = np.ascontiguousarray(self._unit_rows(vectors).T)
+
+    def save(self, f, key):
+        """Write the index to an open binary file (NumPy ``.npz``, no
+        pickles), with ``key``, the integers that say what it was built
+        from."""
+        np.savez(f, key=np.asarray(key, np.int64),
+                 generation=np.int64(self.generation),
+                 **{name: getattr(self, name) for name in self.ARRAYS})
+
+    @classmethod
+    def load(cls, path, key):
+        """The index saved at ``path`` with this ``key``, or None (no
+        file, another key, anything unreadable)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if data['key'].tolist() != list(key):
+                    return None
+                index = cls.__new__(cls)
+                for name in cls.ARRAYS:
+                    setattr(index, name, data[name])
+                index.generation = int(data['generation'])
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        index.dim = len(index.mean)
+        return index
 
     def __len__(self):
         return len(self.file_ids)
@@ -363,11 +392,31 @@ class LibrarySimilarity:
 
     def index(self):
         """The :class:`SimilarityIndex`, rebuilt when the store's
-        embeddings changed since it was built (never stale)."""
-        if self._index is None or \
-                self._index.generation != self.store.generation():
-            self._index = read_index(self.store, self.model_id)
-        return self._index
+        embeddings changed since it was built (never stale).
+
+        The index is also kept beside the database
+        (``DB.similarity-MODELID.npz``, written atomically; skipped where
+        the folder is read-only), keyed by the database's random token, the
+        model and the embeddings' generation, so the next ``similar`` of an
+        unchanged library loads it instead of reading every embedding."""
+        generation = self.store.generation()
+        if self._index is not None and self._index.generation == generation:
+            return self._index
+        path = '{}.similarity-{}.npz'.format(self.store.path, self.model_id)
+        key = (self.store.token(), self.model_id, generation,
+               SIMILARITY_DIMENSIONS)
+        index = SimilarityIndex.load(path, key)
+        if index is None:
+            index = read_index(self.store, self.model_id)
+            # The generation read with the rows: the key of what was read.
+            key = key[:2] + (index.generation,) + key[3:]
+            try:
+                with atomic_write(path, 'wb', suffix='.npz') as f:
+                    index.save(f, key)
+            except OSError:
+                pass  # a read-only folder: rebuilt each time instead
+        self._index = index
+        return index
 
     def _named(self, answer):
         paths = self.store.paths(i for i, _ in answer)

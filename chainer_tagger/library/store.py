@@ -110,9 +110,13 @@ SCHEMA = SCHEMA_V1 + SCHEMA_V2_ADDS
 #: migrating it.
 SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA}
 
-#: The rows every new or migrated database starts with.
+#: The rows every new or migrated database starts with: the embeddings'
+#: generation, and a random number naming this database, so that a copy
+#: of an index saved beside it is never taken for another database's.
 INITIAL_ROWS = ("INSERT INTO generations (name, value) VALUES "
-                "('embeddings', 0) ON CONFLICT DO NOTHING",)
+                "('embeddings', 0) ON CONFLICT DO NOTHING",
+                "INSERT INTO generations (name, value) VALUES "
+                "('store', random()) ON CONFLICT DO NOTHING")
 
 #: ``{version: statements}`` that turn a database of that version into the
 #: next one, in one transaction with the rows kept (see
@@ -569,6 +573,13 @@ class LibraryStore:
         one value is stale at any other."""
         return self._conn.execute(
             "SELECT value FROM generations WHERE name = 'embeddings'"
+        ).fetchone()[0]
+
+    def token(self):
+        """A random number drawn when this database was made (or
+        migrated): what tells it from another one at the same path."""
+        return self._conn.execute(
+            "SELECT value FROM generations WHERE name = 'store'"
         ).fetchone()[0]
 
     @contextlib.contextmanager

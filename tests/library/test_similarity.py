@@ -240,6 +240,53 @@ def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
         '/elsewhere/twin.wav'
 
 
+def test_the_saved_index_is_used_only_for_the_same_database_and_state(
+        library, tmp_path, monkeypatch):
+    from chainer_tagger.library import similarity as module
+    root, files, db = library
+    copy = tmp_path / 'copy.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    with LibrarySimilarity(copy) as lib:
+        first = lib.to_stored(2, k=3)
+        saved = '{}.similarity-{}.npz'.format(copy, lib.model_id)
+    assert (tmp_path / saved).exists()
+    built = []
+    read = module.read_index
+    monkeypatch.setattr(module, 'read_index',
+                        lambda *a: built.append(1) or read(*a))
+    # Unchanged: loaded, not rebuilt, and the same answer.
+    with LibrarySimilarity(copy) as lib:
+        assert lib.to_stored(2, k=3) == first
+    assert built == []
+    # Changed by another process: rebuilt (and saved again).
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        vector, model_id = conn.execute(
+            'SELECT vector, model_id FROM embeddings WHERE file_id = 2'
+        ).fetchone()
+    with LibraryStore(copy) as store:
+        store.put_embeddings(model_id, [
+            (b'/x/twin.wav', FileIdentity(1, 2, None), vector)])
+    with LibrarySimilarity(copy) as lib:
+        assert lib.to_stored(2, k=1)[0]['path'] == '/x/twin.wav'
+    assert built == [1]
+    # Another database at the same path, even at the same generation, is
+    # not served the saved index: its random token differs.
+    copy.unlink()
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+        dst.execute("UPDATE generations SET value = value + 1 WHERE "
+                    "name = 'embeddings'")
+        dst.execute("UPDATE generations SET value = value + 1 WHERE "
+                    "name = 'store'")
+        dst.commit()
+    with LibrarySimilarity(copy) as lib:
+        assert lib.to_stored(2, k=1)[0]['path'] != '/x/twin.wav'
+    assert built == [1, 1]
+
+
 def test_a_changed_file_is_embedded_again_and_left_out_of_its_answer(
         tmp_path, model_file):
     files = make_library(tmp_path / 'lib', 5)
@@ -383,8 +430,8 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_rows(tmp_path,
         assert conn.execute('PRAGMA user_version').fetchone()[0] == 2
         after = {t: conn.execute('SELECT * FROM {} ORDER BY 1, 2'.format(
             t)).fetchall() for t in ('models', 'files', 'results')}
-        assert conn.execute('SELECT name, value FROM generations').fetchall() \
-            == [('embeddings', 0)]
+        assert conn.execute("SELECT value FROM generations WHERE name = "
+                            "'embeddings'").fetchall() == [(0,)]
     assert after == before
     from chainer_tagger.library.store import _tables, _read_only
     with contextlib.closing(_read_only(db)) as conn:
