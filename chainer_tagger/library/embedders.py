@@ -45,7 +45,7 @@ class ModelEmbedder:
 
     def identity(self, model_identity):
         """What keys this embedder's vectors in a store, given its model's
-        :class:`~chainer_tagger.library.store.ModelIdentity`."""
+        ``ModelIdentity`` (``library.store``)."""
         return model_identity
 
     def _features(self, paths, batch_size, decoder_delay):

@@ -1,7 +1,7 @@
 """"More like this": the stored files that sound most like a given one.
 
 A library run with an embedding model (``tag --db``, see
-:mod:`~chainer_tagger.library.runner` and
+``library.runner`` and
 :mod:`~chainer_tagger.library.embedders`) stores each file's embedding.
 The similarity of two files is the cosine of their embeddings once
 *standardised* (each dimension centred and scaled by its mean and standard
@@ -25,7 +25,7 @@ never older than the store.
 
 Files are named by the store's ``files.id`` (the primary key of a file
 row: one per absolute path, see
-:func:`~chainer_tagger.library.file_identity.path_key`), as
+``library.file_identity.path_key``), as
 :func:`similar_to_stored` takes and returns them.
 """
 import csv
