@@ -486,3 +486,19 @@ def test_tag_db_stores_the_default_embedding_unless_none(tmp_path,
     assert {len(v) for v in vectors.values()} == {72}
     answer, = similar([files[0]], db, k=3)
     assert [n['path'] for n in answer['neighbours']] == [str(files[1])]
+
+
+def test_tags_written_into_files_keep_their_embeddings_current(
+        tmp_path, model_file):
+    make_library(tmp_path / 'lib', 3, exts=('flac',))
+    db = tmp_path / 'lib.db'
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        run.tag()
+        assert [o.status for o in run.write_tags()] == ['written'] * 3
+    # The files changed (size, mtime) but not their audio: nothing is
+    # tagged or embedded again.
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        summary = run.tag()
+    assert (summary.reused, summary.tagged, summary.embedded) == (3, 0, 0)
