@@ -357,7 +357,7 @@ LIBRARY_APPLICATION_ID = 0x43544C42
 #: a higher version was written by a newer release and is refused; a
 #: lower one is migrated when opened (``library.store.MIGRATIONS``).
 #: 2: each file's embedding (``embeddings``) and the ``generations``
-#: counter that tells an index built from them that it is stale.
+#: stamp that tells an index built from them that it is stale.
 LIBRARY_SCHEMA_VERSION = 2
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60

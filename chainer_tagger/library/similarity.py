@@ -18,8 +18,8 @@ exact search of a million tracks a 32-row matrix product
 The search is exact (no approximate index, so nothing to tune and recall
 1 against exact search in that space).  The :class:`SimilarityIndex` is
 built from a snapshot of the store together with the store's
-``embeddings`` generation, a counter every change of the embeddings
-raises in its own transaction; :class:`LibrarySimilarity` compares it with
+``embeddings`` generation, a random stamp every change of the embeddings
+draws anew in its own transaction; :class:`LibrarySimilarity` compares it with
 the store's at every query and rebuilds when they differ, so an answer is
 never older than the store.
 
@@ -292,6 +292,11 @@ def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
                            generation, blocks)
 
 
+#: What a saved index's arrays mean; raised when that changes, so an index
+#: saved by another release is rebuilt rather than misread.
+INDEX_FORMAT = 1
+
+
 class LibrarySimilarity:
     """Similar files in a library store; use it as a context manager.
 
@@ -403,13 +408,13 @@ class LibrarySimilarity:
         if self._index is not None and self._index.generation == generation:
             return self._index
         path = '{}.similarity-{}.npz'.format(self.store.path, self.model_id)
-        key = (self.store.token(), self.model_id, generation,
+        key = (INDEX_FORMAT, self.store.token(), self.model_id, generation,
                SIMILARITY_DIMENSIONS)
         index = SimilarityIndex.load(path, key)
         if index is None:
             index = read_index(self.store, self.model_id)
             # The generation read with the rows: the key of what was read.
-            key = key[:2] + (index.generation,) + key[3:]
+            key = key[:3] + (index.generation,) + key[4:]
             try:
                 with atomic_write(path, 'wb', suffix='.npz') as f:
                     index.save(f, key)

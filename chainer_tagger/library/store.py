@@ -84,9 +84,11 @@ SCHEMA_V1 = (
 
 #: What version 2 adds: each file's embedding for an embedding model
 #: (keyed and identified like its results; ``vector`` little-endian
-#: float32, NULL when the file could not be embedded), and a counter per
-#: kind of row that every change of those rows raises in its transaction,
-#: so an index built from them can tell it is stale.
+#: float32, NULL when the file could not be embedded), and a stamp per
+#: kind of row, a random number drawn anew by every change of those rows in
+#: its transaction, so an index built from them can tell it is stale (a
+#: random stamp rather than a counter: two copies of a database changed
+#: apart never share one).
 SCHEMA_V2_ADDS = (
     '''CREATE TABLE IF NOT EXISTS embeddings (
         file_id INTEGER NOT NULL REFERENCES files (id),
@@ -548,7 +550,7 @@ class LibraryStore:
         key, FileIdentity, vector)``, ``vector`` the bytes of a
         little-endian float32 array, or None for a file that could not be
         embedded; a file's earlier embedding by the model is replaced.
-        Raises the ``embeddings`` generation, so indexes built before see
+        Draws a new ``embeddings`` generation, so indexes built before see
         that they are stale."""
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds')
@@ -565,12 +567,12 @@ class LibraryStore:
                     (self._file_id(key), model_id, identity.size,
                      identity.mtime_ns, identity.sha256,
                      None if vector is None else bytes(vector), now))
-            self._conn.execute("UPDATE generations SET value = value + 1 "
+            self._conn.execute("UPDATE generations SET value = random() "
                                "WHERE name = 'embeddings'")
 
     def generation(self):
-        """How many times the embeddings have changed: an index built at
-        one value is stale at any other."""
+        """The embeddings' stamp, drawn anew by every change: an index
+        built at one value is stale at any other."""
         return self._conn.execute(
             "SELECT value FROM generations WHERE name = 'embeddings'"
         ).fetchone()[0]
