@@ -383,6 +383,10 @@ SIMILARITY_DIMENSIONS = 32
 #: At most this many stored embeddings fit the principal axes (an evenly
 #: spaced sample of a larger library): the axes settle long before.
 SIMILARITY_PCA_SAMPLE = 20000
+#: What the arrays of a similarity index saved beside a store mean; raised
+#: when that changes, so an index saved by another release is rebuilt
+#: rather than misread.
+SIMILARITY_INDEX_FORMAT = 1
 #: Neighbours listed per query by ``similar`` when ``-k`` is not given.
 SIMILAR_TOP = 10
 

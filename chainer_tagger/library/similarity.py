@@ -19,9 +19,9 @@ The search is exact (no approximate index, so nothing to tune and recall
 1 against exact search in that space).  The :class:`SimilarityIndex` is
 built from a snapshot of the store together with the store's
 ``embeddings`` generation, a random stamp every change of the embeddings
-draws anew in its own transaction; :class:`LibrarySimilarity` compares it with
-the store's at every query and rebuilds when they differ, so an answer is
-never older than the store.
+draws anew in its own transaction; :class:`LibrarySimilarity` compares it
+with the store's at every query and rebuilds when they differ, so an
+answer is never older than the store.
 
 Files are named by the store's ``files.id`` (the primary key of a file
 row: one per absolute path, see
@@ -39,6 +39,7 @@ import numpy as np
 from chainer_tagger.atomic_file import atomic_write
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
                                           SIMILAR_TOP, SIMILARITY_DIMENSIONS,
+                                          SIMILARITY_INDEX_FORMAT,
                                           SIMILARITY_PCA_SAMPLE)
 from chainer_tagger.errors import InputError, LibraryStoreError, UsageError
 from chainer_tagger.library.file_identity import identify, path_key, \
@@ -292,11 +293,6 @@ def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
                            generation, blocks)
 
 
-#: What a saved index's arrays mean; raised when that changes, so an index
-#: saved by another release is rebuilt rather than misread.
-INDEX_FORMAT = 1
-
-
 class LibrarySimilarity:
     """Similar files in a library store; use it as a context manager.
 
@@ -408,8 +404,8 @@ class LibrarySimilarity:
         if self._index is not None and self._index.generation == generation:
             return self._index
         path = '{}.similarity-{}.npz'.format(self.store.path, self.model_id)
-        key = (INDEX_FORMAT, self.store.token(), self.model_id, generation,
-               SIMILARITY_DIMENSIONS)
+        key = (SIMILARITY_INDEX_FORMAT, self.store.token(), self.model_id,
+               generation, SIMILARITY_DIMENSIONS)
         index = SimilarityIndex.load(path, key)
         if index is None:
             index = read_index(self.store, self.model_id)
