@@ -3,9 +3,9 @@
 A group's module (``tagging``, ``similar``, ``models``, ``training``,
 ``embedding``, ``doctor``) declares its commands' arguments and imports
 nothing heavier than :mod:`chainer_tagger.configuration`; what a command
-does lives in :mod:`chainer_tagger.cli.run`, which imports the numerical stack
-(Chainer, NumPy, librosa...) and is imported only when its command runs
-(:data:`COMMANDS`).  So ``--version``, ``--help`` and mistakes in the
+does lives in :mod:`chainer_tagger.cli.run`, which imports the numerical
+stack (Chainer, NumPy, librosa...) and is imported only when its command
+runs (:data:`COMMANDS`).  So ``--version``, ``--help`` and mistakes in the
 arguments answer at once (about 0.1 s rather than 3 s).
 
 Whatever goes wrong on purpose is one ``error:`` line on stderr and exit
