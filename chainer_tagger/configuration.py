@@ -354,10 +354,41 @@ VOCABULARIES = {'msd': MSD_TAGS, 'gtzan': GTZAN_GENRES}
 #: a chainer-tagger library from any other SQLite file.
 LIBRARY_APPLICATION_ID = 0x43544C42
 #: ``PRAGMA user_version``: the schema this release writes.  A database of
-#: a higher version was written by a newer release and is refused.
-LIBRARY_SCHEMA_VERSION = 1
+#: a higher version was written by a newer release and is refused; a
+#: lower one is migrated when opened (``library.store.MIGRATIONS``).
+#: 2: each file's embedding (``embeddings``) and the ``generations``
+#: stamp that tells an index built from them that it is stale.
+LIBRARY_SCHEMA_VERSION = 2
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60
+
+#: What a library run stores as each file's embedding for "more like
+#: this" (``tag --db --embed-model``): rnn0-msd's 32 features (its second
+#: GRU's state) of the centre window, each clip normalised on its own,
+#: followed by the file's MFCC mean and standard deviation (72 values),
+#: chosen by leave-one-out genre precision@5 on gtzan-mini
+#: (``benchmarks/similarity_quality.py``; docs/guide/similar.rst).
+DEFAULT_EMBED_MODEL = 'rnn0-msd+mfcc'
+#: ``--embed-model NAME+mfcc``: the model's features fused with MFCCs.
+FUSED_SUFFIX = '+mfcc'
+#: The MFCCs of a fused embedding: librosa's defaults (2048-sample frames,
+#: hop 512) at this rate, this many coefficients; mean and standard
+#: deviation over the whole file.
+SIMILARITY_MFCC = {'sr': 22050, 'n_mfcc': 20}
+#: Similarity is the cosine of embeddings standardised over the library
+#: and projected on their first principal axes (at most this many), which
+#: keeps exact search of a million tracks fast without losing precision
+#: (``benchmarks/similarity_scale.py``).
+SIMILARITY_DIMENSIONS = 32
+#: At most this many stored embeddings fit the principal axes (an evenly
+#: spaced sample of a larger library): the axes settle long before.
+SIMILARITY_PCA_SAMPLE = 20000
+#: What the arrays of a similarity index saved beside a store mean; raised
+#: when that changes, so an index saved by another release is rebuilt
+#: rather than misread.
+SIMILARITY_INDEX_FORMAT = 1
+#: Neighbours listed per query by ``similar`` when ``-k`` is not given.
+SIMILAR_TOP = 10
 
 #: Tags written into a file's metadata when ``--top`` is not given.
 FILE_TAGS_TOP = 5
