@@ -1,0 +1,376 @@
+"""The library store as the web page reads it: read-only SQL queries.
+
+Every connection is opened with SQLite's ``mode=ro`` URI, so no request
+can write to the store, whatever goes wrong.  The store is checked once,
+when the server starts (:func:`open_view`): a file that is not a
+chainer-tagger library of this release's schema is one line and exit
+status 2 then, not an error page later.
+
+The store keeps each result as JSON (tags by decreasing score), with no
+table of scores by tag, so filtering and sorting by a tag would read every
+result's JSON (seconds on 100,000 tracks).  :class:`TagIndex` therefore
+copies the scores once, in a background thread, into a side database in a
+private temporary folder (never beside the store), with an index on
+``(model, tag, score)``; filtered and sorted pages are SQL queries driven
+by that index.  Until it is ready, or when the store changed since it was
+built, the same pages are answered by SQL over the JSON itself (correct,
+only slower), and the index is rebuilt.  The first page in file order
+needs no index at all.
+"""
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+
+from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
+                                          LIBRARY_SCHEMA_VERSION,
+                                          WEB_TOP_TAGS)
+from chainer_tagger.errors import LibraryStoreError
+from chainer_tagger.library.store import existing_version
+
+#: The SQL of one tag's score inside a result's JSON (``?``: the tag).
+JSON_SCORE = ("(SELECT json_extract(j.value, '$.score') FROM "
+              "json_each(r.result, '$.tags') AS j WHERE "
+              "json_extract(j.value, '$.tag') = ?)")
+
+
+def read_only_uri(path):
+    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
+    every write through it)."""
+    return Path(path).resolve().as_uri() + '?mode=ro'
+
+
+def connect(path):
+    conn = sqlite3.connect(read_only_uri(path), uri=True,
+                           timeout=LIBRARY_BUSY_SECONDS,
+                           check_same_thread=False)
+    conn.execute('PRAGMA query_only = ON')
+    return conn
+
+
+def open_view(path):
+    """A :class:`StoreView` of the library at ``path``, or a one-line
+    :class:`LibraryStoreError` now: no such file, not a chainer-tagger
+    library, another schema, or unreadable."""
+    path = os.fspath(path)
+    version = existing_version(path)  # never writes; refuses what is not
+    if version is None:
+        raise LibraryStoreError(
+            '--db {}: no library there (make one with `chainer-tagger tag '
+            '--db {} MUSIC`)'.format(path, path))
+    if version != LIBRARY_SCHEMA_VERSION:
+        raise LibraryStoreError(
+            '--db {}: a library of schema {} (this release reads {}); run '
+            '`chainer-tagger tag --db` on it once to bring it up to date'
+            .format(path, version, LIBRARY_SCHEMA_VERSION))
+    try:
+        conn = connect(path)
+        try:
+            conn.execute('SELECT count(*) FROM models').fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise LibraryStoreError('--db {}: cannot be read ({})'.format(
+            path, e)) from None
+    return StoreView(path)
+
+
+def display_path(raw):
+    """A stored path (bytes) as text to show: undecodable bytes become
+    U+FFFD, never an error."""
+    return bytes(raw).decode('utf-8', 'replace')
+
+
+def fingerprint(path):
+    """What changes when a writer commits to the store: size and mtime
+    of the file and of its WAL."""
+    out = []
+    for name in (path, path + '-wal'):
+        try:
+            st = os.stat(name)
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+class TagIndex:
+    """The scores of every stored result by ``(model, tag)``, in a side
+    database built in a background thread (see the module's docstring).
+
+    :meth:`current` returns the path of an index built from the store as
+    it is now, or None (and starts a build) while there is none.
+    """
+
+    def __init__(self, store_path):
+        self.store_path = store_path
+        self.folder = tempfile.mkdtemp(prefix='chainer-tagger-serve-')
+        self._lock = threading.Lock()
+        self._ready = None  # (fingerprint, path)
+        self._building = None
+        self._generation = 0
+
+    def current(self):
+        now = fingerprint(self.store_path)
+        with self._lock:
+            if self._ready is not None and self._ready[0] == now:
+                return self._ready[1]
+            if self._building is None:
+                self._generation += 1
+                path = os.path.join(self.folder, 'scores-{}.db'.format(
+                    self._generation))
+                self._building = threading.Thread(
+                    target=self._build, args=(now, path), daemon=True)
+                self._building.start()
+        return None
+
+    def wait(self, timeout=None):
+        """Wait for a build in progress (tests and the benchmark); returns
+        the index's path, or None."""
+        self.current()
+        thread = self._building
+        if thread is not None:
+            thread.join(timeout)
+        return self.current()
+
+    def _build(self, stamp, path):
+        try:
+            conn = sqlite3.connect(path, uri=True)
+            try:
+                conn.execute('ATTACH DATABASE ? AS store',
+                             (read_only_uri(self.store_path),))
+                conn.executescript('''
+                    PRAGMA main.journal_mode = OFF;
+                    PRAGMA main.synchronous = OFF;
+                    CREATE TABLE scores (
+                        model_id INTEGER NOT NULL, tag TEXT NOT NULL,
+                        file_id INTEGER NOT NULL, score REAL NOT NULL,
+                        PRIMARY KEY (model_id, tag, file_id)) WITHOUT ROWID;
+                    INSERT INTO scores
+                        SELECT r.model_id, json_extract(j.value, '$.tag'),
+                               r.file_id, json_extract(j.value, '$.score')
+                        FROM store.results AS r,
+                             json_each(r.result, '$.tags') AS j
+                        WHERE r.failed = 0;
+                    CREATE INDEX by_score ON scores (model_id, tag, score);
+                    ANALYZE main;
+                ''')
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            path = None  # pages keep using the JSON; tried again next time
+        with self._lock:
+            self._building = None
+            if path is not None:
+                self._ready = (stamp, path)
+
+    def close(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Query:
+    """What the list shows: ``filters`` ``[(tag, min score)]`` (all must
+    hold), ``sort`` (a tag: by its score, best first; None: by path),
+    ``page`` (from 1) of ``size`` tracks."""
+
+    def __init__(self, model_id, filters=(), sort=None, page=1, size=50):
+        self.model_id = model_id
+        self.filters = list(filters)
+        self.sort = sort
+        self.page = page
+        self.size = size
+
+
+class StoreView:
+    """Read-only queries on one library store (see the module's
+    docstring); one connection per call, so requests on several threads
+    never share one."""
+
+    def __init__(self, path):
+        self.path = path
+        self.index = TagIndex(path)
+        self._models = None
+
+    def close(self):
+        self.index.close()
+
+    def _conn(self, index=None):
+        conn = connect(self.path)
+        if index is not None:
+            conn.execute('ATTACH DATABASE ? AS idx', (read_only_uri(index),))
+        return conn
+
+    def models(self):
+        """``[{'id', 'name', 'tags', 'tracks', 'failed'}]``, the model
+        with the most tracks first (counted again only when the store
+        changed)."""
+        stamp = fingerprint(self.path)
+        cached = self._models
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        conn = self._conn()
+        try:
+            rows = conn.execute(
+                'SELECT m.id, m.name, m.settings, '
+                '(SELECT count(*) FROM results WHERE model_id = m.id AND '
+                'failed = 0), (SELECT count(*) FROM results WHERE '
+                'model_id = m.id AND failed = 1) FROM models AS m').fetchall()
+            out = []
+            for model_id, name, settings, tracks, failed in rows:
+                tags = _model_tags(conn, model_id, settings)
+                out.append({'id': model_id, 'name': name, 'tags': tags,
+                            'tracks': tracks, 'failed': failed})
+        finally:
+            conn.close()
+        out.sort(key=lambda m: (-m['tracks'], m['id']))
+        self._models = (stamp, out)
+        return out
+
+    def tracks(self, query):
+        """``(total, rows)``: the number of tracks that pass the filters,
+        and one page of them: ``{'id', 'path', 'tags' (the best
+        :data:`WEB_TOP_TAGS`), 'scores' ({tag: score} of the filter and
+        sort tags)}``."""
+        index = self.index.current() if (query.filters or query.sort) \
+            else None
+        sql, args = _page_sql(query, index is not None)
+        conn = self._conn(index)
+        try:
+            if query.filters:
+                total = conn.execute('SELECT count(*) ' + sql['from'],
+                                     args['from']).fetchone()[0]
+            else:
+                total = next((m['tracks'] for m in self.models()
+                              if m['id'] == query.model_id), 0)
+            # The page's ids first (the sort carries no JSON), then
+            # their rows.
+            ids = [i for i, in conn.execute(
+                'SELECT {} {}{} LIMIT ? OFFSET ?'.format(
+                    sql['select'], sql['from'], sql['order']), args['from'] + args['order'] + [
+                    query.size, (query.page - 1) * query.size])]
+            found = {i: (path, result) for i, path, result in conn.execute(
+                'SELECT r.file_id, f.path, r.result FROM results AS r JOIN '
+                'files AS f ON f.id = r.file_id WHERE r.model_id = ? AND '
+                'r.file_id IN ({})'.format(', '.join('?' * len(ids))),
+                [query.model_id] + ids)}
+        finally:
+            conn.close()
+        wanted = [t for t, _ in query.filters] + (
+            [query.sort] if query.sort else [])
+        out = []
+        for file_id in ids:
+            path, result = found[file_id]
+            tags = json.loads(result).get('tags', [])
+            scores = {t['tag']: t['score'] for t in tags}
+            out.append({'id': file_id, 'path': display_path(path),
+                        'tags': tags[:WEB_TOP_TAGS],
+                        'scores': {t: scores.get(t) for t in wanted}})
+        return total, out
+
+    def track(self, file_id):
+        """``{'id', 'path', 'results': [{'model', 'model_id', 'result',
+        'tagged_at'}]}`` of one stored file, or None."""
+        conn = self._conn()
+        try:
+            row = conn.execute('SELECT path FROM files WHERE id = ?',
+                               (file_id,)).fetchone()
+            if row is None:
+                return None
+            results = conn.execute(
+                'SELECT m.name, m.id, r.result, r.tagged_at FROM results AS '
+                'r JOIN models AS m ON m.id = r.model_id WHERE r.file_id = ? '
+                'ORDER BY m.id', (file_id,)).fetchall()
+        finally:
+            conn.close()
+        return {'id': file_id, 'path': display_path(row[0]),
+                'results': [{'model': name, 'model_id': model_id,
+                             'result': json.loads(result),
+                             'tagged_at': tagged_at}
+                            for name, model_id, result, tagged_at in results]}
+
+    def audio_path(self, file_id):
+        """The path (as the file system wants it) of a file the store
+        holds, by its id; None for an id the store does not hold.  The
+        only way the page finds a file to play: no path ever comes from a
+        request."""
+        conn = self._conn()
+        try:
+            row = conn.execute('SELECT path FROM files WHERE id = ?',
+                               (file_id,)).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else os.fsdecode(bytes(row[0]))
+
+
+def _model_tags(conn, model_id, settings):
+    """A model's tags: from its settings, else from one stored result."""
+    try:
+        tags = json.loads(settings).get('tags')
+    except ValueError:
+        tags = None
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tags
+    row = conn.execute('SELECT result FROM results WHERE model_id = ? AND '
+                       'failed = 0 LIMIT 1', (model_id,)).fetchone()
+    if row is None:
+        return []
+    return sorted(t['tag'] for t in json.loads(row[0]).get('tags', []))
+
+
+def _page_sql(query, indexed):
+    """The ``FROM ... WHERE`` and ``ORDER BY`` of a page, with their
+    arguments, over the side index (``indexed``) or the JSON itself.
+
+    With the index, the first filter (or the sort tag) drives the query
+    through ``by_score``: a range of one tag's scores, or that tag's
+    scores best first, so the page stops after its rows; the index holds
+    only results that did not fail, so the big ``results`` table (the
+    JSON) is read only for the page's own rows."""
+    if indexed and (query.filters or query.sort):
+        joins = list(query.filters)
+        if query.sort and query.sort not in [t for t, _ in joins]:
+            joins.append((query.sort, None))
+        frm = ['FROM idx.scores AS s0']
+        from_args, where, where_args, names = [], [], [], {}
+        for i, (tag, low) in enumerate(joins):
+            alias = 's{}'.format(i)
+            names.setdefault(tag, alias)
+            if i == 0:
+                where.append('s0.model_id = ? AND s0.tag = ?')
+                where_args += [query.model_id, tag]
+            else:
+                frm.append('{} idx.scores AS {a} ON {a}.model_id = '
+                           's0.model_id AND {a}.file_id = s0.file_id AND '
+                           '{a}.tag = ?'.format(
+                               'JOIN' if low is not None else 'LEFT JOIN',
+                               a=alias))
+                from_args.append(tag)
+            if low is not None:
+                where.append('{}.score >= ?'.format(alias))
+                where_args.append(low)
+        if query.sort:
+            order = '{}.score DESC, s0.file_id'.format(names[query.sort])
+        else:
+            frm.append('JOIN files AS f ON f.id = s0.file_id')
+            order = 'f.path'
+        select, order_args = 's0.file_id', []
+    else:
+        frm = ['FROM results AS r JOIN files AS f ON f.id = r.file_id']
+        from_args = []
+        where, where_args = ['r.model_id = ?', 'r.failed = 0'], [
+            query.model_id]
+        for tag, low in query.filters:
+            where.append(JSON_SCORE + ' >= ?')
+            where_args += [tag, low]
+        if query.sort:
+            order, order_args = JSON_SCORE + ' DESC, r.file_id', [query.sort]
+        else:
+            order, order_args = 'f.path', []
+        select = 'r.file_id'
+    return ({'select': select,
+             'from': ' '.join(frm) + ' WHERE ' + ' AND '.join(where),
+             'order': ' ORDER BY ' + order},
+            {'from': from_args + where_args, 'order': order_args})
