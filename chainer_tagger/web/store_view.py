@@ -203,6 +203,21 @@ class StoreView:
             conn.execute('ATTACH DATABASE ? AS idx', (read_only_uri(index),))
         return conn
 
+    def root(self):
+        """The folder every stored file is under (names are shown from
+        there: ``album/track.mp3``), or ''."""
+        conn = self._conn()
+        try:
+            low, high = conn.execute(
+                'SELECT min(path), max(path) FROM files').fetchone()
+        finally:
+            conn.close()
+        if low is None:
+            return ''
+        low, high = display_path(low), display_path(high)
+        common = os.path.commonprefix([low, high])
+        return common[:common.rfind('/') + 1]
+
     def models(self):
         """``[{'id', 'name', 'tags', 'tracks', 'failed'}]``, the model
         with the most tracks first (counted again only when the store
