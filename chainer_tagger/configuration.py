@@ -354,10 +354,28 @@ VOCABULARIES = {'msd': MSD_TAGS, 'gtzan': GTZAN_GENRES}
 #: a chainer-tagger library from any other SQLite file.
 LIBRARY_APPLICATION_ID = 0x43544C42
 #: ``PRAGMA user_version``: the schema this release writes.  A database of
-#: a higher version was written by a newer release and is refused.
-LIBRARY_SCHEMA_VERSION = 1
+#: a higher version was written by a newer release and is refused; a
+#: lower one is migrated when opened (``library.store.MIGRATIONS``).
+#: 2: each file's embedding (``embeddings``) and the ``generations``
+#: counter that tells an index built from them that it is stale.
+LIBRARY_SCHEMA_VERSION = 2
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60
+
+#: The model whose features a library run stores for "more like this"
+#: (``tag --db --embed-model``): chosen by leave-one-out genre precision@5
+#: on gtzan-mini (``benchmarks/similarity_quality.py``; guide/similar).
+DEFAULT_EMBED_MODEL = 'cnn-msd'
+#: Similarity is the cosine of embeddings standardised over the library
+#: and projected on their first principal axes (at most this many), which
+#: keeps exact search of a million tracks fast without losing precision
+#: (``benchmarks/similarity_scale.py``).
+SIMILARITY_DIMENSIONS = 32
+#: At most this many stored embeddings fit the principal axes (an evenly
+#: spaced sample of a larger library): the axes settle long before.
+SIMILARITY_PCA_SAMPLE = 100000
+#: Neighbours listed per query by ``similar`` when ``-k`` is not given.
+SIMILAR_TOP = 10
 
 #: Tags written into a file's metadata when ``--top`` is not given.
 FILE_TAGS_TOP = 5

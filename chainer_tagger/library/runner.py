@@ -17,7 +17,12 @@ A run (:class:`LibraryRun`) goes:
    each batch's results to rank 0, which commits it to the store as it
    arrives: the database has one writer, rank 0, so it never sits on a
    network file system under several writers;
-5. **results**: rank 0 reads every file's result (reused or new) in the
+5. **embeddings** (with ``embed_model`` and a store): the files whose
+   stored embedding is not current for the embedding model are embedded
+   (:func:`~chainer_tagger.inference.embedding.embed_files`, the centre
+   window), shared and committed the same way, for "more like this"
+   (:mod:`~chainer_tagger.library.similarity`);
+6. **results**: rank 0 reads every file's result (reused or new) in the
    order a plain run gives, and can write the tags into the files
    (:mod:`~chainer_tagger.library.file_tags`).
 
@@ -39,8 +44,10 @@ from tqdm import tqdm
 
 from chainer_tagger.atomic_file import remove_stale_partials
 from chainer_tagger.audio import expand_paths
-from chainer_tagger.configuration import FILE_TAGS_TOP
+from chainer_tagger.configuration import DEFAULT_EMBED_MODEL, FILE_TAGS_TOP
+from chainer_tagger.device import to_device
 from chainer_tagger.errors import LibraryStoreError, UsageError
+from chainer_tagger.inference.embedding import embed_files
 from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
@@ -48,6 +55,7 @@ from chainer_tagger.library import file_tags
 from chainer_tagger.library.file_identity import (identify, path_key,
                                                   same_file)
 from chainer_tagger.library.store import LibraryStore, ModelIdentity
+from chainer_tagger.models import load_model
 
 #: MPI message tags: a batch of results, and a process's last message.
 RESULTS_MESSAGE, DONE_MESSAGE = 1, 2
@@ -57,10 +65,12 @@ RESULTS_MESSAGE, DONE_MESSAGE = 1, 2
 #: on another rank), ``tagged_here`` (by this process), ``failed``
 #: (errors among the results, reused or new), ``seconds`` (the run's wall
 #: time), ``store_seconds`` (of it, writing the store), ``rank`` and
-#: ``processes``.
+#: ``processes``; ``embedded`` (files embedded in this run, counted like
+#: ``tagged``).
 LibrarySummary = collections.namedtuple(
     'LibrarySummary', 'files reused tagged tagged_here failed seconds '
-                      'store_seconds rank processes')
+                      'store_seconds rank processes embedded',
+    defaults=(0,))
 
 
 class SingleProcess:
@@ -124,6 +134,15 @@ def model_identity(model, window='centre', hop=None, aggregate=None,
                          settings, inputs)
 
 
+def embedding_model(model, gpu=None):
+    """The model whose features a run stores (:class:`LibraryRun`'s
+    ``embed_model``), loaded when given by name or file, on its device;
+    any model with ``extract`` will do, a classifier or not."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    return to_device(model, gpu)
+
+
 def _identity_or_none(path, with_hash):
     """The identity of a regular file, or None (reported by tagging, which
     fails the same way): a pipe, socket or device is never opened (its
@@ -164,14 +183,29 @@ precision, decoder_delay
     progress : bool
         One progress bar for the whole library on stderr (rank 0): files,
         files/s, ETA, and the counts of reused, tagged and failed files.
+    embed_model : str or model, optional
+        With ``db``: also store each file's embedding by this model (a
+        registry name such as
+        :data:`~chainer_tagger.configuration.DEFAULT_EMBED_MODEL`, a model
+        file or a loaded model; its centre window), keyed and resumed like
+        the results, for :mod:`~chainer_tagger.library.similarity`.
+        ``'default'`` names the default; None (the default here; the
+        command line's ``tag --db`` embeds unless ``--embed-model none``)
+        stores none.
     """
 
     def __init__(self, paths, model='crnn-msd', db=None, batch_size=16,
                  gpu=None, window='centre', hop=None, aggregate=None,
                  per_clip=False, workers=None, keras=None,
                  precision='float32', decoder_delay='remove', rehash=False,
-                 retry_errors=False, distributed=False, progress=False):
+                 retry_errors=False, distributed=False, progress=False,
+                 embed_model=None):
         check_options(batch_size, window, hop, aggregate)
+        if embed_model == 'default':
+            embed_model = DEFAULT_EMBED_MODEL
+        if embed_model is not None and db is None:
+            raise UsageError('an embedding model (--embed-model) applies '
+                             'to a library store (--db) only')
         if db is None and (rehash or retry_errors):
             raise UsageError('--rehash and --retry-errors apply to a '
                              'library store (--db) only')
@@ -192,6 +226,8 @@ precision, decoder_delay
         self.files, self.keys, self.unique = [], [], []
         self.held, self.identities = {}, {}
         self.reused = self.tagged = self.failed = self.received = 0
+        self.embedded = 0
+        self.embedder = None
         self.store_seconds = 0.0
         with self._stop_all_on_error():
             problem = None
@@ -216,6 +252,13 @@ precision, decoder_delay
                                            aggregate, decoder_delay)
             if self.store is not None:
                 self.model_id = self.store.model_id(self.identity)
+            if embed_model is not None:
+                self.embedder = embedding_model(embed_model, gpu)
+                self.embed_identity = model_identity(
+                    self.embedder, decoder_delay=decoder_delay)
+                if self.store is not None:
+                    self.embed_model_id = self.store.model_id(
+                        self.embed_identity)
 
     @property
     def is_root(self):
@@ -268,10 +311,12 @@ precision, decoder_delay
                 self._tag_as_root(share)
             else:
                 self._tag_as_worker(share)
+            if self.embedder is not None:
+                self._embed()
         return LibrarySummary(len(self.unique), self.reused, self.tagged,
                               self.tagged - self.received, self.failed,
                               time.perf_counter() - start,
-                              self.store_seconds, rank, size)
+                              self.store_seconds, rank, size, self.embedded)
 
     def _pending(self):
         """The files to tag (indices), in order; counts the reused ones
@@ -309,29 +354,104 @@ precision, decoder_delay
                         dynamic_ncols=True)
         self._show_counts()
         try:
-            waiting = self.mpi.size - 1
-            for indices, done in self._results_of(share):
-                self._keep(indices, done)
-                if waiting:
-                    waiting -= self._receive(block=False)
-            while waiting:
-                waiting -= self._receive(block=True)
+            self._gather_as_root(self._results_of(share), self._keep)
         finally:
             self.bar.close()
 
+    def _gather_as_root(self, batches, keep):
+        """Keep this process's batches and those the others send, each as
+        it comes, until every process said it is done."""
+        waiting = self.mpi.size - 1
+        for indices, done in batches:
+            keep(indices, done)
+            if waiting:
+                waiting -= self._receive(keep, block=False)
+        while waiting:
+            waiting -= self._receive(keep, block=True)
+
     def _tag_as_worker(self, share):
+        def counted(batches):
+            for indices, done in batches:
+                self.tagged += len(done)
+                self.failed += sum('error' in r for r in done)
+                yield indices, done
+        self._send_to_root(counted(self._results_of(share)))
+
+    def _send_to_root(self, batches):
+        """Send each batch to rank 0 as it is done, then say so."""
         sending = []
-        for indices, done in self._results_of(share):
+        for indices, done in batches:
             sending.append(self.mpi.isend((indices, done), dest=0,
                                           tag=RESULTS_MESSAGE))
-            self.tagged += len(done)
-            self.failed += sum('error' in r for r in done)
             sending = [r for r in sending if not r.Test()]
         for request in sending:
             request.Wait()
-        self.mpi.send(self.tagged, dest=0, tag=DONE_MESSAGE)
+        self.mpi.send(None, dest=0, tag=DONE_MESSAGE)
 
-    def _receive(self, block):
+    # --- embeddings -------------------------------------------------------
+
+    def _embed(self):
+        """Embed the files whose stored embedding is not current, shared
+        among the processes as tagging is; rank 0 commits each batch."""
+        pending = self._pending_embeddings() if self.is_root else None
+        pending = self.mpi.bcast(pending, root=0)
+        share = pending[self.mpi.rank::self.mpi.size]
+        if not self.is_root:
+            def counted(batches):
+                for indices, vectors in batches:
+                    self.embedded += len(vectors)
+                    yield indices, vectors
+            self._send_to_root(counted(self._embeddings_of(share)))
+            return
+        with tqdm(total=len(pending), unit='file', desc='embedding',
+                  disable=not self.progress, dynamic_ncols=True) as bar:
+            def keep(indices, vectors):
+                self._keep_embeddings(indices, vectors)
+                bar.update(len(vectors))
+            self._gather_as_root(self._embeddings_of(share), keep)
+
+    def _pending_embeddings(self):
+        """The files to embed (indices), in order: those with a readable
+        identity whose stored embedding is missing or not current (or
+        failed, with ``retry_errors``)."""
+        entries = self.store.embedding_entries(self.embed_model_id)
+        pending = []
+        for i in self.unique:
+            now, entry = self.identities[i], entries.get(self.keys[i])
+            if now is None:
+                continue  # nothing to key it by (and tagging failed too)
+            if entry is None or not same_file(now, entry.identity) or \
+                    (entry.failed and self.retry_errors):
+                pending.append(i)
+        return pending
+
+    def _embeddings_of(self, share):
+        """``(indices, vectors)`` per batch of this process's share: each
+        vector the little-endian float32 bytes of a file's embedding, or
+        None when the file could not be embedded."""
+        for start in range(0, len(share), self.batch_size):
+            indices = share[start:start + self.batch_size]
+            paths = [str(self.files[i]) for i in indices]
+            features, index = embed_files(
+                self.embedder, paths, window='centre',
+                batch_size=self.batch_size,
+                decoder_delay=self.decoder_delay)
+            rows = {entry['path']: entry['row'] for entry in index
+                    if 'error' not in entry}
+            yield indices, [None if p not in rows else
+                            np.asarray(features[rows[p]], '<f4').tobytes()
+                            for p in paths]
+
+    def _keep_embeddings(self, indices, vectors):
+        """Commit one batch of embeddings (one transaction)."""
+        t = time.perf_counter()
+        self.store.put_embeddings(self.embed_model_id, [
+            (self.keys[i], self.identities[i], v)
+            for i, v in zip(indices, vectors)])
+        self.store_seconds += time.perf_counter() - t
+        self.embedded += len(vectors)
+
+    def _receive(self, keep, block):
         """Keep the batches other processes sent; with ``block``, wait for
         one message first.  Returns how many processes said they are
         done."""
@@ -346,8 +466,9 @@ precision, decoder_delay
             if status.Get_tag() == DONE_MESSAGE:
                 done += 1
             else:
-                self._keep(*message)
-                self.received += len(message[1])
+                keep(*message)
+                if keep == self._keep:
+                    self.received += len(message[1])
         return done
 
     def _keep(self, indices, results):

@@ -55,7 +55,7 @@ except ImportError:  # not POSIX: stale copies are recognised by their age
 
 SQLITE_MAGIC = b'SQLite format 3\x00'
 
-SCHEMA = (
+SCHEMA_V1 = (
     # One row per model identity; settings and window are canonical JSON.
     '''CREATE TABLE IF NOT EXISTS models (
         id INTEGER PRIMARY KEY,
@@ -81,6 +81,44 @@ SCHEMA = (
         tagged_at TEXT NOT NULL,
         PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
 )
+
+#: What version 2 adds: each file's embedding for an embedding model
+#: (keyed and identified like its results; ``vector`` little-endian
+#: float32, NULL when the file could not be embedded), and a counter per
+#: kind of row that every change of those rows raises in its transaction,
+#: so an index built from them can tell it is stale.
+SCHEMA_V2_ADDS = (
+    '''CREATE TABLE IF NOT EXISTS embeddings (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        vector BLOB,
+        embedded_at TEXT NOT NULL,
+        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
+    '''CREATE TABLE IF NOT EXISTS generations (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL) WITHOUT ROWID''',
+)
+
+#: The schema this release writes
+#: (:data:`~chainer_tagger.configuration.LIBRARY_SCHEMA_VERSION`).
+SCHEMA = SCHEMA_V1 + SCHEMA_V2_ADDS
+
+#: Each schema version's tables, to check a file before using or
+#: migrating it.
+SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA}
+
+#: The rows every new or migrated database starts with.
+INITIAL_ROWS = ("INSERT INTO generations (name, value) VALUES "
+                "('embeddings', 0) ON CONFLICT DO NOTHING",)
+
+#: ``{version: statements}`` that turn a database of that version into the
+#: next one, in one transaction with the rows kept (see
+#: :func:`migrate`).
+MIGRATIONS = {1: SCHEMA_V2_ADDS + INITIAL_ROWS}
+
 
 #: What identifies a model's results: its ``name``, the ``weights_sha256``
 #: of its weights, its ``settings`` (what rebuilds it: tags, BN mode, Keras
@@ -147,7 +185,7 @@ def existing_version(path):
             objects, = conn.execute(
                 'SELECT count(*) FROM sqlite_master').fetchone()
             tables = _tables(conn) if app == LIBRARY_APPLICATION_ID and \
-                version == LIBRARY_SCHEMA_VERSION else None
+                version in SCHEMAS else None
         finally:
             conn.close()
     except sqlite3.Error as e:
@@ -170,12 +208,13 @@ def existing_version(path):
         raise LibraryStoreError(
             '--db {}: a chainer-tagger library without a schema version '
             '(damaged?); it was left as it is'.format(path))
-    if tables is not None and tables != expected_tables():
+    if tables is not None and tables != expected_tables(version):
         raise LibraryStoreError(
             '--db {}: marked as a chainer-tagger library (schema {}) but '
             'its tables are not that schema\'s ({}); it was left as it is '
             '(name another file)'.format(
-                path, version, _difference(tables, expected_tables())))
+                path, version, _difference(tables,
+                                           expected_tables(version))))
     return version
 
 
@@ -194,12 +233,12 @@ def _quoted(name):
 
 
 @functools.lru_cache(maxsize=None)
-def expected_tables():
-    """The tables of :data:`SCHEMA`, as :func:`_tables` reads them (built
-    once, in memory)."""
+def expected_tables(version=LIBRARY_SCHEMA_VERSION):
+    """The tables of a schema version (:data:`SCHEMAS`), as
+    :func:`_tables` reads them (built once, in memory)."""
     conn = sqlite3.connect(':memory:')
     try:
-        for statement in SCHEMA:
+        for statement in SCHEMAS[version]:
             conn.execute(statement)
         return _tables(conn)
     finally:
@@ -280,7 +319,7 @@ def _build_and_place(path, lock_fd):
         tmp = os.path.join(private, 'library.db')
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            for statement in SCHEMA:
+            for statement in SCHEMA + INITIAL_ROWS:
                 conn.execute(statement)
             conn.execute('PRAGMA application_id = {:d}'.format(
                 LIBRARY_APPLICATION_ID))
@@ -301,6 +340,33 @@ def _build_and_place(path, lock_fd):
         shutil.rmtree(private, ignore_errors=True)
 
 
+def migrate(path):
+    """Bring the library database at ``path`` (of an older schema, already
+    checked by :func:`existing_version`) to this release's schema, its rows
+    kept: :data:`MIGRATIONS` one version after the other, all in one
+    transaction, so a process killed meanwhile leaves the old schema whole.
+    Processes migrating the same file at once are serialised by SQLite's
+    write lock; the later one finds it done.  A database once migrated is
+    refused by older releases (a newer schema), as the schema rule says."""
+    conn = sqlite3.connect(os.fspath(path), timeout=LIBRARY_BUSY_SECONDS,
+                           isolation_level=None)
+    try:
+        conn.execute('BEGIN IMMEDIATE')
+        try:
+            version, = conn.execute('PRAGMA user_version').fetchone()
+            for v in range(version, LIBRARY_SCHEMA_VERSION):
+                for statement in MIGRATIONS[v]:
+                    conn.execute(statement)
+            conn.execute('PRAGMA user_version = {:d}'.format(
+                max(version, LIBRARY_SCHEMA_VERSION)))
+        except BaseException:
+            conn.execute('ROLLBACK')
+            raise
+        conn.execute('COMMIT')
+    finally:
+        conn.close()
+
+
 class LibraryStore:
     """A library database, opened for reading and writing.
 
@@ -309,18 +375,25 @@ class LibraryStore:
     path : str or path-like
         Created when missing (its folder too).  A database this release
         cannot use is refused with :class:`LibraryStoreError` and not
-        altered.
+        altered; one of an older schema is migrated (:func:`migrate`).
+    threads : bool
+        Let threads other than this one use the connection (the caller
+        serialises them).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, threads=False):
         self.path = os.fspath(path)
         try:
-            if existing_version(self.path) is None:
+            version = existing_version(self.path)
+            if version is None:
                 create_database(self.path)
-                existing_version(self.path)  # another's may have won
+                version = existing_version(self.path)  # another's may win
+            if version < LIBRARY_SCHEMA_VERSION:
+                migrate(self.path)
             self._conn = sqlite3.connect(self.path,
                                          timeout=LIBRARY_BUSY_SECONDS,
-                                         isolation_level=None)
+                                         isolation_level=None,
+                                         check_same_thread=not threads)
         except (OSError, sqlite3.Error) as e:
             raise LibraryStoreError('--db {}: cannot be opened ({})'.format(
                 self.path, getattr(e, 'strerror', None) or e)) from None
@@ -433,15 +506,134 @@ class LibraryStore:
 
     def move(self, key, old, new):
         """A file was rewritten by us without changing its audio (tags
-        written into it): every model's entry that matched its identity
-        ``old`` now names ``new``, so the next run does not tag it again.
-        Returns the number of entries moved."""
+        written into it): every model's entry (result or embedding) that
+        matched its identity ``old`` now names ``new``, so the next run
+        does not tag or embed it again.  Returns the number of results
+        moved."""
         with self._transaction():
-            cursor = self._conn.execute(
-                'UPDATE results SET size = ?, mtime_ns = ?, sha256 = ? '
-                'WHERE file_id = (SELECT id FROM files WHERE path = ?) AND '
-                'size = ? AND mtime_ns = ? AND '
-                '(sha256 IS NULL OR ? IS NULL OR sha256 = ?)',
-                (new.size, new.mtime_ns, new.sha256, key, old.size,
-                 old.mtime_ns, old.sha256, old.sha256))
-        return cursor.rowcount
+            moved = 0
+            for table in ('results', 'embeddings'):
+                cursor = self._conn.execute(
+                    'UPDATE {} SET size = ?, mtime_ns = ?, sha256 = ? '
+                    'WHERE file_id = (SELECT id FROM files WHERE path = ?) '
+                    'AND size = ? AND mtime_ns = ? AND '
+                    '(sha256 IS NULL OR ? IS NULL OR sha256 = ?)'.format(
+                        table),
+                    (new.size, new.mtime_ns, new.sha256, key, old.size,
+                     old.mtime_ns, old.sha256, old.sha256))
+                if table == 'results':
+                    moved = cursor.rowcount
+        return moved
+
+    # --- embeddings -------------------------------------------------------
+
+    def embedding_entries(self, model_id):
+        """``{path key: Entry}`` of every file embedded by a model (an
+        embedding model's id from :meth:`model_id`); ``failed`` when the
+        file could not be embedded."""
+        rows = self._conn.execute(
+            'SELECT files.path, size, mtime_ns, sha256, vector IS NULL '
+            'FROM embeddings JOIN files ON files.id = embeddings.file_id '
+            'WHERE model_id = ?', (model_id,))
+        return {bytes(path): Entry(FileIdentity(size, mtime, sha),
+                                   bool(failed))
+                for path, size, mtime, sha, failed in rows}
+
+    def put_embeddings(self, model_id, rows):
+        """Store embeddings, all in one transaction: ``rows`` of ``(path
+        key, FileIdentity, vector)``, ``vector`` the bytes of a
+        little-endian float32 array, or None for a file that could not be
+        embedded; a file's earlier embedding by the model is replaced.
+        Raises the ``embeddings`` generation, so indexes built before see
+        that they are stale."""
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds')
+        with self._transaction():
+            for key, identity, vector in rows:
+                self._conn.execute(
+                    'INSERT INTO embeddings (file_id, model_id, size, '
+                    'mtime_ns, sha256, vector, embedded_at) '
+                    'VALUES (?, ?, ?, ?, ?, ?, ?) '
+                    'ON CONFLICT (file_id, model_id) DO UPDATE SET '
+                    'size = excluded.size, mtime_ns = excluded.mtime_ns, '
+                    'sha256 = excluded.sha256, vector = excluded.vector, '
+                    'embedded_at = excluded.embedded_at',
+                    (self._file_id(key), model_id, identity.size,
+                     identity.mtime_ns, identity.sha256,
+                     None if vector is None else bytes(vector), now))
+            self._conn.execute("UPDATE generations SET value = value + 1 "
+                               "WHERE name = 'embeddings'")
+
+    def generation(self):
+        """How many times the embeddings have changed: an index built at
+        one value is stale at any other."""
+        return self._conn.execute(
+            "SELECT value FROM generations WHERE name = 'embeddings'"
+        ).fetchone()[0]
+
+    @contextlib.contextmanager
+    def embedding_snapshot(self, model_id):
+        """``(generation, count, rows)`` of a model's stored embeddings
+        (failed files left out): ``rows`` iterates ``(file id, vector
+        bytes)`` in file id order, read in one transaction with the
+        generation and count, so they are one state of the store (WAL: a
+        writer meanwhile is not seen).  Read ``rows`` inside the
+        ``with``."""
+        try:
+            self._conn.execute('BEGIN')
+            try:
+                generation = self.generation()
+                where = 'FROM embeddings WHERE model_id = ? AND vector IS ' \
+                        'NOT NULL'
+                count, = self._conn.execute('SELECT count(*) ' + where,
+                                            (model_id,)).fetchone()
+                yield generation, count, self._conn.execute(
+                    'SELECT file_id, vector ' + where + ' ORDER BY file_id',
+                    (model_id,))
+            finally:
+                self._conn.execute('COMMIT')
+        except sqlite3.Error as e:
+            raise LibraryStoreError('--db {}: {}'.format(self.path,
+                                                         e)) from None
+
+    def find_model_id(self, identity):
+        """The id of a :class:`ModelIdentity` already stored, or None
+        (never writes)."""
+        row = self._conn.execute(
+            'SELECT id FROM models WHERE name = ? AND weights_sha256 = ? '
+            'AND settings = ? AND window = ?',
+            (identity.name, identity.weights_sha256,
+             canonical_json(identity.settings),
+             canonical_json(identity.window))).fetchone()
+        return None if row is None else row[0]
+
+    def embedding_models(self):
+        """``[(model id, name, embedded files)]`` of every model with
+        stored embeddings, the most embedded first."""
+        return self._conn.execute(
+            'SELECT models.id, models.name, count(*) FROM embeddings JOIN '
+            'models ON models.id = embeddings.model_id WHERE vector IS NOT '
+            'NULL GROUP BY models.id ORDER BY count(*) DESC, models.id'
+        ).fetchall()
+
+    def stored_embedding(self, model_id, key):
+        """``(file id, FileIdentity, vector bytes or None)`` of a file's
+        embedding by a model, or None when it has none."""
+        row = self._conn.execute(
+            'SELECT file_id, size, mtime_ns, sha256, vector FROM embeddings '
+            'JOIN files ON files.id = file_id WHERE model_id = ? AND '
+            'files.path = ?', (model_id, key)).fetchone()
+        if row is None:
+            return None
+        return row[0], FileIdentity(*row[1:4]), row[4]
+
+    def paths(self, file_ids):
+        """``{file id: path key}`` of the files whose ids are given."""
+        ids = list(file_ids)
+        out = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            out.update((i, bytes(p)) for i, p in self._conn.execute(
+                'SELECT id, path FROM files WHERE id IN ({})'.format(
+                    ','.join('?' * len(part))), part))
+        return out
