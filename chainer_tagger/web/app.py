@@ -41,10 +41,7 @@ from starlette.templating import Jinja2Templates
 from chainer_tagger.configuration import (WEB_MAX_PAGE_SIZE, WEB_PAGE_SIZE,
                                           WEB_SIMILAR)
 from chainer_tagger.errors import ChainerTaggerError
-try:
-    from chainer_tagger.library.similarity import similar_to_stored
-except ImportError:  # FIXME until the similarity branch is merged
-    similar_to_stored = None
+from chainer_tagger.library.similarity import similar_to_stored
 from chainer_tagger.web.store_view import Query, open_view
 
 HERE = Path(__file__).resolve().parent

@@ -219,7 +219,8 @@ class StoreView:
         return common[:common.rfind('/') + 1]
 
     def models(self):
-        """``[{'id', 'name', 'tags', 'tracks', 'failed'}]``, the model
+        """``[{'id', 'name', 'tags', 'tracks', 'failed'}]`` of the models
+        with results (not those that only gave embeddings), the model
         with the most tracks first (counted again only when the store
         changed)."""
         stamp = fingerprint(self.path)
@@ -235,6 +236,8 @@ class StoreView:
                 'model_id = m.id AND failed = 1) FROM models AS m').fetchall()
             out = []
             for model_id, name, settings, tracks, failed in rows:
+                if not tracks + failed:
+                    continue  # an embedding model's row: no tags
                 tags = _model_tags(conn, model_id, settings)
                 out.append({'id': model_id, 'name': name, 'tags': tags,
                             'tracks': tracks, 'failed': failed})

@@ -239,7 +239,7 @@ def test_requests_leave_the_store_as_it_was(library):
     with TestClient(app) as client:
         assert app.state.view.index.wait(60) is not None
         for url in ['/', '/?tag=rock&min=0.2&sort=jazz', '/track/1',
-                    '/audio/2', '/?page=2&size=3']:
+                    '/audio/2', '/?page=2&size=3', '/track/1/similar']:
             assert client.get(url).status_code == 200
         client.get('/audio/3', headers={'Range': 'bytes=0-9'})
     assert (db.read_bytes(), os.stat(db).st_mtime_ns) == before
@@ -354,3 +354,10 @@ def test_similar_lists_the_contracts_rows(client, library, monkeypatch):
         in text
     assert '<script>alert' not in text
     assert client.get('/track/999/similar').status_code == 404
+
+
+def test_similar_without_embeddings_is_a_one_line_notice(client, library):
+    text = client.get('/track/1/similar').text
+    notice = text.split('<p class="notice" id="similar-notice">')[1]
+    notice = notice.split('</p>')[0]
+    assert 'no embeddings by' in notice and '\n' not in notice
