@@ -26,6 +26,7 @@ Every name is shown through Jinja2 with autoescaping, so a file named
 import contextlib
 import mimetypes
 import os
+import shlex
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -54,8 +55,7 @@ FILTER_ROWS = 3
 NO_TAGGRAM = (
     'The store keeps one score per tag for the whole file (the windows '
     'combined), not the scores of each window, so there is no taggram to '
-    'draw here; `chainer-tagger taggram FILE -o FILE.png` draws one from '
-    'the audio.')
+    'draw here; this command draws one from the audio:')
 
 #: Audio types the browser is told, by extension (``mimetypes`` lacks
 #: some on minimal systems).
@@ -74,6 +74,7 @@ def build_app(db):
     templates = Jinja2Templates(directory=str(HERE / 'templates'))
     root = view.root()
     templates.env.globals['short'] = lambda path: short_name(path, root)
+    templates.env.filters['shell'] = shlex.quote
 
     def render(request, name, context, status_code=200):
         context.setdefault('db', os.path.basename(view.path))
