@@ -71,6 +71,8 @@ def build_app(db):
     :class:`~chainer_tagger.errors.LibraryStoreError` for one it cannot
     read)."""
     view = open_view(db)
+    view.models()  # counted once now, so the first page need not
+    view.index.current()  # the side index starts building at once
     templates = Jinja2Templates(directory=str(HERE / 'templates'))
     root = view.root()
     templates.env.globals['short'] = lambda path: short_name(path, root)

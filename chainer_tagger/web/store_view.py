@@ -156,6 +156,15 @@ class TagIndex:
                              json_each(r.result, '$.tags') AS j
                         WHERE r.failed = 0;
                     CREATE INDEX by_score ON scores (model_id, tag, score);
+                    CREATE TABLE tracks (
+                        model_id INTEGER NOT NULL, path BLOB NOT NULL,
+                        file_id INTEGER NOT NULL,
+                        PRIMARY KEY (model_id, path)) WITHOUT ROWID;
+                    INSERT INTO tracks
+                        SELECT r.model_id, f.path, r.file_id
+                        FROM store.results AS r
+                        JOIN store.files AS f ON f.id = r.file_id
+                        WHERE r.failed = 0;
                     ANALYZE main;
                 ''')
             finally:
@@ -252,14 +261,13 @@ class StoreView:
         and one page of them: ``{'id', 'path', 'tags' (the best
         :data:`WEB_TOP_TAGS`), 'scores' ({tag: score} of the filter and
         sort tags)}``."""
-        index = self.index.current() if (query.filters or query.sort) \
-            else None
+        index = self.index.current()
         sql, args = _page_sql(query, index is not None)
         conn = self._conn(index)
         try:
             if query.filters:
-                total = conn.execute('SELECT count(*) ' + sql['from'],
-                                     args['from']).fetchone()[0]
+                total = conn.execute(sql['count'],
+                                     args['count']).fetchone()[0]
             else:
                 total = next((m['tracks'] for m in self.models()
                               if m['id'] == query.model_id), 0)
@@ -342,39 +350,39 @@ def _page_sql(query, indexed):
     """The ``FROM ... WHERE`` and ``ORDER BY`` of a page, with their
     arguments, over the side index (``indexed``) or the JSON itself.
 
-    With the index, the first filter (or the sort tag) drives the query
-    through ``by_score``: a range of one tag's scores, or that tag's
-    scores best first, so the page stops after its rows; the index holds
-    only results that did not fail, so the big ``results`` table (the
-    JSON) is read only for the page's own rows."""
-    if indexed and (query.filters or query.sort):
-        joins = list(query.filters)
-        if query.sort and query.sort not in [t for t, _ in joins]:
-            joins.append((query.sort, None))
-        frm = ['FROM idx.scores AS s0']
-        from_args, where, where_args, names = [], [], [], {}
-        for i, (tag, low) in enumerate(joins):
-            alias = 's{}'.format(i)
-            names.setdefault(tag, alias)
-            if i == 0:
-                where.append('s0.model_id = ? AND s0.tag = ?')
-                where_args += [query.model_id, tag]
-            else:
-                frm.append('{} idx.scores AS {a} ON {a}.model_id = '
-                           's0.model_id AND {a}.file_id = s0.file_id AND '
-                           '{a}.tag = ?'.format(
-                               'JOIN' if low is not None else 'LEFT JOIN',
-                               a=alias))
-                from_args.append(tag)
-            if low is not None:
-                where.append('{}.score >= ?'.format(alias))
-                where_args.append(low)
-        if query.sort:
-            order = '{}.score DESC, s0.file_id'.format(names[query.sort])
-        else:
-            frm.append('JOIN files AS f ON f.id = s0.file_id')
-            order = 'f.path'
-        select, order_args = 's0.file_id', []
+    With the index, the sort tag's scores best first (``by_score``) or
+    the paths in order (``tracks``) drive the query and each filter is a
+    lookup by primary key, so a page stops after its rows; the index
+    holds only results that did not fail, so the big ``results`` table
+    (the JSON) is read only for the page's own rows."""
+    count, count_args = None, []
+    if indexed:
+        if query.sort:  # that tag's scores, best first, drive
+            frm = ['FROM idx.scores AS d']
+            where = ['d.model_id = ? AND d.tag = ?']
+            where_args = [query.model_id, query.sort]
+            order = 'd.score DESC, d.file_id'
+        else:  # the paths, in order, drive
+            frm = ['FROM idx.tracks AS d']
+            where, where_args = ['d.model_id = ?'], [query.model_id]
+            order = 'd.path'
+        from_args = []
+        for i, (tag, low) in enumerate(query.filters):
+            frm.append('CROSS JOIN idx.scores AS s{i} ON s{i}.model_id = '
+                       'd.model_id AND s{i}.tag = ? AND s{i}.file_id = '
+                       'd.file_id AND s{i}.score >= ?'.format(i=i))
+            from_args += [tag, low]
+        select, order_args = 'd.file_id', []
+        if query.filters:  # counted over the first filter's range
+            (tag, low), rest = query.filters[0], query.filters[1:]
+            count = ['SELECT count(*) FROM idx.scores AS c'] + [
+                'CROSS JOIN idx.scores AS c{i} ON c{i}.model_id = '
+                'c.model_id AND c{i}.tag = ? AND c{i}.file_id = c.file_id '
+                'AND c{i}.score >= ?'.format(i=i) for i in range(len(rest))]
+            count.append('WHERE c.model_id = ? AND c.tag = ? AND '
+                         'c.score >= ?')
+            count_args = [x for pair in rest for x in pair] + [
+                query.model_id, tag, low]
     else:
         frm = ['FROM results AS r JOIN files AS f ON f.id = r.file_id']
         from_args = []
@@ -388,7 +396,10 @@ def _page_sql(query, indexed):
         else:
             order, order_args = 'f.path', []
         select = 'r.file_id'
-    return ({'select': select,
-             'from': ' '.join(frm) + ' WHERE ' + ' AND '.join(where),
+    where = ' WHERE ' + ' AND '.join(where)
+    return ({'select': select, 'from': ' '.join(frm) + where,
+             'count': ' '.join(count) if count else
+             'SELECT count(*) ' + ' '.join(frm) + where,
              'order': ' ORDER BY ' + order},
-            {'from': from_args + where_args, 'order': order_args})
+            {'from': from_args + where_args, 'order': order_args,
+             'count': count_args if count else from_args + where_args})

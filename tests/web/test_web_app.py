@@ -103,7 +103,8 @@ def test_filters_and_sort_are_exact_with_and_without_the_index(
             assert view.index.wait(60) is not None
         else:
             view.index.current = lambda: None
-        for filters, sort in [([('rock', 0.5)], None),
+        for filters, sort in [([], None),
+                              ([('rock', 0.5)], None),
                               ([('rock', 0.3), ('calm', 0.4)], None),
                               ([], 'jazz'),
                               ([('pop', 0.2)], 'loud'),
@@ -118,6 +119,9 @@ def test_filters_and_sort_are_exact_with_and_without_the_index(
         total, rows = view.tracks(Query(1, [('rock', 0.3)], 'rock', 2, 3))
         assert [r['id'] for r in rows] == expected(
             tracks, ids, [('rock', 0.3)], 'rock')[3:6]
+        total, rows = view.tracks(Query(1, [('calm', 0.2)], None, 3, 2))
+        assert [r['id'] for r in rows] == expected(
+            tracks, ids, [('calm', 0.2)])[4:6]
     finally:
         view.close()
 
