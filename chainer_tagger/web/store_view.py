@@ -12,10 +12,14 @@ result's JSON (seconds on 100,000 tracks).  :class:`TagIndex` therefore
 copies the scores once, in a background thread, into a side database in a
 private temporary folder (never beside the store), with an index on
 ``(model, tag, score)``; filtered and sorted pages are SQL queries driven
-by that index.  Until it is ready, or when the store changed since it was
-built, the same pages are answered by SQL over the JSON itself (correct,
-only slower), and the index is rebuilt.  The first page in file order
-needs no index at all.
+by that index.  A filtered or sorted page asked for while the index is
+being built (at start, or again because the store changed since) waits
+for it, up to :data:`~chainer_tagger.configuration.WEB_INDEX_WAIT_SECONDS`
+(reading the JSON meanwhile would read the store a second time,
+competing); past that, or when a build failed, the same pages are answered
+by SQL over the JSON itself (correct, only slower).  Pages in file order
+use the index when it is ready, the store itself otherwise (the first
+ones need no index at all).
 """
 import json
 import os
@@ -27,6 +31,7 @@ from pathlib import Path
 
 from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
                                           LIBRARY_SCHEMA_VERSION,
+                                          WEB_INDEX_WAIT_SECONDS,
                                           WEB_TOP_TAGS)
 from chainer_tagger.errors import LibraryStoreError
 from chainer_tagger.library.store import existing_version
@@ -262,6 +267,8 @@ class StoreView:
         :data:`WEB_TOP_TAGS`), 'scores' ({tag: score} of the filter and
         sort tags)}``."""
         index = self.index.current()
+        if index is None and (query.filters or query.sort):
+            index = self.index.wait(WEB_INDEX_WAIT_SECONDS)
         sql, args = _page_sql(query, index is not None)
         conn = self._conn(index)
         try:
@@ -275,7 +282,8 @@ class StoreView:
             # their rows.
             ids = [i for i, in conn.execute(
                 'SELECT {} {}{} LIMIT ? OFFSET ?'.format(
-                    sql['select'], sql['from'], sql['order']), args['from'] + args['order'] + [
+                    sql['select'], sql['from'], sql['order']),
+                args['from'] + args['order'] + [
                     query.size, (query.page - 1) * query.size])]
             found = {i: (path, result) for i, path, result in conn.execute(
                 'SELECT r.file_id, f.path, r.result FROM results AS r JOIN '
