@@ -80,7 +80,7 @@ def main():
         app = build_app(db)
         start = time.perf_counter() - t
         print('start: {:.0f} ms'.format(1000 * start))
-        with TestClient(app) as client:
+        with TestClient(app, base_url='http://127.0.0.1') as client:
             pages = [('first page', '/'),
                      ('page 1000', '/?page=1000'),  # offset, by path
                      ('track page', '/track/50000')]

@@ -34,6 +34,8 @@ from markupsafe import escape
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -49,6 +51,9 @@ HERE = Path(__file__).resolve().parent
 
 #: The filter rows the list's form offers.
 FILTER_ROWS = 3
+
+#: The names of this machine a request may be addressed to by default.
+LOCAL_NAMES = ('127.0.0.1', 'localhost')
 
 #: Why a track's page shows bars and no taggram (decided by what the
 #: store holds: see :mod:`chainer_tagger.library.store`).
@@ -66,10 +71,16 @@ AUDIO_TYPES = {'.mp3': 'audio/mpeg', '.flac': 'audio/flac',
                '.aif': 'audio/aiff', '.aiff': 'audio/aiff'}
 
 
-def build_app(db):
+def build_app(db, hosts=LOCAL_NAMES):
     """The Starlette app over the store at ``db``, checked now (a
     :class:`~chainer_tagger.errors.LibraryStoreError` for one it cannot
-    read)."""
+    read).
+
+    ``hosts``: the names a request's ``Host`` header may give (``'*'``:
+    any).  Others get 400, so a web site whose name an attacker points at
+    127.0.0.1 (DNS rebinding) cannot read the library through a
+    visitor's browser.
+    """
     view = open_view(db)
     view.models()  # counted once now, so the first page need not
     view.index.current()  # the side index starts building at once
@@ -183,7 +194,9 @@ def build_app(db):
         Route('/audio/{file_id:int}', audio),
         Mount('/static', StaticFiles(directory=str(HERE / 'static')),
               name='static'),
-    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
+    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware,
+                               allowed_hosts=list(hosts))])
     app.state.view = view
     return app
 

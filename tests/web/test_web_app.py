@@ -51,7 +51,8 @@ def library(tmp_path):
 
 @pytest.fixture
 def client(library):
-    with TestClient(web_app.build_app(library[0])) as c:
+    with TestClient(web_app.build_app(library[0]),
+                    base_url='http://127.0.0.1:8765') as c:
         yield c
 
 
@@ -226,6 +227,18 @@ def test_audio_only_by_a_stored_id(client, library, url):
     assert db.read_bytes()[:16] not in r.content
 
 
+@pytest.mark.parametrize('host', ['evil.example', 'evil.example:8765',
+                                  '127.0.0.1.evil.example', ''])
+def test_other_host_names_are_refused(client, host):
+    """DNS rebinding: a page of evil.example whose name now points at
+    127.0.0.1 sends ``Host: evil.example``."""
+    for url in ['/', '/audio/1', '/track/1']:
+        r = client.get(url, headers={'Host': host})
+        assert r.status_code == 400 and b'track' not in r.content
+    assert client.get('/', headers={'Host': 'localhost:8765'}) \
+        .status_code == 200
+
+
 def test_a_stored_file_gone_from_disk_is_404(client, library):
     db, ids, tracks = library
     path = db.parent / 'music' / 'track07.wav'
@@ -240,7 +253,7 @@ def test_requests_leave_the_store_as_it_was(library):
     conn.close()
     before = db.read_bytes(), os.stat(db).st_mtime_ns
     app = web_app.build_app(db)
-    with TestClient(app) as client:
+    with TestClient(app, base_url='http://localhost') as client:
         assert app.state.view.index.wait(60) is not None
         for url in ['/', '/?tag=rock&min=0.2&sort=jazz', '/track/1',
                     '/audio/2', '/?page=2&size=3', '/track/1/similar']:

@@ -23,7 +23,7 @@ def run_serve(args):
         raise UsageError(
             'serve needs the [web] extra ({} is missing): pip install '
             '"chainer-tagger[web]"'.format(MISSING))
-    app = build_app(args.db)
+    app = build_app(args.db, hosts=_host_names(args.host))
     if args.host != WEB_HOST:
         warnings.warn(
             'listening on {} rather than {}: whoever can reach that address '
@@ -37,6 +37,15 @@ def run_serve(args):
     config = uvicorn.Config(app, log_level='warning', access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _host_names(host):
+    """The ``Host`` names requests may give: this machine's, and the
+    address listened on; any for a wildcard address (``0.0.0.0``,
+    ``::``), which the start-up warning announces."""
+    if host in ('0.0.0.0', '::', ''):
+        return ['*']
+    return sorted({WEB_HOST, 'localhost', host})
 
 
 def _bind(host, port):
