@@ -362,10 +362,19 @@ LIBRARY_SCHEMA_VERSION = 2
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60
 
-#: The model whose features a library run stores for "more like this"
-#: (``tag --db --embed-model``): chosen by leave-one-out genre precision@5
-#: on gtzan-mini (``benchmarks/similarity_quality.py``; guide/similar).
-DEFAULT_EMBED_MODEL = 'cnn-msd'
+#: What a library run stores as each file's embedding for "more like
+#: this" (``tag --db --embed-model``): rnn0-msd's 32 features (its second
+#: GRU's state) of the centre window, each clip normalised on its own,
+#: followed by the file's MFCC mean and standard deviation (72 values),
+#: chosen by leave-one-out genre precision@5 on gtzan-mini
+#: (``benchmarks/similarity_quality.py``; docs/guide/similar.rst).
+DEFAULT_EMBED_MODEL = 'rnn0-msd+mfcc'
+#: ``--embed-model NAME+mfcc``: the model's features fused with MFCCs.
+FUSED_SUFFIX = '+mfcc'
+#: The MFCCs of a fused embedding: librosa's defaults (2048-sample frames,
+#: hop 512) at this rate, this many coefficients; mean and standard
+#: deviation over the whole file.
+SIMILARITY_MFCC = {'sr': 22050, 'n_mfcc': 20}
 #: Similarity is the cosine of embeddings standardised over the library
 #: and projected on their first principal axes (at most this many), which
 #: keeps exact search of a million tracks fast without losing precision
@@ -373,7 +382,7 @@ DEFAULT_EMBED_MODEL = 'cnn-msd'
 SIMILARITY_DIMENSIONS = 32
 #: At most this many stored embeddings fit the principal axes (an evenly
 #: spaced sample of a larger library): the axes settle long before.
-SIMILARITY_PCA_SAMPLE = 100000
+SIMILARITY_PCA_SAMPLE = 20000
 #: Neighbours listed per query by ``similar`` when ``-k`` is not given.
 SIMILAR_TOP = 10
 

@@ -7,7 +7,8 @@ from chainer_tagger.cli.common import (
     batch_options, decoder_delay_options, device_options, keras_options,
     model_options, positive_float, positive_int, precision_options,
     progress_options, window_options)
-from chainer_tagger.configuration import (FILE_TAGS_FIELD_PREFIX,
+from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
+                                          FILE_TAGS_FIELD_PREFIX,
                                           FILE_TAGS_TOP, SCAN_RULE)
 
 NPY_RULE = ('a .npy melgram has shape (96, 1366), (1, 96, 1366) or '
@@ -64,6 +65,13 @@ def add_commands(sub):
              '(same size and mtime, same model, weights, settings and '
              'window) are not tagged again, so a run that was stopped or '
              'killed resumes where it was')
+    library.add_argument(
+        '--embed-model', metavar='NAME', default=None,
+        help='with --db: also store each file\'s embedding by this model '
+             '(registry name or model file; its centre window), for '
+             'chainer-tagger similar; embedded once and resumed like the '
+             "results; 'none' stores none (default: {}, chosen by "
+             'measurement)'.format(DEFAULT_EMBED_MODEL))
     library.add_argument(
         '--rehash', action='store_true',
         help='with --db: also compare the sha256 of each file\'s content '

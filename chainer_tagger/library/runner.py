@@ -45,17 +45,15 @@ from tqdm import tqdm
 from chainer_tagger.atomic_file import remove_stale_partials
 from chainer_tagger.audio import expand_paths
 from chainer_tagger.configuration import DEFAULT_EMBED_MODEL, FILE_TAGS_TOP
-from chainer_tagger.device import to_device
 from chainer_tagger.errors import LibraryStoreError, UsageError
-from chainer_tagger.inference.embedding import embed_files
 from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
 from chainer_tagger.library import file_tags
+from chainer_tagger.library.embedders import embedder
 from chainer_tagger.library.file_identity import (identify, path_key,
                                                   same_file)
 from chainer_tagger.library.store import LibraryStore, ModelIdentity
-from chainer_tagger.models import load_model
 
 #: MPI message tags: a batch of results, and a process's last message.
 RESULTS_MESSAGE, DONE_MESSAGE = 1, 2
@@ -134,13 +132,11 @@ def model_identity(model, window='centre', hop=None, aggregate=None,
                          settings, inputs)
 
 
-def embedding_model(model, gpu=None):
-    """The model whose features a run stores (:class:`LibraryRun`'s
-    ``embed_model``), loaded when given by name or file, on its device;
-    any model with ``extract`` will do, a classifier or not."""
-    if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
-    return to_device(model, gpu)
+def embedder_identity(embedder, decoder_delay='remove'):
+    """What keys an embedder's vectors in a store: its model's
+    :func:`model_identity` (centre window), as the embedder extends it."""
+    return embedder.identity(model_identity(embedder.model,
+                                            decoder_delay=decoder_delay))
 
 
 def _identity_or_none(path, with_hash):
@@ -185,10 +181,11 @@ precision, decoder_delay
         files/s, ETA, and the counts of reused, tagged and failed files.
     embed_model : str or model, optional
         With ``db``: also store each file's embedding by this model (a
-        registry name such as
-        :data:`~chainer_tagger.configuration.DEFAULT_EMBED_MODEL`, a model
-        file or a loaded model; its centre window), keyed and resumed like
-        the results, for :mod:`~chainer_tagger.library.similarity`.
+        registry name or model file, ``NAME+mfcc`` fused with MFCCs such
+        as :data:`~chainer_tagger.configuration.DEFAULT_EMBED_MODEL`, or a
+        loaded model; see :mod:`~chainer_tagger.library.embedders`), keyed
+        and resumed like the results, for
+        :mod:`~chainer_tagger.library.similarity`.
         ``'default'`` names the default; None (the default here; the
         command line's ``tag --db`` embeds unless ``--embed-model none``)
         stores none.
@@ -253,9 +250,9 @@ precision, decoder_delay
             if self.store is not None:
                 self.model_id = self.store.model_id(self.identity)
             if embed_model is not None:
-                self.embedder = embedding_model(embed_model, gpu)
-                self.embed_identity = model_identity(
-                    self.embedder, decoder_delay=decoder_delay)
+                self.embedder = embedder(embed_model, gpu)
+                self.embed_identity = embedder_identity(self.embedder,
+                                                        decoder_delay)
                 if self.store is not None:
                     self.embed_model_id = self.store.model_id(
                         self.embed_identity)
@@ -431,16 +428,10 @@ precision, decoder_delay
         None when the file could not be embedded."""
         for start in range(0, len(share), self.batch_size):
             indices = share[start:start + self.batch_size]
-            paths = [str(self.files[i]) for i in indices]
-            features, index = embed_files(
-                self.embedder, paths, window='centre',
-                batch_size=self.batch_size,
-                decoder_delay=self.decoder_delay)
-            rows = {entry['path']: entry['row'] for entry in index
-                    if 'error' not in entry}
-            yield indices, [None if p not in rows else
-                            np.asarray(features[rows[p]], '<f4').tobytes()
-                            for p in paths]
+            done = self.embedder.embed([self.files[i] for i in indices],
+                                       self.batch_size, self.decoder_delay)
+            yield indices, [None if v is None else
+                            np.asarray(v, '<f4').tobytes() for v, _ in done]
 
     def _keep_embeddings(self, indices, vectors):
         """Commit one batch of embeddings (one transaction)."""

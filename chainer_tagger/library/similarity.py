@@ -1,17 +1,19 @@
 """"More like this": the stored files that sound most like a given one.
 
 A library run with an embedding model (``tag --db``, see
-:mod:`~chainer_tagger.library.runner`) stores each file's embedding.  The
-similarity of two files is the cosine of their embeddings once
+:mod:`~chainer_tagger.library.runner` and
+:mod:`~chainer_tagger.library.embedders`) stores each file's embedding.
+The similarity of two files is the cosine of their embeddings once
 *standardised* (each dimension centred and scaled by its mean and standard
-deviation over the stored library) and projected on the library's first
+deviation over the stored library; the blocks of a fused embedding
+weighed alike) and projected on the library's first
 :data:`~chainer_tagger.configuration.SIMILARITY_DIMENSIONS` principal
-axes.  Both were chosen by measurement: on gtzan-mini, standardising then
-taking the cosine gives cnn-msd's features their best leave-one-out genre
-precision@5, and the projection leaves it where it was while making exact
-search of a million tracks a 32-column matrix product
-(``benchmarks/similarity_quality.py``, ``benchmarks/similarity_scale.py``;
-docs/guide/similar.rst).
+axes.  Both were chosen by measurement on gtzan-mini: standardising then
+taking the cosine gives the embeddings their best leave-one-out genre
+precision@5, and the projection on 32 axes keeps it, while making
+exact search of a million tracks a 32-row matrix product
+(``benchmarks/similarity_quality.py``,
+``benchmarks/similarity_scale.py``; docs/guide/similar.rst).
 
 The search is exact (no approximate index, so nothing to tune and recall
 1 against exact search in that space).  The :class:`SimilarityIndex` is
@@ -26,20 +28,22 @@ row: one per absolute path, see
 :func:`~chainer_tagger.library.file_identity.path_key`), as
 :func:`similar_to_stored` takes and returns them.
 """
+import csv
+import io
+import json
 import os
 import threading
 
 import numpy as np
-from scipy.linalg import blas
 
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
                                           SIMILAR_TOP, SIMILARITY_DIMENSIONS,
                                           SIMILARITY_PCA_SAMPLE)
 from chainer_tagger.errors import InputError, LibraryStoreError, UsageError
-from chainer_tagger.inference.embedding import embed_files
 from chainer_tagger.library.file_identity import identify, path_key, \
     same_file
-from chainer_tagger.library.runner import embedding_model, model_identity
+from chainer_tagger.library.embedders import embedder
+from chainer_tagger.library.runner import embedder_identity
 from chainer_tagger.library.store import LibraryStore, existing_version
 
 
@@ -57,28 +61,43 @@ class SimilarityIndex:
         dimensions).
     generation : int, optional
         The store's embeddings generation the vectors were read at.
+    blocks : list of int, optional
+        Sizes of consecutive parts of a vector (a fused embedding's model
+        features, then its MFCCs) that should weigh alike: after
+        standardising, each dimension is divided by the square root of its
+        block's size.  None: one block.
     """
 
     def __init__(self, file_ids, vectors, dimensions=SIMILARITY_DIMENSIONS,
-                 generation=None):
+                 generation=None, blocks=None):
         vectors = np.asarray(vectors, np.float32)
         if vectors.ndim != 2 or len(vectors) != len(file_ids):
             raise ValueError('one vector per file id is needed')
         self.file_ids = np.asarray(file_ids, np.int64)
         self.generation = generation
         self.dim = vectors.shape[1]
-        self.mean, self.scale, self.axes = _fit(vectors, dimensions)
-        self.matrix = self._unit_rows(vectors)
+        self.mean, self.scale, self.axes = _fit(vectors, dimensions,
+                                                _weights(blocks, self.dim))
+        #: The library in the index's space, one column per file: ``(r,
+        #: n)`` C-contiguous, so a query is one ``row @ columns``.
+        self.columns = np.ascontiguousarray(self._unit_rows(vectors).T)
 
     def __len__(self):
         return len(self.file_ids)
+
+    def stored_row(self, i):
+        """The ``i``-th stored file in the index's space, ``(1, r)``."""
+        return self.columns[:, i][None]
 
     def _unit_rows(self, vectors, chunk=65536):
         """Standardised, projected, L2-normalised float32 rows (in chunks,
         so a million stored vectors need no float64 copy)."""
         out = np.empty((len(vectors), self.axes.shape[1]), np.float32)
         for start in range(0, len(vectors), chunk):
-            z = (vectors[start:start + chunk] - self.mean) / self.scale
+            # float64: a dimension whose spread is small beside its level
+            # loses its digits to cancellation in float32.
+            z = (vectors[start:start + chunk].astype(np.float64)
+                 - self.mean) / self.scale
             p = z @ self.axes
             norm = np.linalg.norm(p, axis=1, keepdims=True)
             out[start:start + chunk] = p / np.maximum(norm, 1e-12)
@@ -109,17 +128,16 @@ class SimilarityIndex:
 
     def search_projected(self, q, k=SIMILAR_TOP, exclude=()):
         """:meth:`search` of rows already in the index's space (such as
-        its own ``matrix`` rows)."""
+        :meth:`stored_row`)."""
         exclude = list(exclude) or [None] * len(q)
         answers = []
         for row, skip in zip(q, exclude):
-            scores = _scores(self.matrix, row)
+            scores = _scores(self.columns, row)
             want = min(k + (skip is not None), len(scores))
             if want <= 0:
                 answers.append([])
                 continue
-            top = np.argpartition(-scores, want - 1)[:want] \
-                if want < len(scores) else np.arange(len(scores))
+            top = _top(scores, want)
             top = top[np.lexsort((self.file_ids[top], -scores[top]))]
             answer = [(int(self.file_ids[i]), float(scores[i])) for i in top
                       if self.file_ids[i] != skip]
@@ -127,41 +145,84 @@ class SimilarityIndex:
         return answers
 
 
-def _fit(vectors, dimensions):
+def _weights(blocks, dim):
+    """Per dimension, how much more its standardised value is divided
+    by: the square root of its block's size (ones without blocks)."""
+    if not blocks:
+        return np.ones(dim)
+    if sum(blocks) != dim:
+        raise LibraryStoreError('embeddings of {} values, but their model '
+                                'says blocks of {}'.format(dim, blocks))
+    return np.concatenate([np.full(b, np.sqrt(b)) for b in blocks])
+
+
+def _fit(vectors, dimensions, weights):
     """``(mean, scale, axes)``: the library's mean and standard deviation
-    per dimension (a constant dimension scaled by 1), and its first
-    principal axes ``(d, r)`` after standardising, from an evenly spaced
+    per dimension times ``weights`` (float64), and its first principal
+    axes ``(d, r)`` after standardising, from an evenly spaced
     sample of at most
-    :data:`~chainer_tagger.configuration.SIMILARITY_PCA_SAMPLE` rows."""
+    :data:`~chainer_tagger.configuration.SIMILARITY_PCA_SAMPLE` rows.
+
+    A dimension is constant, and left out (an infinite scale), when its
+    spread is below ``1e-5`` of its level or ``1e-6`` of the largest
+    spread: what varies there is float32 rounding, not the music."""
     n, d = vectors.shape
     if n == 0:
-        return (np.zeros(d, np.float32), np.ones(d, np.float32),
-                np.eye(d, dtype=np.float32)[:, :0])
-    mean = np.zeros(d)
-    square = np.zeros(d)
-    for start in range(0, n, 65536):
-        part = vectors[start:start + 65536].astype(np.float64)
-        mean += part.sum(axis=0)
-        square += (part * part).sum(axis=0)
-    mean /= n
-    std = np.sqrt(np.maximum(square / n - mean * mean, 0.0))
-    scale = np.where(std > 1e-6 * max(float(std.max()), 1e-30), std, 1.0)
+        return np.zeros(d), np.ones(d), np.eye(d)[:, :0]
+    # Two passes (the mean, then the squares about it): a level far above
+    # the spread would cancel the digits of E[x^2] - E[x]^2.
+    chunks = [slice(start, start + 65536) for start in range(0, n, 65536)]
+    mean = sum(vectors[c].sum(axis=0, dtype=np.float64) for c in chunks) / n
+    std = np.sqrt(sum(((vectors[c] - mean) ** 2).sum(axis=0)
+                      for c in chunks) / n)
+    constant = (std <= 1e-5 * np.abs(mean)) | \
+        (std <= 1e-6 * max(float(std.max()), 1e-300))
+    scale = np.where(constant, np.inf, std) * weights
     sample = vectors[::max(1, -(-n // SIMILARITY_PCA_SAMPLE))]
     z = (sample.astype(np.float64) - mean) / scale
     r = min(dimensions, d, len(sample))
-    # The rows of vt are the principal axes: an orthonormal basis of the
-    # sample's span, largest variance first.
-    _, _, vt = np.linalg.svd(z, full_matrices=False)
-    return (mean.astype(np.float32), scale.astype(np.float32),
-            np.ascontiguousarray(vt[:r].T, np.float32))
+    # The principal axes: eigenvectors of the sample's scatter matrix,
+    # largest variance first (an orthonormal basis of its main span).
+    values, vectors_ = np.linalg.eigh(z.T @ z)
+    order = np.argsort(-values, kind='stable')[:r]
+    # Only axes the library spreads along: an axis without variance (a
+    # library of fewer files than axes) would be an arbitrary direction
+    # that changes an unknown query's length, hence its cosines.
+    order = order[values[order] > 1e-10 * max(float(values.max()), 1e-300)]
+    return mean, scale, np.ascontiguousarray(vectors_[:, order])
 
 
-def _scores(matrix, row):
-    """``matrix @ row`` through BLAS's sgemv (NumPy's bundled OpenBLAS
-    runs older kernels; see ``functions.gemm``)."""
-    if len(matrix) == 0:
-        return np.zeros(0, np.float32)
-    return blas.sgemv(1.0, matrix.T, row, trans=1)
+def _top(scores, k, sample=8192):
+    """Indices of the ``k`` largest ``scores`` (in no order), exactly.
+
+    A full ``argpartition`` of a million scores costs as much as computing
+    them; instead the ``k``-th largest of an evenly spaced sample is a
+    threshold no higher than the ``k``-th largest of all (a subset's
+    ``k``-th largest never exceeds the whole set's), so every score of the
+    top ``k`` passes it, and only the few that pass (about ``k * n /
+    sample``) are partitioned.  Ties at the threshold
+    pass too, so nothing is lost."""
+    n = len(scores)
+    if n <= 4 * sample:
+        return np.argpartition(scores, n - k)[n - k:] if k < n \
+            else np.arange(n)
+    part = scores[::n // sample]
+    threshold = np.partition(part, len(part) - k)[len(part) - k]
+    candidates = np.flatnonzero(scores >= threshold)
+    if len(candidates) <= k:
+        return candidates
+    best = np.argpartition(scores[candidates], len(candidates) - k)
+    return candidates[best[len(candidates) - k:]]
+
+
+def _scores(columns, row):
+    """``row @ columns``: the cosine of a unit row with every stored one.
+
+    NumPy's own product over the C-contiguous ``(r, n)`` columns: measured
+    fastest for this shape, and single-threaded, which on a busy machine
+    beats SciPy's multi-threaded sgemv by 10 to 30 times (its threads wait
+    for each other's cores)."""
+    return np.dot(row, columns)
 
 
 def decode(vector):
@@ -171,19 +232,35 @@ def decode(vector):
 
 def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
     """A :class:`SimilarityIndex` of a model's embeddings in ``store``, at
-    the store's current generation."""
+    the store's current generation (the blocks of a fused embedding from
+    the model's stored settings)."""
+    blocks = store.model_settings(model_id).get('fused', {}).get('blocks')
     with store.embedding_snapshot(model_id) as (generation, count, rows):
         file_ids = np.empty(count, np.int64)
         vectors = None
-        for i, (file_id, vector) in enumerate(rows):
-            v = decode(vector)
+        done = 0
+        while True:
+            # A chunk of rows at a time: one join and one frombuffer per
+            # chunk, not per row (a million rows in seconds).
+            chunk = rows.fetchmany(16384)
+            if not chunk:
+                break
+            ids, blobs = zip(*chunk)
             if vectors is None:
-                vectors = np.empty((count, len(v)), np.float32)
-            file_ids[i] = file_id
-            vectors[i] = v
+                vectors = np.empty((count, len(blobs[0]) // 4), np.float32)
+            if any(len(b) != 4 * vectors.shape[1] for b in blobs):
+                raise LibraryStoreError(
+                    '--db {}: embeddings of different sizes for one model '
+                    '(damaged?)'.format(store.path))
+            part = np.frombuffer(b''.join(blobs), '<f4').reshape(
+                len(blobs), -1)
+            file_ids[done:done + len(ids)] = ids
+            vectors[done:done + len(ids)] = part
+            done += len(ids)
     if vectors is None:
         vectors = np.zeros((0, 0), np.float32)
-    return SimilarityIndex(file_ids, vectors, dimensions, generation)
+    return SimilarityIndex(file_ids[:done], vectors[:done], dimensions,
+                           generation, blocks)
 
 
 class LibrarySimilarity:
@@ -197,7 +274,7 @@ class LibrarySimilarity:
     embed_model : str or model, optional
         The embedding model: a registry name or model file (matched with
         the store's embeddings by name, or by full identity once it has
-        to be loaded), or a loaded model.  Default: ``cnn-msd``
+        to be loaded), or a loaded model.  Default: ``rnn0-msd+mfcc``
         (:data:`~chainer_tagger.configuration.DEFAULT_EMBED_MODEL`) when
         the store holds its embeddings, else the model with the most.
     gpu, batch_size, decoder_delay
@@ -250,9 +327,8 @@ class LibrarySimilarity:
         self.model_id, self.model_name = matches[0]
 
     def _use_loaded(self, model):
-        self.model = embedding_model(model, self.gpu)
-        identity = model_identity(self.model,
-                                  decoder_delay=self.decoder_delay)
+        self.model = embedder(model, self.gpu)
+        identity = embedder_identity(self.model, self.decoder_delay)
         self.model_id = self.store.find_model_id(identity)
         self.model_name = identity.name
         if self.model_id is None:
@@ -265,9 +341,8 @@ class LibrarySimilarity:
         """The embedding model, loaded on first need; it must be the one
         whose embeddings are stored."""
         if self.model is None:
-            model = embedding_model(self.model_source, self.gpu)
-            identity = model_identity(model,
-                                      decoder_delay=self.decoder_delay)
+            model = embedder(self.model_source, self.gpu)
+            identity = embedder_identity(model, self.decoder_delay)
             if self.store.find_model_id(identity) != self.model_id:
                 raise LibraryStoreError(
                     '--db {}: its embeddings by {} were made with other '
@@ -311,43 +386,44 @@ class LibrarySimilarity:
                              '{}'.format(file_id, self.model_name,
                                          self.store.path))
         return self._named(index.search_projected(
-            index.matrix[rows[:1]], k, [int(file_id)])[0])
+            index.stored_row(rows[0]), k, [int(file_id)])[0])
 
     def similar(self, paths, k=SIMILAR_TOP):
         """For each of ``paths`` (audio files, in the store or not), the
         ``k`` most similar stored files, best first, the query itself
         left out: ``[{'path': query, 'neighbours': [{'path',
-        'similarity', 'file_id'}]}]``; a query that cannot be embedded
-        gets ``'error'`` instead of ``'neighbours'``."""
+        'similarity', 'file_id'}]}]``; a query that cannot be read or
+        embedded gets ``'error'`` instead of ``'neighbours'``.
+
+        A stored file whose embedding is current is not read; a file not
+        stored (or changed since) is embedded on the fly, which loads the
+        embedding model: a model file's embeddings are stored under its
+        base name, so give its path as ``embed_model``."""
         _check_k(k)
         queries, missing = [], []
         for p in paths:
             key = path_key(p)
             stored = self.store.stored_embedding(self.model_id, key)
-            file_id = vector = None
+            file_id = vector = error = None
+            try:
+                now = identify(p)
+            except OSError as e:
+                # Reported without loading a model to embed it.
+                error = '{}: {}'.format(p, e.strerror or e)
             if stored is not None:
                 file_id, identity, blob = stored
-                try:
-                    current = same_file(identify(p), identity)
-                except OSError:
-                    current = False
-                if current and blob is not None:
+                if error is None and same_file(now, identity) and \
+                        blob is not None:
                     vector = decode(blob)
-            queries.append([str(p), file_id, vector, None])
-            if vector is None:
+            queries.append([str(p), file_id, vector, error])
+            if vector is None and error is None:
                 missing.append(len(queries) - 1)
         if missing:
-            features, found = embed_files(
-                self._loaded_model(), [queries[i][0] for i in missing],
-                window='centre', batch_size=self.batch_size,
-                decoder_delay=self.decoder_delay)
-            rows = {e['path']: e for e in found}
-            for i in missing:
-                entry = rows[queries[i][0]]
-                if 'error' in entry:
-                    queries[i][3] = entry['error']
-                else:
-                    queries[i][2] = features[entry['row']]
+            done = self._loaded_model().embed(
+                [queries[i][0] for i in missing], self.batch_size,
+                self.decoder_delay)
+            for i, (vector, error) in zip(missing, done):
+                queries[i][2], queries[i][3] = vector, error
         index = self.index()
         good = [q for q in queries if q[3] is None]
         answers = index.search(
@@ -403,7 +479,7 @@ def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None):
     k : int
         How many neighbours.
     embed_model : str, optional
-        Whose embeddings (default: ``cnn-msd`` when stored, else the most
+        Whose embeddings (default: ``rnn0-msd+mfcc`` when stored, else the most
         stored model's).
 
     Returns
@@ -428,3 +504,44 @@ class _ThreadSafeLibrary(LibrarySimilarity):
     from any thread (calls are serialised by :data:`_OPEN_LOCK`)."""
 
     threads = True
+
+
+def render(answers, fmt='table'):
+    """The text of :meth:`LibrarySimilarity.similar`'s answers.
+
+    ``json``: a list with one object per query, ``{"path": QUERY,
+    "neighbours": [{"path": ..., "similarity": ...}, ...]}`` best first
+    (``{"path": QUERY, "error": ...}`` for a query that could not be
+    embedded); ``csv``: ``query,rank,path,similarity`` rows (rank from 1;
+    a failed query has no row); ``table``: each query, then its
+    neighbours indented with their similarity.
+    """
+    if fmt == 'json':
+        return json.dumps([
+            {'path': a['path'], 'error': a['error']} if 'error' in a else
+            {'path': a['path'], 'neighbours': [
+                {'path': n['path'], 'similarity': n['similarity']}
+                for n in a['neighbours']]}
+            for a in answers], indent=1, allow_nan=False) + '\n'
+    if fmt == 'csv':
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator='\n')
+        writer.writerow(['query', 'rank', 'path', 'similarity'])
+        for a in answers:
+            for rank, n in enumerate(a.get('neighbours', ()), 1):
+                writer.writerow([a['path'], rank, n['path'],
+                                 '{:.6f}'.format(n['similarity'])])
+        return out.getvalue()
+    if fmt != 'table':
+        raise UsageError('format must be table, json or csv, not '
+                         '{!r}'.format(fmt))
+    lines = []
+    for a in answers:
+        lines.append(a['path'])
+        if 'error' in a:
+            lines.append('  error: {}'.format(a['error']))
+        for n in a.get('neighbours', ()):
+            lines.append('  {:6.3f}  {}'.format(n['similarity'], n['path']))
+        if not a.get('neighbours') and 'error' not in a:
+            lines.append('  (no other stored file)')
+    return '\n'.join(lines) + '\n'

@@ -596,6 +596,12 @@ class LibraryStore:
             raise LibraryStoreError('--db {}: {}'.format(self.path,
                                                          e)) from None
 
+    def model_settings(self, model_id):
+        """The settings (a dict) a model id was stored with."""
+        return json.loads(self._conn.execute(
+            'SELECT settings FROM models WHERE id = ?',
+            (model_id,)).fetchone()[0])
+
     def find_model_id(self, identity):
         """The id of a :class:`ModelIdentity` already stored, or None
         (never writes)."""

@@ -117,7 +117,8 @@ def test_two_mpi_processes_share_the_files_and_rank_0_merges(
                OMPI_MCA_rmaps_base_oversubscribe='1')
     cmd = [MPIEXEC, '-n', '2', sys.executable, '-m', 'chainer_tagger.cli',
            'tag', str(lib), '-m', str(model_file), '--db', str(db), '-b',
-           '4', '-f', 'json', '--no-progress', '--distributed']
+           '4', '-f', 'json', '--no-progress', '--distributed',
+           '--embed-model', str(model_file)]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True,
                            check=True)
     # Each process tagged its half; rank 0 alone printed the results.
@@ -127,9 +128,17 @@ def test_two_mpi_processes_share_the_files_and_rank_0_merges(
     assert_same_results(json.loads(first.stdout),
                         tag([lib], str(model_file)))
     assert_each_file_once(db, n)
+    # The embeddings too, shared the same way and stored by rank 0.
+    assert 'embeddings: {} files embedded by tiny.npz'.format(n) in \
+        first.stderr
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        embedded = [r[0] for r in conn.execute(
+            'SELECT file_id FROM embeddings WHERE vector IS NOT NULL')]
+    assert len(embedded) == len(set(embedded)) == n
     # Run again: every result is reused, the output is the same text.
     again = subprocess.run(cmd, env=env, capture_output=True, text=True,
                            check=True)
     assert '{} files: {} reused, 0 tagged'.format(n, n) in again.stderr
+    assert 'embeddings:' not in again.stderr
     assert 'process 1 of 2: tagged 0 files' in again.stderr
     assert again.stdout == first.stdout

@@ -10,6 +10,7 @@ from chainer_tagger.atomic_file import atomic_write, write_text_atomic
 from chainer_tagger.cli.common import (check_window_options, print_notes,
                                        print_stderr, write_stdout)
 from chainer_tagger.cli.run.outputs import check_outputs
+from chainer_tagger.configuration import DEFAULT_EMBED_MODEL
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import InputError, UsageError
 from chainer_tagger.escapes import printable
@@ -23,6 +24,7 @@ def check_library_options(args):
     """A :class:`UsageError` for options of the library mode given
     without the one they depend on."""
     for option, needs in (('rehash', 'db'), ('retry_errors', 'db'),
+                          ('embed_model', 'db'),
                           ('write_genre', 'write_tags'),
                           ('dry_run', 'write_tags')):
         if getattr(args, option) and not getattr(args, needs):
@@ -37,7 +39,8 @@ def run_tag(args):
     # run reads (an audio file a folder scan finds, the model file), nor
     # each other.
     check_outputs([('--db', args.db), ('-o', args.output)],
-                  read=[args.model], scanned=args.paths)
+                  read=[args.model] + ([args.embed_model] if args.embed_model
+                                       else []), scanned=args.paths)
     if args.db or args.distributed or args.write_tags:
         return run_library(args)
     results = tag(args.paths, model=args.model, batch_size=args.batch_size,
@@ -75,7 +78,8 @@ def run_library(args):
                     decoder_delay=args.decoder_delay,
                     rehash=args.rehash, retry_errors=args.retry_errors,
                     distributed=args.distributed,
-                    progress=not args.no_progress) as run:
+                    progress=not args.no_progress,
+                    embed_model=embed_model_of(args)) as run:
         summary = run.tag()
         if args.distributed:
             print_stderr('process {} of {}: tagged {} files in {:.1f} s'
@@ -94,11 +98,24 @@ def run_library(args):
             for piece in pieces:
                 write_stdout(piece)
         print_stderr(library_summary(summary, args.db))
+        if summary.embedded:
+            print_stderr('embeddings: {} files embedded by {}'.format(
+                summary.embedded, run.embed_identity.name))
         status = 1 if summary.failed else 0
         if args.write_tags:
             if write_file_tags(run, args) and not args.dry_run:
                 status = 1
     return status
+
+
+def embed_model_of(args):
+    """The model whose embeddings a run with ``--db`` stores:
+    ``--embed-model`` (``none``: none), by default
+    :data:`~chainer_tagger.configuration.DEFAULT_EMBED_MODEL`; none without
+    ``--db``."""
+    if not args.db or args.embed_model == 'none':
+        return None
+    return args.embed_model or DEFAULT_EMBED_MODEL
 
 
 def _noted(results):

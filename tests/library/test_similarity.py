@@ -1,0 +1,441 @@
+""""More like this": embeddings stored by library runs, the neighbours
+pinned to a brute-force float64 computation written here, the formats of
+``similar``, the query left out, unknown and changed files, migration of
+a schema-1 store, and an index that is never stale."""
+import contextlib
+import csv
+import io
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from chainer_tagger.cli import main
+from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
+                                          LIBRARY_SCHEMA_VERSION)
+from chainer_tagger.errors import InputError, LibraryStoreError
+from chainer_tagger.inference import embed_files
+from chainer_tagger.library.file_identity import FileIdentity, path_key
+from chainer_tagger.library.runner import LibraryRun
+from chainer_tagger.library.similarity import (LibrarySimilarity,
+                                               SimilarityIndex, render,
+                                               similar, similar_to_stored)
+from chainer_tagger.library.store import (LibraryStore, ModelIdentity,
+                                          expected_tables)
+from chainer_tagger.models import load_model
+
+from library_fixture import make_library, make_tiny_model, write_clip
+
+N = 8
+
+
+@pytest.fixture(scope='module')
+def model_file(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp('model') / 'tiny.npz')
+
+
+@pytest.fixture(scope='module')
+def library(tmp_path_factory, model_file):
+    """A library of N files tagged and embedded by the tiny model."""
+    root = tmp_path_factory.mktemp('similar')
+    files = make_library(root / 'lib', N)
+    db = root / 'lib.db'
+    with LibraryRun([root / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        summary = run.tag()
+    assert summary.embedded == N
+    return root, files, db
+
+
+def stored_vectors(db):
+    """``{path: float64 vector}`` read from the database directly."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute('SELECT files.path, vector FROM embeddings JOIN '
+                            'files ON files.id = file_id').fetchall()
+    return {bytes(p).decode(): np.frombuffer(v, '<f4').astype(np.float64)
+            for p, v in rows}
+
+
+def brute_force(library, query, k, leave_out=None, weights=None):
+    """The k best (path, cosine) of ``query`` among ``library`` ({path:
+    vector}) after standardising with the library's mean and population
+    standard deviation, in float64 (no projection: with fewer files than
+    axes the index's projection keeps every stored vector whole).  As
+    documented, a dimension that varies less than 1e-5 of its level (or
+    1e-6 of the largest spread) is constant and left out."""
+    paths = sorted(library)
+    x = np.array([library[p] for p in paths])
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    keep = (std > 1e-5 * np.abs(mean)) & (std > 1e-6 * std.max())
+    x, query, mean, std = x[:, keep], query[keep], mean[keep], std[keep]
+    if weights is not None:
+        std = std * weights[keep]
+    z = (x - mean) / std
+    q = (query - mean) / std
+    # The part of the query in the library's span (of rank n - 1, as the
+    # rows are centred): what the index keeps.
+    _, s, vt = np.linalg.svd(z, full_matrices=False)
+    basis = vt[s > 1e-8 * s.max()].T
+    q = basis @ (basis.T @ q)
+    sims = z @ q / (np.linalg.norm(z, axis=1) * np.linalg.norm(q))
+    order = sorted(range(len(paths)), key=lambda i: -sims[i])
+    return [(paths[i], sims[i]) for i in order if paths[i] != leave_out][:k]
+
+
+def test_each_files_embedding_is_stored_once_and_resumes(library,
+                                                         model_file):
+    root, files, db = library
+    vectors = stored_vectors(db)
+    assert sorted(vectors) == sorted(str(f) for f in files)
+    # The vectors are the model's features of each file's centre window.
+    features, index = embed_files(load_model(str(model_file)), files)
+    for row in index:
+        np.testing.assert_allclose(vectors[row['path']],
+                                   features[row['row']], rtol=1e-6)
+    # A second run embeds nothing.
+    with LibraryRun([root / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        assert run.tag().embedded == 0
+
+
+def test_neighbours_of_stored_files_match_brute_force(library):
+    root, files, db = library
+    vectors = stored_vectors(db)
+    answers = similar(files, db, k=3)
+    assert [a['path'] for a in answers] == [str(f) for f in files]
+    for a in answers:
+        expected = brute_force(vectors, vectors[a['path']], 3,
+                               leave_out=a['path'])
+        assert [n['path'] for n in a['neighbours']] == \
+            [p for p, _ in expected]
+        np.testing.assert_allclose([n['similarity'] for n in a['neighbours']],
+                                   [s for _, s in expected], atol=1e-5)
+        assert a['path'] not in [n['path'] for n in a['neighbours']]
+
+
+def test_k_larger_than_the_library_lists_every_other_file(library):
+    root, files, db = library
+    answer, = similar([files[0]], db, k=50)
+    assert len(answer['neighbours']) == N - 1
+
+
+def test_an_unknown_file_is_embedded_on_the_fly(library, model_file,
+                                                tmp_path):
+    root, files, db = library
+    new = write_clip(tmp_path / 'new.wav', 1000)
+    answer, = similar([new], db, k=N, embed_model=str(model_file))
+    features, _ = embed_files(load_model(str(model_file)), [new])
+    expected = brute_force(stored_vectors(db), features[0].astype(
+        np.float64), N)
+    assert [n['path'] for n in answer['neighbours']] == \
+        [p for p, _ in expected]
+    np.testing.assert_allclose([n['similarity'] for n in answer['neighbours']],
+                               [s for _, s in expected], atol=1e-5)
+    # Nothing was written: the store still has N embeddings.
+    assert len(stored_vectors(db)) == N
+
+
+def test_a_missing_file_is_an_error_in_its_answer(library, tmp_path):
+    root, files, db = library
+    missing, found = similar([tmp_path / 'gone.wav', files[1]], db, k=2)
+    assert 'error' in missing and 'neighbours' not in missing
+    assert len(found['neighbours']) == 2
+
+
+def test_formats(library, tmp_path, capsys):
+    root, files, db = library
+    args = ['similar', str(files[0]), str(files[2]), '--db', str(db), '-k',
+            '2']
+    assert main(args + ['-f', 'json']) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = similar([files[0], files[2]], db, k=2)
+    assert out == [{'path': a['path'], 'neighbours': [
+        {'path': n['path'], 'similarity': n['similarity']}
+        for n in a['neighbours']]} for a in expected]
+    assert [sorted(o) for o in out] == [['neighbours', 'path']] * 2
+    assert main(args + ['-f', 'csv']) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ['query', 'rank', 'path', 'similarity']
+    assert [r[:3] for r in rows[1:]] == [
+        [a['path'], str(i), n['path']] for a in expected
+        for i, n in enumerate(a['neighbours'], 1)]
+    assert [float(r[3]) for r in rows[1:]] == pytest.approx(
+        [n['similarity'] for a in expected for n in a['neighbours']],
+        abs=1e-6)
+    assert main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == str(files[0])
+    assert table[1].split()[-1] == expected[0]['neighbours'][0]['path']
+    # A failed query: its error in JSON, exit status 1.
+    assert main(['similar', str(tmp_path / 'gone.wav'), '--db', str(db),
+                 '-f', 'json']) == 1
+    gone, = json.loads(capsys.readouterr().out)
+    assert sorted(gone) == ['error', 'path']
+
+
+def test_similar_needs_an_existing_store_with_those_embeddings(
+        library, tmp_path, capsys):
+    root, files, db = library
+    assert main(['similar', str(files[0]), '--db',
+                 str(tmp_path / 'none.db')]) == 2
+    assert 'no library store there' in capsys.readouterr().err
+    assert not (tmp_path / 'none.db').exists()
+    assert main(['similar', str(files[0]), '--db', str(db),
+                 '--embed-model', 'crnn-msd']) == 2
+    assert 'no embeddings by crnn-msd' in capsys.readouterr().err
+
+
+def test_similar_to_stored_takes_and_gives_file_ids(library):
+    root, files, db = library
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        ids = {bytes(p).decode(): i for i, p in
+               conn.execute('SELECT id, path FROM files')}
+    query = str(files[3])
+    answer = similar_to_stored(db, ids[query], k=3)
+    expected = similar([files[3]], db, k=3)[0]['neighbours']
+    assert answer == [{'file_id': ids[n['path']], 'path': n['path'],
+                       'similarity': pytest.approx(n['similarity'])}
+                      for n in expected]
+    assert all(type(a['file_id']) is int and type(a['similarity']) is float
+               for a in answer)
+    with pytest.raises(InputError, match='no stored embedding'):
+        similar_to_stored(db, 10 ** 6)
+
+
+def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
+                                                     model_file):
+    root, files, db = library
+    copy = tmp_path / 'copy.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    with LibrarySimilarity(copy) as lib:
+        first = lib.to_stored(1, k=N)
+        assert len(first) == N - 1
+        old = lib.index()
+        # Another connection (a library run) adds a file whose vector is
+        # file 1's: it must be file 1's best neighbour at once.
+        with contextlib.closing(sqlite3.connect(copy)) as conn:
+            vector, model_id = conn.execute(
+                'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
+            ).fetchone()
+        with LibraryStore(copy) as store:
+            store.put_embeddings(model_id, [
+                (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+        second = lib.to_stored(1, k=N)
+        assert lib.index() is not old
+        assert second[0]['path'] == '/elsewhere/twin.wav'
+        assert second[0]['similarity'] == pytest.approx(1.0, abs=1e-6)
+        assert len(second) == N
+        # No change: the same index is kept.
+        assert lib.index() is lib.index()
+    # The cached index of similar_to_stored is never stale either.
+    assert similar_to_stored(copy, 1, k=1)[0]['path'] == '/elsewhere/twin.wav'
+    with LibraryStore(copy) as store:
+        store.put_embeddings(model_id, [
+            (b'/elsewhere/twin.wav', FileIdentity(1, 3, None),
+             np.zeros(len(vector) // 4, '<f4').tobytes())])
+    assert similar_to_stored(copy, 1, k=1)[0]['path'] != \
+        '/elsewhere/twin.wav'
+
+
+def test_a_changed_file_is_embedded_again_and_left_out_of_its_answer(
+        tmp_path, model_file):
+    files = make_library(tmp_path / 'lib', 5)
+    db = tmp_path / 'lib.db'
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        run.tag()
+    before = stored_vectors(db)[str(files[0])]
+    write_clip(files[0], 777, seconds=1.5)  # new audio, new size
+    answer, = similar([files[0]], db, k=10,
+                      embed_model=str(model_file))  # embedded on the fly
+    assert len(answer['neighbours']) == 4
+    assert str(files[0]) not in [n['path'] for n in answer['neighbours']]
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        assert run.tag().embedded == 1
+    assert not np.array_equal(stored_vectors(db)[str(files[0])], before)
+
+
+def _pca_reference(x, weights, r):
+    """Standardise (weighted), project on the top ``r`` principal axes of
+    the whole set (SVD, float64), normalise: rows to compare by dot
+    product."""
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    z = (x - mean) / (std * weights)
+    _, _, vt = np.linalg.svd(z, full_matrices=False)
+    p = z @ vt[:r].T
+    return p / np.linalg.norm(p, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize('blocks', [None, [30, 10]])
+def test_the_index_is_exact_cosine_after_the_projection(blocks):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 40)) @ rng.standard_normal((40, 40))
+    x[:, 30:] *= 50  # a block on another scale
+    index = SimilarityIndex(np.arange(300) * 3, x.astype(np.float32),
+                            dimensions=8, blocks=blocks)
+    weights = np.ones(40) if blocks is None else \
+        np.r_[np.full(30, np.sqrt(30)), np.full(10, np.sqrt(10))]
+    ref = _pca_reference(x, weights, 8)
+    for i in (0, 17, 299):
+        sims = ref @ ref[i]
+        sims[i] = -np.inf
+        best = np.argsort(-sims)[:5]
+        answer = index.search(x[i:i + 1], 5, [3 * i])[0]
+        assert [f for f, _ in answer] == [3 * j for j in best]
+        np.testing.assert_allclose([s for _, s in answer], sims[best],
+                                   atol=1e-5)
+
+
+def test_the_search_finds_the_exact_top_k_of_a_large_index():
+    # Beyond the sampled-threshold shortcut's size (4 x 8192 rows).
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50000, 12)).astype(np.float32)
+    index = SimilarityIndex(np.arange(50000), x, dimensions=12)
+    for i in (5, 49999):
+        q = index.stored_row(i)[0].astype(np.float64)
+        sims = index.columns.T.astype(np.float64) @ q
+        sims[i] = -np.inf
+        answer = index.search_projected(index.stored_row(i), 10, [i])[0]
+        assert [f for f, _ in answer] == list(np.argsort(-sims)[:10])
+
+
+def test_render_formats():
+    answers = [{'path': 'q.mp3', 'neighbours': [
+        {'path': 'a,b.mp3', 'similarity': 0.5, 'file_id': 3}]},
+        {'path': 'x.mp3', 'error': 'x.mp3: no such file'}]
+    assert json.loads(render(answers, 'json')) == [
+        {'path': 'q.mp3', 'neighbours': [{'path': 'a,b.mp3',
+                                          'similarity': 0.5}]},
+        {'path': 'x.mp3', 'error': 'x.mp3: no such file'}]
+    assert render(answers, 'csv') == \
+        'query,rank,path,similarity\nq.mp3,1,"a,b.mp3",0.500000\n'
+    assert render(answers, 'table') == \
+        'q.mp3\n   0.500  a,b.mp3\nx.mp3\n  error: x.mp3: no such file\n'
+
+
+# --- migration -------------------------------------------------------------
+
+#: The schema 1 tables, as chainer_tagger/library/store.py wrote them
+#: before embeddings (commit d179e17), verbatim.
+SCHEMA_1 = (
+    '''CREATE TABLE IF NOT EXISTS models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        weights_sha256 TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        window TEXT NOT NULL,
+        UNIQUE (name, weights_sha256, settings, window))''',
+    '''CREATE TABLE IF NOT EXISTS files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE)''',
+    '''CREATE TABLE IF NOT EXISTS results (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        failed INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        tagged_at TEXT NOT NULL,
+        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
+)
+
+
+def _schema_1_store(path):
+    conn = sqlite3.connect(path)
+    for statement in SCHEMA_1:
+        conn.execute(statement)
+    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
+    conn.execute('PRAGMA user_version = 1')
+    conn.execute('PRAGMA journal_mode = WAL')
+    conn.commit()
+    conn.close()
+
+
+def test_a_schema_1_store_is_migrated_and_keeps_its_rows(tmp_path,
+                                                         model_file):
+    assert LIBRARY_SCHEMA_VERSION == 2
+    files = make_library(tmp_path / 'lib', 4)
+    db = tmp_path / 'old.db'
+    _schema_1_store(db)
+    # Fill it as schema 1 did: a run's rows, written with the v1 tables
+    # only (the results are those of the tiny model, stored by today's
+    # code into a copy, then moved into the old file row by row).
+    scratch = tmp_path / 'scratch.db'
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=scratch) as run:
+        run.tag()
+    with contextlib.closing(sqlite3.connect(scratch)) as src, \
+            contextlib.closing(sqlite3.connect(db)) as dst:
+        for table in ('models', 'files', 'results'):
+            rows = src.execute('SELECT * FROM {}'.format(table)).fetchall()
+            dst.executemany('INSERT INTO {} VALUES ({})'.format(
+                table, ','.join('?' * len(rows[0]))), rows)
+        dst.commit()
+        before = {t: dst.execute('SELECT * FROM {} ORDER BY 1, 2'.format(
+            t)).fetchall() for t in ('models', 'files', 'results')}
+    with LibraryStore(db):
+        pass
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == 2
+        after = {t: conn.execute('SELECT * FROM {} ORDER BY 1, 2'.format(
+            t)).fetchall() for t in ('models', 'files', 'results')}
+        assert conn.execute('SELECT name, value FROM generations').fetchall() \
+            == [('embeddings', 0)]
+    assert after == before
+    from chainer_tagger.library.store import _tables, _read_only
+    with contextlib.closing(_read_only(db)) as conn:
+        assert _tables(conn) == expected_tables()
+    # The migrated store serves a run: every result reused, the files
+    # embedded (they have no embedding yet), then found by similar.
+    with LibraryRun([tmp_path / 'lib'], str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        summary = run.tag()
+    assert (summary.reused, summary.tagged, summary.embedded) == (4, 0, 4)
+    assert len(similar([files[0]], db, k=5)[0]['neighbours']) == 3
+
+
+def test_a_schema_1_file_with_other_tables_is_refused_not_migrated(
+        tmp_path):
+    db = tmp_path / 'odd.db'
+    conn = sqlite3.connect(db)
+    conn.execute('CREATE TABLE songs (title TEXT)')
+    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
+    conn.execute('PRAGMA user_version = 1')
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(LibraryStoreError, match='schema 1.*not that schema'):
+        LibraryStore(db)
+    assert db.read_bytes() == before
+
+
+def test_embed_model_without_a_store_is_refused(tmp_path, model_file,
+                                                capsys):
+    files = make_library(tmp_path / 'lib', 1)
+    assert main(['tag', str(files[0]), '-m', str(model_file),
+                 '--embed-model', str(model_file)]) == 2
+    assert '--embed-model only applies with --db' in capsys.readouterr().err
+
+
+def test_tag_db_stores_the_default_embedding_unless_none(tmp_path,
+                                                          model_file,
+                                                          capsys):
+    files = make_library(tmp_path / 'lib', 2)
+    db = tmp_path / 'lib.db'
+    assert main(['tag', str(tmp_path / 'lib'), '-m', str(model_file),
+                 '--db', str(db), '--embed-model', 'none',
+                 '--no-progress']) == 0
+    assert stored_vectors(db) == {}
+    assert main(['tag', str(tmp_path / 'lib'), '-m', str(model_file),
+                 '--db', str(db), '--no-progress']) == 0
+    assert 'embeddings: 2 files embedded by rnn0-msd+mfcc' in \
+        capsys.readouterr().err
+    vectors = stored_vectors(db)
+    assert sorted(vectors) == sorted(str(f) for f in files)
+    assert {len(v) for v in vectors.values()} == {72}
+    answer, = similar([files[0]], db, k=3)
+    assert [n['path'] for n in answer['neighbours']] == [str(files[1])]
