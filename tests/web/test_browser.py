@@ -1,10 +1,10 @@
 """``serve`` in a real browser: headless Chromium (Debian's package, which
 ``make install`` installs) driven by Playwright over a small store made by
-the library runner (``tag --db`` with embeddings) from the library test
-fixture: the page loads, a tag filter applies, a track plays and seeks
-(HTTP ranges), "more like this" lists neighbours, a file named like a
-script stays text, and the store is unchanged.  Screenshots go to
-``/tmp/serve-*.png``."""
+``tag --db --embed-model`` (the tiny model of the library test fixture,
+for the tags and the embeddings) over four 4-second clips: the page
+loads, a tag filter applies, a track plays and seeks (HTTP ranges), "more
+like this" lists neighbours, a file named like a script stays text, and
+the store is unchanged.  Screenshots go to ``/tmp/serve-*.png``."""
 import os
 import re
 import shutil
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import chainer_tagger
+from chainer_tagger.cli import main
 from chainer_tagger.web.store_view import Query, open_view
 
 from library_fixture import make_tiny_model, write_clip
@@ -43,8 +43,9 @@ def store(tmp_path_factory):
         write_clip(music / 'clip{}.wav'.format(i), i, seconds=4.0)
     write_clip(music / (XSS + '.wav'), 7, seconds=4.0)
     db = root / 'lib.db'
-    chainer_tagger.tag_library([str(music)], model=str(model), db=str(db),
-                               embed_model=str(model))
+    assert main(['tag', str(music), '-m', str(model), '--db', str(db),
+                 '--embed-model', str(model), '--no-progress', '-o',
+                 str(root / 'tags.json')]) == 0
     return db
 
 
