@@ -15,6 +15,7 @@ from chainer_tagger.cli import main
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
+from chainer_tagger.library.store import SCHEMAS
 from chainer_tagger.web import app as web_app
 from chainer_tagger.web.store_view import Query, open_view
 
@@ -296,6 +297,19 @@ def _newer(path):
     conn.close()
 
 
+def _older(path):
+    """A whole library of the schema before this one (which ``tag --db``
+    would migrate, and ``serve`` must not)."""
+    version = LIBRARY_SCHEMA_VERSION - 1
+    conn = sqlite3.connect(path)
+    for statement in SCHEMAS[version]:
+        conn.execute(statement)
+    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
+    conn.execute('PRAGMA user_version = {}'.format(version))
+    conn.commit()
+    conn.close()
+
+
 def _foreign(path):
     conn = sqlite3.connect(path)
     conn.execute('CREATE TABLE songs (path TEXT)')
@@ -310,6 +324,7 @@ def _foreign(path):
     (_foreign, "another program's SQLite database"),
     (_other_schema, "its tables are not that schema's"),
     (_newer, 'written by a newer chainer-tagger'),
+    (_older, 'run `chainer-tagger tag --db` on it once'),
     (lambda p: p.mkdir(), 'is a folder'),
 ])
 def test_a_store_it_cannot_read_is_one_line_at_start(tmp_path, capsys, make,
@@ -318,6 +333,7 @@ def test_a_store_it_cannot_read_is_one_line_at_start(tmp_path, capsys, make,
     if make is not None:
         make(db)
     before = sorted(os.listdir(tmp_path))
+    stamp = db.stat().st_mtime_ns if db.is_file() else None
     with pytest.raises(LibraryStoreError, match=words):
         web_app.build_app(db)
     assert main(['serve', '--db', str(db), '--port', '0']) == 2
@@ -325,6 +341,7 @@ def test_a_store_it_cannot_read_is_one_line_at_start(tmp_path, capsys, make,
     assert err.count('\n') == 1 and err.startswith('error: --db ')
     assert words in err
     assert sorted(os.listdir(tmp_path)) == before  # nothing made
+    assert stamp == (db.stat().st_mtime_ns if db.is_file() else None)
 
 
 def _start(args):
