@@ -27,6 +27,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 
 from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
@@ -113,6 +114,9 @@ class TagIndex:
     def __init__(self, store_path):
         self.store_path = store_path
         self.folder = tempfile.mkdtemp(prefix='chainer-tagger-serve-')
+        # Removed by close(), or at the latest when the process exits.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder,
+                                           ignore_errors=True)
         self._lock = threading.Lock()
         self._ready = None  # (fingerprint, path)
         self._building = None
@@ -182,7 +186,7 @@ class TagIndex:
                 self._ready = (stamp, path)
 
     def close(self):
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._finalizer()
 
 
 class Query:

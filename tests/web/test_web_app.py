@@ -261,6 +261,7 @@ def test_requests_leave_the_store_as_it_was(library):
             assert client.get(url).status_code == 200
         client.get('/audio/3', headers={'Range': 'bytes=0-9'})
     assert (db.read_bytes(), os.stat(db).st_mtime_ns) == before
+    assert not os.path.exists(app.state.view.index.folder)  # side index
     wal = Path(str(db) + '-wal')
     assert not wal.exists() or wal.stat().st_size == 0
 
