@@ -18,6 +18,10 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 	@# Open MPI for the distributed-training tests (mpi4py's wheel loads it).
 	command -v mpiexec >/dev/null || { apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openmpi-bin; }
+	@# Chromium for serve's browser test (Playwright drives this one; it
+	@# downloads no browser of its own).
+	command -v chromium >/dev/null || { apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.3"
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'

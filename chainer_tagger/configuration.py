@@ -434,6 +434,23 @@ KERAS_MAX_NESTING = 8
 #: loaded to decode them.
 HDF5_BUILTIN_FILTERS = (1, 2, 3, 4, 5, 6, 32000)
 
+# --- serve: the library's web page ------------------------------------------
+
+#: Where ``serve`` listens unless told otherwise: this machine only.
+WEB_HOST = '127.0.0.1'
+WEB_PORT = 8765
+#: Tracks on one page of the list, and the most a page may ask for.
+WEB_PAGE_SIZE = 50
+WEB_MAX_PAGE_SIZE = 500
+#: Tags shown beside each track in the list (the track's page shows all).
+WEB_TOP_TAGS = 5
+#: Tracks listed under "more like this".
+WEB_SIMILAR = 10
+#: Seconds a filtered or sorted page waits for the side index of scores
+#: being built (the build reads the store once; a query over the JSON
+#: meanwhile would read it again, competing) before it reads the JSON.
+WEB_INDEX_WAIT_SECONDS = 120
+
 
 def resolve_tags(tags):
     """Return a tuple of tag names from a vocabulary name or a sequence."""

@@ -1,11 +1,12 @@
 """The ``chainer-tagger`` command: one module per command group.
 
 A group's module (``tagging``, ``similar``, ``models``, ``training``,
-``embedding``, ``doctor``) declares its commands' arguments and imports
-nothing heavier than :mod:`chainer_tagger.configuration`; what a command
-does lives in :mod:`chainer_tagger.cli.run`, which imports the numerical
-stack (Chainer, NumPy, librosa...) and is imported only when its command
-runs (:data:`COMMANDS`).  So ``--version``, ``--help`` and mistakes in the
+``embedding``, ``doctor``, ``serving``) declares its commands' arguments
+and imports nothing heavier than :mod:`chainer_tagger.configuration`; what
+a command does lives in
+:mod:`chainer_tagger.cli.run`, which imports the numerical stack
+(Chainer, NumPy, librosa...) and is imported only when its command runs
+(:data:`COMMANDS`).  So ``--version``, ``--help`` and mistakes in the
 arguments answer at once (about 0.1 s rather than 3 s).
 
 Whatever goes wrong on purpose is one ``error:`` line on stderr and exit
@@ -19,8 +20,8 @@ import sys
 import warnings
 
 from chainer_tagger import __version__
-from chainer_tagger.cli import (doctor, embedding, models, similar, tagging,
-                                training)
+from chainer_tagger.cli import (doctor, embedding, models, serving,
+                                similar, tagging, training)
 from chainer_tagger.cli.common import Parser, print_stderr, resolve_progress
 from chainer_tagger.errors import ChainerTaggerError
 
@@ -40,6 +41,7 @@ COMMANDS = {
     'embed': 'chainer_tagger.cli.run.embedding:run_embed',
     'doctor': 'chainer_tagger.cli.run.doctor:run_doctor',
     'similar': 'chainer_tagger.cli.run.similar:run_similar',
+    'serve': 'chainer_tagger.cli.run.serving:run_serve',
 }
 
 
@@ -52,7 +54,8 @@ def build_parser():
                         help="print chainer-tagger's version and exit")
     sub = parser.add_subparsers(dest='command', required=True,
                                 metavar='COMMAND')
-    for group in (tagging, similar, models, training, embedding, doctor):
+    for group in (tagging, similar, models, training, embedding, doctor,
+                  serving):
         group.add_commands(sub)
     return parser
 

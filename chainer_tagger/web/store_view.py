@@ -1,0 +1,417 @@
+"""The library store as the web page reads it: read-only SQL queries.
+
+Every connection is opened with SQLite's ``mode=ro`` URI, so no request
+can write to the store, whatever goes wrong.  The store is checked once,
+when the server starts (:func:`open_view`): a file that is not a
+chainer-tagger library of this release's schema is one line and exit
+status 2 then, not an error page later.
+
+The store keeps each result as JSON (tags by decreasing score), with no
+table of scores by tag, so filtering and sorting by a tag would read every
+result's JSON (seconds on 100,000 tracks).  :class:`TagIndex` therefore
+copies the scores once, in a background thread, into a side database in a
+private temporary folder (never beside the store), with an index on
+``(model, tag, score)``; filtered and sorted pages are SQL queries driven
+by that index.  A filtered or sorted page asked for while the index is
+being built (at start, or again because the store changed since) waits
+for it, up to :data:`~chainer_tagger.configuration.WEB_INDEX_WAIT_SECONDS`
+(reading the JSON meanwhile would read the store a second time,
+competing); past that, or when a build failed, the same pages are answered
+by SQL over the JSON itself (correct, only slower).  Pages in file order
+use the index when it is ready, the store itself otherwise (the first
+ones need no index at all).
+"""
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import weakref
+from pathlib import Path
+
+from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
+                                          LIBRARY_SCHEMA_VERSION,
+                                          WEB_INDEX_WAIT_SECONDS,
+                                          WEB_TOP_TAGS)
+from chainer_tagger.errors import LibraryStoreError
+from chainer_tagger.library.store import existing_version
+
+#: The SQL of one tag's score inside a result's JSON (``?``: the tag).
+JSON_SCORE = ("(SELECT json_extract(j.value, '$.score') FROM "
+              "json_each(r.result, '$.tags') AS j WHERE "
+              "json_extract(j.value, '$.tag') = ?)")
+
+
+def read_only_uri(path):
+    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
+    every write through it)."""
+    return Path(path).resolve().as_uri() + '?mode=ro'
+
+
+def connect(path):
+    conn = sqlite3.connect(read_only_uri(path), uri=True,
+                           timeout=LIBRARY_BUSY_SECONDS,
+                           check_same_thread=False)
+    conn.execute('PRAGMA query_only = ON')
+    return conn
+
+
+def open_view(path):
+    """A :class:`StoreView` of the library at ``path``, or a one-line
+    :class:`LibraryStoreError` now: no such file, not a chainer-tagger
+    library, another schema, or unreadable."""
+    path = os.fspath(path)
+    version = existing_version(path)  # never writes; refuses what is not
+    if version is None:
+        raise LibraryStoreError(
+            '--db {}: no library there (make one with `chainer-tagger tag '
+            '--db {} MUSIC`)'.format(path, path))
+    if version != LIBRARY_SCHEMA_VERSION:
+        raise LibraryStoreError(
+            '--db {}: a library of schema {} (this release reads {}); run '
+            '`chainer-tagger tag --db` on it once to bring it up to date'
+            .format(path, version, LIBRARY_SCHEMA_VERSION))
+    try:
+        conn = connect(path)
+        try:
+            conn.execute('SELECT count(*) FROM models').fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise LibraryStoreError('--db {}: cannot be read ({})'.format(
+            path, e)) from None
+    return StoreView(path)
+
+
+def display_path(raw):
+    """A stored path (bytes) as text to show: undecodable bytes become
+    U+FFFD, never an error."""
+    return bytes(raw).decode('utf-8', 'replace')
+
+
+def fingerprint(path):
+    """What changes when a writer commits to the store: size and mtime
+    of the file and of its WAL."""
+    out = []
+    for name in (path, path + '-wal'):
+        try:
+            st = os.stat(name)
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+class TagIndex:
+    """The scores of every stored result by ``(model, tag)``, in a side
+    database built in a background thread (see the module's docstring).
+
+    :meth:`current` returns the path of an index built from the store as
+    it is now, or None (and starts a build) while there is none.
+    """
+
+    def __init__(self, store_path):
+        self.store_path = store_path
+        self.folder = tempfile.mkdtemp(prefix='chainer-tagger-serve-')
+        # Removed by close(), or at the latest when the process exits.
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder,
+                                           ignore_errors=True)
+        self._lock = threading.Lock()
+        self._ready = None  # (fingerprint, path)
+        self._building = None
+        self._generation = 0
+
+    def current(self):
+        now = fingerprint(self.store_path)
+        with self._lock:
+            if self._ready is not None and self._ready[0] == now:
+                return self._ready[1]
+            if self._building is None:
+                self._generation += 1
+                path = os.path.join(self.folder, 'scores-{}.db'.format(
+                    self._generation))
+                self._building = threading.Thread(
+                    target=self._build, args=(now, path), daemon=True)
+                self._building.start()
+        return None
+
+    def wait(self, timeout=None):
+        """Wait for a build in progress (tests and the benchmark); returns
+        the index's path, or None."""
+        self.current()
+        thread = self._building
+        if thread is not None:
+            thread.join(timeout)
+        return self.current()
+
+    def _build(self, stamp, path):
+        try:
+            conn = sqlite3.connect(path, uri=True)
+            try:
+                conn.execute('ATTACH DATABASE ? AS store',
+                             (read_only_uri(self.store_path),))
+                conn.executescript('''
+                    PRAGMA main.journal_mode = OFF;
+                    PRAGMA main.synchronous = OFF;
+                    CREATE TABLE scores (
+                        model_id INTEGER NOT NULL, tag TEXT NOT NULL,
+                        file_id INTEGER NOT NULL, score REAL NOT NULL,
+                        PRIMARY KEY (model_id, tag, file_id)) WITHOUT ROWID;
+                    INSERT INTO scores
+                        SELECT r.model_id, json_extract(j.value, '$.tag'),
+                               r.file_id, json_extract(j.value, '$.score')
+                        FROM store.results AS r,
+                             json_each(r.result, '$.tags') AS j
+                        WHERE r.failed = 0;
+                    CREATE INDEX by_score ON scores (model_id, tag, score);
+                    CREATE TABLE tracks (
+                        model_id INTEGER NOT NULL, path BLOB NOT NULL,
+                        file_id INTEGER NOT NULL,
+                        PRIMARY KEY (model_id, path)) WITHOUT ROWID;
+                    INSERT INTO tracks
+                        SELECT r.model_id, f.path, r.file_id
+                        FROM store.results AS r
+                        JOIN store.files AS f ON f.id = r.file_id
+                        WHERE r.failed = 0;
+                    ANALYZE main;
+                ''')
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            path = None  # pages keep using the JSON; tried again next time
+        with self._lock:
+            self._building = None
+            if path is not None:
+                self._ready = (stamp, path)
+
+    def close(self):
+        self._finalizer()
+
+
+class Query:
+    """What the list shows: ``filters`` ``[(tag, min score)]`` (all must
+    hold), ``sort`` (a tag: by its score, best first; None: by path),
+    ``page`` (from 1) of ``size`` tracks."""
+
+    def __init__(self, model_id, filters=(), sort=None, page=1, size=50):
+        self.model_id = model_id
+        self.filters = list(filters)
+        self.sort = sort
+        self.page = page
+        self.size = size
+
+
+class StoreView:
+    """Read-only queries on one library store (see the module's
+    docstring); one connection per call, so requests on several threads
+    never share one."""
+
+    def __init__(self, path):
+        self.path = path
+        self.index = TagIndex(path)
+        self._models = None
+
+    def close(self):
+        self.index.close()
+
+    def _conn(self, index=None):
+        conn = connect(self.path)
+        if index is not None:
+            conn.execute('ATTACH DATABASE ? AS idx', (read_only_uri(index),))
+        return conn
+
+    def root(self):
+        """The folder every stored file is under (names are shown from
+        there: ``album/track.mp3``), or ''."""
+        conn = self._conn()
+        try:
+            low, high = conn.execute(
+                'SELECT min(path), max(path) FROM files').fetchone()
+        finally:
+            conn.close()
+        if low is None:
+            return ''
+        low, high = display_path(low), display_path(high)
+        common = os.path.commonprefix([low, high])
+        return common[:common.rfind('/') + 1]
+
+    def models(self):
+        """``[{'id', 'name', 'tags', 'tracks', 'failed'}]`` of the models
+        with results (not those that only gave embeddings), the model
+        with the most tracks first (counted again only when the store
+        changed)."""
+        stamp = fingerprint(self.path)
+        cached = self._models
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        conn = self._conn()
+        try:
+            rows = conn.execute(
+                'SELECT m.id, m.name, m.settings, '
+                '(SELECT count(*) FROM results WHERE model_id = m.id AND '
+                'failed = 0), (SELECT count(*) FROM results WHERE '
+                'model_id = m.id AND failed = 1) FROM models AS m').fetchall()
+            out = []
+            for model_id, name, settings, tracks, failed in rows:
+                if not tracks + failed:
+                    continue  # an embedding model's row: no tags
+                tags = _model_tags(conn, model_id, settings)
+                out.append({'id': model_id, 'name': name, 'tags': tags,
+                            'tracks': tracks, 'failed': failed})
+        finally:
+            conn.close()
+        out.sort(key=lambda m: (-m['tracks'], m['id']))
+        self._models = (stamp, out)
+        return out
+
+    def tracks(self, query):
+        """``(total, rows)``: the number of tracks that pass the filters,
+        and one page of them: ``{'id', 'path', 'tags' (the best
+        :data:`WEB_TOP_TAGS`), 'scores' ({tag: score} of the filter and
+        sort tags)}``."""
+        index = self.index.current()
+        if index is None and (query.filters or query.sort):
+            index = self.index.wait(WEB_INDEX_WAIT_SECONDS)
+        sql, args = _page_sql(query, index is not None)
+        conn = self._conn(index)
+        try:
+            if query.filters:
+                total = conn.execute(sql['count'],
+                                     args['count']).fetchone()[0]
+            else:
+                total = next((m['tracks'] for m in self.models()
+                              if m['id'] == query.model_id), 0)
+            # The page's ids first (the sort carries no JSON), then
+            # their rows.
+            ids = [i for i, in conn.execute(
+                'SELECT {} {}{} LIMIT ? OFFSET ?'.format(
+                    sql['select'], sql['from'], sql['order']),
+                args['from'] + args['order'] + [
+                    query.size, (query.page - 1) * query.size])]
+            found = {i: (path, result) for i, path, result in conn.execute(
+                'SELECT r.file_id, f.path, r.result FROM results AS r JOIN '
+                'files AS f ON f.id = r.file_id WHERE r.model_id = ? AND '
+                'r.file_id IN ({})'.format(', '.join('?' * len(ids))),
+                [query.model_id] + ids)}
+        finally:
+            conn.close()
+        wanted = [t for t, _ in query.filters] + (
+            [query.sort] if query.sort else [])
+        out = []
+        for file_id in ids:
+            path, result = found[file_id]
+            tags = json.loads(result).get('tags', [])
+            scores = {t['tag']: t['score'] for t in tags}
+            out.append({'id': file_id, 'path': display_path(path),
+                        'tags': tags[:WEB_TOP_TAGS],
+                        'scores': {t: scores.get(t) for t in wanted}})
+        return total, out
+
+    def track(self, file_id):
+        """``{'id', 'path', 'results': [{'model', 'model_id', 'result',
+        'tagged_at'}]}`` of one stored file, or None."""
+        conn = self._conn()
+        try:
+            row = conn.execute('SELECT path FROM files WHERE id = ?',
+                               (file_id,)).fetchone()
+            if row is None:
+                return None
+            results = conn.execute(
+                'SELECT m.name, m.id, r.result, r.tagged_at FROM results AS '
+                'r JOIN models AS m ON m.id = r.model_id WHERE r.file_id = ? '
+                'ORDER BY m.id', (file_id,)).fetchall()
+        finally:
+            conn.close()
+        return {'id': file_id, 'path': display_path(row[0]),
+                'results': [{'model': name, 'model_id': model_id,
+                             'result': json.loads(result),
+                             'tagged_at': tagged_at}
+                            for name, model_id, result, tagged_at in results]}
+
+    def audio_path(self, file_id):
+        """The path (as the file system wants it) of a file the store
+        holds, by its id; None for an id the store does not hold.  The
+        only way the page finds a file to play: no path ever comes from a
+        request."""
+        conn = self._conn()
+        try:
+            row = conn.execute('SELECT path FROM files WHERE id = ?',
+                               (file_id,)).fetchone()
+        finally:
+            conn.close()
+        return None if row is None else os.fsdecode(bytes(row[0]))
+
+
+def _model_tags(conn, model_id, settings):
+    """A model's tags: from its settings, else from one stored result."""
+    try:
+        tags = json.loads(settings).get('tags')
+    except ValueError:
+        tags = None
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tags
+    row = conn.execute('SELECT result FROM results WHERE model_id = ? AND '
+                       'failed = 0 LIMIT 1', (model_id,)).fetchone()
+    if row is None:
+        return []
+    return sorted(t['tag'] for t in json.loads(row[0]).get('tags', []))
+
+
+def _page_sql(query, indexed):
+    """The ``FROM ... WHERE`` and ``ORDER BY`` of a page, with their
+    arguments, over the side index (``indexed``) or the JSON itself.
+
+    With the index, the sort tag's scores best first (``by_score``) or
+    the paths in order (``tracks``) drive the query and each filter is a
+    lookup by primary key, so a page stops after its rows; the index
+    holds only results that did not fail, so the big ``results`` table
+    (the JSON) is read only for the page's own rows."""
+    count, count_args = None, []
+    if indexed:
+        if query.sort:  # that tag's scores, best first, drive
+            frm = ['FROM idx.scores AS d']
+            where = ['d.model_id = ? AND d.tag = ?']
+            where_args = [query.model_id, query.sort]
+            order = 'd.score DESC, d.file_id'
+        else:  # the paths, in order, drive
+            frm = ['FROM idx.tracks AS d']
+            where, where_args = ['d.model_id = ?'], [query.model_id]
+            order = 'd.path'
+        from_args = []
+        for i, (tag, low) in enumerate(query.filters):
+            frm.append('CROSS JOIN idx.scores AS s{i} ON s{i}.model_id = '
+                       'd.model_id AND s{i}.tag = ? AND s{i}.file_id = '
+                       'd.file_id AND s{i}.score >= ?'.format(i=i))
+            from_args += [tag, low]
+        select, order_args = 'd.file_id', []
+        if query.filters:  # counted over the first filter's range
+            (tag, low), rest = query.filters[0], query.filters[1:]
+            count = ['SELECT count(*) FROM idx.scores AS c'] + [
+                'CROSS JOIN idx.scores AS c{i} ON c{i}.model_id = '
+                'c.model_id AND c{i}.tag = ? AND c{i}.file_id = c.file_id '
+                'AND c{i}.score >= ?'.format(i=i) for i in range(len(rest))]
+            count.append('WHERE c.model_id = ? AND c.tag = ? AND '
+                         'c.score >= ?')
+            count_args = [x for pair in rest for x in pair] + [
+                query.model_id, tag, low]
+    else:
+        frm = ['FROM results AS r JOIN files AS f ON f.id = r.file_id']
+        from_args = []
+        where, where_args = ['r.model_id = ?', 'r.failed = 0'], [
+            query.model_id]
+        for tag, low in query.filters:
+            where.append(JSON_SCORE + ' >= ?')
+            where_args += [tag, low]
+        if query.sort:
+            order, order_args = JSON_SCORE + ' DESC, r.file_id', [query.sort]
+        else:
+            order, order_args = 'f.path', []
+        select = 'r.file_id'
+    where = ' WHERE ' + ' AND '.join(where)
+    return ({'select': select, 'from': ' '.join(frm) + where,
+             'count': ' '.join(count) if count else
+             'SELECT count(*) ' + ' '.join(frm) + where,
+             'order': ' ORDER BY ' + order},
+            {'from': from_args + where_args, 'order': order_args,
+             'count': count_args if count else from_args + where_args})
