@@ -37,7 +37,7 @@ class ClassScores:
         return self.scores(self.logits(x))
 
     def training_logits(self, x):
-        """What a training loss (:mod:`chainer_tagger.training.losses`)
+        """What a training loss (``chainer_tagger.training.losses``)
         takes from model inputs: the logits, ``(N, n_classes)``.  An
         ensemble gives each member's instead (see
         :meth:`~chainer_tagger.models.Music2Vec.training_head`)."""
