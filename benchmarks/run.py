@@ -1,7 +1,7 @@
 """chainer-tagger benchmark: speed and memory, one command.
 
     python benchmarks/run.py [--quick] [--gpu ID] [--onnx-batch N]
-                             [--peer PYTHON [--rounds N]] [--note TEXT]
+                             [--peer PYTHON [--rounds N] [--peer-only]] [--note TEXT]
     python benchmarks/run.py --pipeline [--note TEXT]
 
 ``--pipeline`` runs only the GEMM rates and the split of ``tag``'s path
@@ -35,7 +35,8 @@ With ``--peer PYTHON`` (a Python with PyTorch, outside the project; see
 (``../shared/peer/torch_peer.py``) on the same five workloads, ``--rounds``
 times interleaved with chainer-tagger's (each workload in a fresh
 process), and prints the ratio PyTorch time / chainer-tagger time of the
-best of each side.  Writes what it printed, with the machine, date, commit
+best of each side (also into ``benchmarks/results/peer.json``;
+``--peer-only`` runs just that comparison).  Writes what it printed, with the machine, date, commit
 and command, to ``benchmarks/results/speed.json`` (``--results``), which
 the documentation renders.  Needs CHAINER_TAGGER_WEIGHTS_DIR (as the tests) for
 the pretrained models.  Not part of the test suite.
@@ -644,6 +645,8 @@ def main():
                    help='a note on the run, kept with the results')
     p.add_argument('--peer', metavar='PYTHON',
                    help='a Python with PyTorch: compare with the peer')
+    p.add_argument('--peer-only', action='store_true',
+                   help='only the comparison with the peer (--peer)')
     p.add_argument('--rounds', type=int, default=3,
                    help='interleaved rounds of the peer comparison')
     p.add_argument('--row', nargs='+', metavar='NAME',
@@ -652,6 +655,8 @@ def main():
                    help=argparse.SUPPRESS)
     add_results_option(p, 'speed')
     args = p.parse_args()
+    if args.peer_only and not args.peer:
+        p.error('--peer-only needs --peer PYTHON')
     if args.pipeline and args.results is None:
         args.results = str(ROOT / 'benchmarks' / 'results' / 'pipeline.json')
     repeat = args.repeat or (1 if args.quick else 3)
@@ -680,6 +685,9 @@ def main():
                 rate, gemm['numpy']))
     print(line + '\n')
     recorder.line(line)
+    if args.peer_only:
+        peer_section(args, repeat, None)
+        return 0
     if args.pipeline:
         pipeline_section(alone('pipeline', label='pipeline split'), gemm,
                          recorder)
@@ -786,10 +794,22 @@ def main():
     print(line)
     recorder.line(line)
     if args.peer:
-        print('\nPyTorch peer ({}), {} interleaved rounds:'.format(
-            args.peer, args.rounds))
-        compare_with_peer(args.peer, args.rounds, repeat, recorder)
+        peer_section(args, repeat, recorder)
     recorder.write(args.results, note=args.note)
+
+
+def peer_section(args, repeat, recorder):
+    """The comparison with the PyTorch peer, into ``recorder`` (the whole
+    run's) and always into its own ``benchmarks/results/peer.json``, which
+    the documentation shows."""
+    print('\nPyTorch peer ({}), {} interleaved rounds:'.format(
+        args.peer, args.rounds))
+    own = Recorder('peer')
+    compare_with_peer(args.peer, args.rounds, repeat, own)
+    if recorder is not None:
+        recorder.tables.extend(own.tables)
+    own.write(None if args.results == '' else
+              ROOT / 'benchmarks' / 'results' / 'peer.json', note=args.note)
 
 
 if __name__ == '__main__':
