@@ -358,7 +358,9 @@ LIBRARY_APPLICATION_ID = 0x43544C42
 #: lower one is migrated when opened (``library.store.MIGRATIONS``).
 #: 2: each file's embedding (``embeddings``) and the ``generations``
 #: stamp that tells an index built from them that it is stale.
-LIBRARY_SCHEMA_VERSION = 2
+#: 3: every result's scores by tag (``scores``), for pages that filter and
+#: sort by a tag's score.
+LIBRARY_SCHEMA_VERSION = 3
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60
 

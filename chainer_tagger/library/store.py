@@ -104,13 +104,48 @@ SCHEMA_V2_ADDS = (
         value INTEGER NOT NULL) WITHOUT ROWID''',
 )
 
+#: Schema 2 whole, as it was written (kept to check a file of that schema
+#: before migrating it).
+SCHEMA_V2 = SCHEMA_V1 + SCHEMA_V2_ADDS
+
+#: What version 3 adds: every score of every result, one row per (file,
+#: model, tag), written in the transaction of its result (see
+#: :meth:`LibraryStore.put`), so a page can filter and sort by a tag's
+#: score with SQL instead of reading each result's JSON.  Its key
+#: ``(file, model, tag)`` finds a file's scores (to replace them, or to
+#: test a filter); ``scores_by_tag`` lists one tag's scores of a model,
+#: best first; ``results_by_model`` lists and counts a model's results
+#: without reading their JSON.  A failed result has no scores.
+SCHEMA_V3_ADDS = (
+    '''CREATE TABLE IF NOT EXISTS scores (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        tag TEXT NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (file_id, model_id, tag)) WITHOUT ROWID''',
+    '''CREATE INDEX IF NOT EXISTS scores_by_tag ON scores
+        (model_id, tag, score DESC, file_id)''',
+    '''CREATE INDEX IF NOT EXISTS results_by_model ON results
+        (model_id, failed, file_id)''',
+)
+
+#: The scores of the stored results, as :meth:`LibraryStore.put` writes
+#: them: what a migration to schema 3 fills ``scores`` with.
+FILL_SCORES = (
+    '''INSERT INTO scores (file_id, model_id, tag, score)
+        SELECT r.file_id, r.model_id, json_extract(j.value, '$.tag'),
+               json_extract(j.value, '$.score')
+        FROM results AS r, json_each(r.result, '$.tags') AS j
+        WHERE r.failed = 0''',
+)
+
 #: The schema this release writes
 #: (:data:`~chainer_tagger.configuration.LIBRARY_SCHEMA_VERSION`).
-SCHEMA = SCHEMA_V1 + SCHEMA_V2_ADDS
+SCHEMA = SCHEMA_V2 + SCHEMA_V3_ADDS
 
 #: Each schema version's tables, to check a file before using or
 #: migrating it.
-SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA}
+SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA}
 
 #: The rows every new or migrated database starts with: the embeddings'
 #: generation, and a random number naming this database, so that a copy
@@ -123,7 +158,8 @@ INITIAL_ROWS = ("INSERT INTO generations (name, value) VALUES "
 #: ``{version: statements}`` that turn a database of that version into the
 #: next one, in one transaction with the rows kept (see
 #: :func:`migrate`).
-MIGRATIONS = {1: SCHEMA_V2_ADDS + INITIAL_ROWS}
+MIGRATIONS = {1: SCHEMA_V2_ADDS + INITIAL_ROWS,
+              2: SCHEMA_V3_ADDS + FILL_SCORES}
 
 
 #: What identifies a model's results: its ``name``, the ``weights_sha256``
@@ -468,12 +504,24 @@ class LibraryStore:
     def put(self, model_id, rows):
         """Store results, all in one transaction: ``rows`` of
         ``(path key, FileIdentity, result dict)``; a file's earlier result
-        for the model is replaced."""
+        for the model is replaced.  Each result's scores go into
+        ``scores`` in the same transaction (its earlier ones removed), so
+        the two never disagree, whichever process writes (a plain run,
+        rank 0 of a distributed one, a resumed one)."""
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds')
         with self._transaction():
             for key, identity, result in rows:
                 file_id = self._file_id(key)
+                self._conn.execute(
+                    'DELETE FROM scores WHERE file_id = ? AND model_id = ?',
+                    (file_id, model_id))
+                if 'error' not in result:
+                    self._conn.executemany(
+                        'INSERT INTO scores (file_id, model_id, tag, score) '
+                        'VALUES (?, ?, ?, ?)',
+                        [(file_id, model_id, t['tag'], t['score'])
+                         for t in result.get('tags') or ()])
                 self._conn.execute(
                     'INSERT INTO results (file_id, model_id, size, mtime_ns, '
                     'sha256, failed, result, tagged_at) '
