@@ -448,10 +448,6 @@ WEB_MAX_PAGE_SIZE = 500
 WEB_TOP_TAGS = 5
 #: Tracks listed under "more like this".
 WEB_SIMILAR = 10
-#: Seconds a filtered or sorted page waits for the side index of scores
-#: being built (the build reads the store once; a query over the JSON
-#: meanwhile would read it again, competing) before it reads the JSON.
-WEB_INDEX_WAIT_SECONDS = 120
 
 
 def resolve_tags(tags):

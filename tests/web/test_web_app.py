@@ -95,16 +95,10 @@ def test_list_shows_every_track_with_best_tags_and_pages(client, library):
         '/?size=5').text
 
 
-@pytest.mark.parametrize('indexed', [False, True])
-def test_filters_and_sort_are_exact_with_and_without_the_index(
-        library, indexed):
+def test_filters_and_sort_are_exact(library):
     db, ids, tracks = library
     view = open_view(db)
     try:
-        if indexed:
-            assert view.index.wait(60) is not None
-        else:
-            view.index.current = lambda: None
         for filters, sort in [([], None),
                               ([('rock', 0.5)], None),
                               ([('rock', 0.3), ('calm', 0.4)], None),
@@ -255,13 +249,11 @@ def test_requests_leave_the_store_as_it_was(library):
     before = db.read_bytes(), os.stat(db).st_mtime_ns
     app = web_app.build_app(db)
     with TestClient(app, base_url='http://localhost') as client:
-        assert app.state.view.index.wait(60) is not None
         for url in ['/', '/?tag=rock&min=0.2&sort=jazz', '/track/1',
                     '/audio/2', '/?page=2&size=3', '/track/1/similar']:
             assert client.get(url).status_code == 200
         client.get('/audio/3', headers={'Range': 'bytes=0-9'})
     assert (db.read_bytes(), os.stat(db).st_mtime_ns) == before
-    assert not os.path.exists(app.state.view.index.folder)  # side index
     wal = Path(str(db) + '-wal')
     assert not wal.exists() or wal.stat().st_size == 0
 
