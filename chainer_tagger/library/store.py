@@ -183,8 +183,8 @@ def canonical_json(value):
 def _read_only(path):
     """A connection that cannot write: used to look at a file before
     deciding whether it may be opened for writing."""
-    uri = Path(path).resolve().as_uri() + '?mode=ro'
-    return sqlite3.connect(uri, uri=True, timeout=LIBRARY_BUSY_SECONDS)
+    return sqlite3.connect(read_only_uri(path), uri=True,
+                           timeout=LIBRARY_BUSY_SECONDS)
 
 
 def existing_version(path):
@@ -258,6 +258,31 @@ def existing_version(path):
                 path, version, _difference(tables,
                                            expected_tables(version))))
     return version
+
+
+def check_current(path):
+    """Check, without writing, that ``path`` holds a library of this
+    release's schema, as a reader that must not migrate it needs (``serve``,
+    a read-only :class:`LibraryStore`); a one-line
+    :class:`LibraryStoreError` otherwise, one of an older schema saying
+    which command brings it up to date."""
+    path = os.fspath(path)
+    version = existing_version(path)  # never writes; refuses what is not
+    if version is None:
+        raise LibraryStoreError(
+            '--db {}: no library there (make one with `chainer-tagger tag '
+            '--db {} MUSIC`)'.format(path, path))
+    if version != LIBRARY_SCHEMA_VERSION:
+        raise LibraryStoreError(
+            '--db {}: a library of schema {} (this release reads {}); run '
+            '`chainer-tagger tag --db` on it once to bring it up to date'
+            .format(path, version, LIBRARY_SCHEMA_VERSION))
+
+
+def read_only_uri(path):
+    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
+    every write through it)."""
+    return Path(path).resolve().as_uri() + '?mode=ro'
 
 
 def _tables(conn):
@@ -410,7 +435,8 @@ def migrate(path):
 
 
 class LibraryStore:
-    """A library database, opened for reading and writing.
+    """A library database, opened for reading and writing (or reading
+    only).
 
     Parameters
     ----------
@@ -421,10 +447,20 @@ class LibraryStore:
     threads : bool
         Let threads other than this one use the connection (the caller
         serialises them).
+    read_only : bool
+        Open it through a ``mode=ro`` connection (``query_only`` too), for
+        a reader that promises to write nothing (``serve``): nothing is
+        created or migrated, a missing store or one of an older schema is
+        a :class:`LibraryStoreError` (:func:`check_current`), and every
+        method that writes fails with one.
     """
 
-    def __init__(self, path, threads=False):
+    def __init__(self, path, threads=False, read_only=False):
         self.path = os.fspath(path)
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only(threads)
+            return
         try:
             version = existing_version(self.path)
             if version is None:
@@ -446,6 +482,22 @@ class LibraryStore:
         except sqlite3.Error as e:
             self._conn.close()
             raise LibraryStoreError('--db {}: cannot be used ({})'.format(
+                self.path, e)) from None
+
+    def _open_read_only(self, threads):
+        check_current(self.path)
+        try:
+            self._conn = sqlite3.connect(read_only_uri(self.path), uri=True,
+                                         timeout=LIBRARY_BUSY_SECONDS,
+                                         isolation_level=None,
+                                         check_same_thread=not threads)
+            try:
+                self._conn.execute('PRAGMA query_only = ON')
+            except sqlite3.Error:
+                self._conn.close()
+                raise
+        except sqlite3.Error as e:
+            raise LibraryStoreError('--db {}: cannot be read ({})'.format(
                 self.path, e)) from None
 
     @contextlib.contextmanager

@@ -11,7 +11,8 @@ Routes (all ``GET``; nothing on the page writes anywhere):
     the store can draw no taggram;
 ``/track/{id}/similar``
     "more like this", from
-    :func:`chainer_tagger.library.similarity.similar_to_stored`;
+    :func:`chainer_tagger.library.similarity.similar_to_stored`, with the
+    store opened read-only like every other connection;
 ``/audio/{id}``
     the file's bytes, with HTTP range requests (206) so the player can
     seek.  The only way a file is reached: by its integer id in the
@@ -154,7 +155,8 @@ def build_app(db, hosts=LOCAL_NAMES):
                 file_id))
         notice, rows = None, []
         try:
-            rows = similar_to_stored(view.path, file_id, k=WEB_SIMILAR)
+            rows = similar_to_stored(view.path, file_id, k=WEB_SIMILAR,
+                                     read_only=True)
         except ChainerTaggerError as e:
             notice = str(e)
         return render(request, 'similar.html', {

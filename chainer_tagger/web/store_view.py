@@ -16,19 +16,10 @@ the file's score by the ``scores`` key.  Only the page's own results
 import json
 import os
 import sqlite3
-from pathlib import Path
 
-from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
-                                          LIBRARY_SCHEMA_VERSION,
-                                          WEB_TOP_TAGS)
+from chainer_tagger.configuration import LIBRARY_BUSY_SECONDS, WEB_TOP_TAGS
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.library.store import existing_version
-
-
-def read_only_uri(path):
-    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
-    every write through it)."""
-    return Path(path).resolve().as_uri() + '?mode=ro'
+from chainer_tagger.library.store import check_current, read_only_uri
 
 
 def connect(path):
@@ -44,16 +35,7 @@ def open_view(path):
     :class:`LibraryStoreError` now: no such file, not a chainer-tagger
     library, another schema, or unreadable."""
     path = os.fspath(path)
-    version = existing_version(path)  # never writes; refuses what is not
-    if version is None:
-        raise LibraryStoreError(
-            '--db {}: no library there (make one with `chainer-tagger tag '
-            '--db {} MUSIC`)'.format(path, path))
-    if version != LIBRARY_SCHEMA_VERSION:
-        raise LibraryStoreError(
-            '--db {}: a library of schema {} (this release reads {}); run '
-            '`chainer-tagger tag --db` on it once to bring it up to date'
-            .format(path, version, LIBRARY_SCHEMA_VERSION))
+    check_current(path)  # never writes; refuses what is not
     try:
         conn = connect(path)
         try:

@@ -214,3 +214,26 @@ def test_a_run_and_a_resumed_run_write_the_scores_once(tmp_path,
     assert stored == from_json and len(stored) == 4 * 5
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute('PRAGMA foreign_key_check').fetchall() == []
+
+
+def test_a_read_only_store_never_migrates_nor_writes(tmp_path):
+    from chainer_tagger.library.similarity import similar_to_stored
+    db = tmp_path / 'old.db'
+    schema_2_store(db, {'/m/a.mp3': result('/m/a.mp3', {'rock': 0.5})})
+    before = db.read_bytes()
+    for open_it in (lambda: LibraryStore(db, read_only=True),
+                    lambda: similar_to_stored(db, 1, read_only=True)):
+        with pytest.raises(LibraryStoreError,
+                           match='schema 2 .*run `chainer-tagger tag --db` '
+                                 'on it once'):
+            open_it()
+    assert db.read_bytes() == before
+    with pytest.raises(LibraryStoreError, match='no library there'):
+        LibraryStore(tmp_path / 'none.db', read_only=True)
+    assert not (tmp_path / 'none.db').exists()
+    with LibraryStore(db):  # migrated by a writer
+        pass
+    with LibraryStore(db, read_only=True) as store:
+        assert store.model_settings(1) == {}
+        with pytest.raises(LibraryStoreError, match='readonly'):
+            store.model_id(ModelIdentity('x', 'ab', {}, {}))

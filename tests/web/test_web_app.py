@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -15,7 +16,8 @@ from chainer_tagger.cli import main
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.library.store import SCHEMAS
+from chainer_tagger.library.file_identity import FileIdentity
+from chainer_tagger.library.store import SCHEMAS, LibraryStore, ModelIdentity
 from chainer_tagger.web import app as web_app
 from chainer_tagger.web.store_view import Query, open_view
 
@@ -371,12 +373,12 @@ def test_similar_lists_the_contracts_rows(client, library, monkeypatch):
     other = str(db.parent / 'music' / (XSS + '.mp3'))
     calls = []
 
-    def fake(db_path, file_id, k=10):
-        calls.append((db_path, file_id, k))
+    def fake(db_path, file_id, k=10, read_only=False):
+        calls.append((db_path, file_id, k, read_only))
         return [{'file_id': ids[other], 'path': other, 'similarity': 0.875}]
     monkeypatch.setattr(web_app, 'similar_to_stored', fake)
     text = client.get('/track/{}/similar'.format(ids[path])).text
-    assert calls == [(str(db), ids[path], 10)]
+    assert calls == [(str(db), ids[path], 10, True)]
     assert '0.875' in text and 'data-src="/audio/{}"'.format(ids[other]) \
         in text
     assert '<script>alert' not in text
@@ -388,3 +390,48 @@ def test_similar_without_embeddings_is_a_one_line_notice(client, library):
     notice = text.split('<p class="notice" id="similar-notice">')[1]
     notice = notice.split('</p>')[0]
     assert 'no embeddings by' in notice and '\n' not in notice
+
+
+def test_more_like_this_opens_the_store_read_only(library, monkeypatch):
+    """The similarity index is built from the store's embeddings through
+    ``mode=ro`` connections only (the similarity API's own, too), and
+    nothing is written beside the store."""
+    db, ids, tracks = library
+    rng = np.random.RandomState(0)
+    with LibraryStore(db) as store:
+        model = store.model_id(ModelIdentity('emb', '1' * 64, {}, {}))
+        store.put_embeddings(model, [
+            (p.encode('utf-8', 'surrogateescape'),
+             FileIdentity(1, 1, None), rng.rand(6).astype('<f4').tobytes())
+            for p in tracks])
+    with sqlite3.connect(db) as conn:  # a writer's last close: no WAL left
+        conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    conn.close()
+    before = files_beside(db), db.read_bytes()
+    opened = []
+    connect = sqlite3.connect
+
+    def recording(database, *args, **kwargs):
+        opened.append((str(database), kwargs.get('uri', False)))
+        return connect(database, *args, **kwargs)
+    monkeypatch.setattr(sqlite3, 'connect', recording)
+    with TestClient(web_app.build_app(db),
+                    base_url='http://127.0.0.1:8765') as client:
+        opened.clear()  # from here on: the request alone
+        text = client.get('/track/{}/similar'.format(ids[str(
+            db.parent / 'music' / 'track03.wav')])).text
+    assert 'id="similar-notice"' not in text
+    assert len(listed(text)) == 10  # WEB_SIMILAR of the 12 others
+    assert opened, 'the route opened no connection'
+    assert all(uri and name.endswith('?mode=ro') for name, uri in opened), \
+        opened
+    # No index saved beside it (SQLite's own -wal and -shm aside: a
+    # reader of a WAL database may leave them, the WAL empty).
+    assert (files_beside(db), db.read_bytes()) == before
+    wal = Path(str(db) + '-wal')
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def files_beside(db):
+    return sorted(n for n in os.listdir(db.parent)
+                  if not n.endswith(('-wal', '-shm')))
