@@ -300,7 +300,7 @@ class LibrarySimilarity:
     ----------
     db : str or path-like
         A library store (it must exist; it is migrated if older, as any
-        open does).
+        open does, unless ``read_only``).
     embed_model : str or model, optional
         The embedding model: a registry name or model file (matched with
         the store's embeddings by name, or by full identity once it has

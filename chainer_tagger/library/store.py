@@ -5,9 +5,10 @@ its weights, its settings and the window settings, see
 :class:`ModelIdentity`), one row per audio file: the file's identity when
 it was tagged (size, mtime, optional sha256, see
 :mod:`~chainer_tagger.library.file_identity`), whether it failed, the
-result exactly as reports print it (JSON), and when it was tagged.  The
-key ``(file, model)`` is unique, so a file is never stored twice: a new
-result replaces the old one.
+result exactly as reports print it (JSON), and when it was tagged, with
+the result's scores by tag beside it (``scores``, written and replaced
+with it).  The key ``(file, model)`` is unique, so a file is never stored
+twice: a new result replaces the old one.
 
 Each batch is one transaction, committed as it finishes, in WAL mode
 (``synchronous=NORMAL``: a committed batch survives the process being
@@ -274,9 +275,10 @@ def check_current(path):
             '--db {} MUSIC`)'.format(path, path))
     if version != LIBRARY_SCHEMA_VERSION:
         raise LibraryStoreError(
-            '--db {}: a library of schema {} (this release reads {}); run '
-            '`chainer-tagger tag --db` on it once to bring it up to date'
-            .format(path, version, LIBRARY_SCHEMA_VERSION))
+            '--db {0}: a library of schema {1} (this release reads {2}); '
+            'open it once with `chainer-tagger tag --db {0} MUSIC` (the '
+            'music tagged before: its results are reused), which brings it '
+            'up to date'.format(path, version, LIBRARY_SCHEMA_VERSION))
 
 
 def read_only_uri(path):

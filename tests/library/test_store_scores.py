@@ -224,8 +224,8 @@ def test_a_read_only_store_never_migrates_nor_writes(tmp_path):
     for open_it in (lambda: LibraryStore(db, read_only=True),
                     lambda: similar_to_stored(db, 1, read_only=True)):
         with pytest.raises(LibraryStoreError,
-                           match='schema 2 .*run `chainer-tagger tag --db` '
-                                 'on it once'):
+                           match='schema 2 .*open it once with '
+                                 '`chainer-tagger tag --db '):
             open_it()
     assert db.read_bytes() == before
     with pytest.raises(LibraryStoreError, match='no library there'):

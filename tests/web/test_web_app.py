@@ -319,7 +319,7 @@ def _foreign(path):
     (_foreign, "another program's SQLite database"),
     (_other_schema, "its tables are not that schema's"),
     (_newer, 'written by a newer chainer-tagger'),
-    (_older, 'run `chainer-tagger tag --db` on it once'),
+    (_older, 'open it once with `chainer-tagger tag --db '),
     (lambda p: p.mkdir(), 'is a folder'),
 ])
 def test_a_store_it_cannot_read_is_one_line_at_start(tmp_path, capsys, make,
