@@ -311,7 +311,7 @@ class LibrarySimilarity:
         For files embedded on the fly (not in the store, or changed).
     read_only : bool
         Open the store read-only (``mode=ro``; see
-        :class:`~chainer_tagger.library.store.LibraryStore`): never
+        ``library.store.LibraryStore``): never
         migrated (one of an older schema is refused), and no index saved
         beside it (one saved before is still used).
     """
