@@ -403,9 +403,10 @@ class LibrarySimilarity:
 
         The index is also kept beside the database
         (``DB.similarity-MODELID.npz``, written atomically; skipped where
-        the folder is read-only, or the store opened read-only), keyed by the database's random token, the
-        model and the embeddings' generation, so the next ``similar`` of an
-        unchanged library loads it instead of reading every embedding."""
+        the folder is read-only, or the store was opened read-only), keyed
+        by the database's random token, the model and the embeddings'
+        generation, so the next ``similar`` of an unchanged library loads
+        it instead of reading every embedding."""
         generation = self.store.generation()
         if self._index is not None and self._index.generation == generation:
             return self._index
