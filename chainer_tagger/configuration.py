@@ -358,7 +358,9 @@ LIBRARY_APPLICATION_ID = 0x43544C42
 #: lower one is migrated when opened (``library.store.MIGRATIONS``).
 #: 2: each file's embedding (``embeddings``) and the ``generations``
 #: stamp that tells an index built from them that it is stale.
-LIBRARY_SCHEMA_VERSION = 2
+#: 3: every result's scores by tag (``scores``), for pages that filter and
+#: sort by a tag's score.
+LIBRARY_SCHEMA_VERSION = 3
 #: Seconds a process waits for another one's write lock on the database.
 LIBRARY_BUSY_SECONDS = 60
 
@@ -446,10 +448,6 @@ WEB_MAX_PAGE_SIZE = 500
 WEB_TOP_TAGS = 5
 #: Tracks listed under "more like this".
 WEB_SIMILAR = 10
-#: Seconds a filtered or sorted page waits for the side index of scores
-#: being built (the build reads the store once; a query over the JSON
-#: meanwhile would read it again, competing) before it reads the JSON.
-WEB_INDEX_WAIT_SECONDS = 120
 
 
 def resolve_tags(tags):

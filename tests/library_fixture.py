@@ -61,3 +61,23 @@ def make_library(root, n, exts=('wav',), seed=0):
             (root / 'album' if folder is album else root) /
             'track{:03d}.{}'.format(i, exts[i % len(exts)]), seed + i))
     return top + album  # a folder's files before its sub-folders
+
+
+def scores_and_results(db):
+    """``(scores, from JSON)`` of a library store: ``{(file id, model id,
+    tag): score}`` read from its ``scores`` table, and the same read
+    from each result's JSON (failed results have none), so a test can
+    check that the two agree exactly."""
+    import contextlib
+    import json
+    import sqlite3
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        table = conn.execute(
+            'SELECT file_id, model_id, tag, score FROM scores').fetchall()
+        results = conn.execute(
+            'SELECT file_id, model_id, result FROM results WHERE '
+            'failed = 0').fetchall()
+    stored = {(f, m, t): s for f, m, t, s in table}
+    assert len(stored) == len(table)  # each score once
+    return stored, {(f, m, t['tag']): t['score'] for f, m, r in results
+                    for t in json.loads(r).get('tags', [])}

@@ -300,7 +300,7 @@ class LibrarySimilarity:
     ----------
     db : str or path-like
         A library store (it must exist; it is migrated if older, as any
-        open does).
+        open does, unless ``read_only``).
     embed_model : str or model, optional
         The embedding model: a registry name or model file (matched with
         the store's embeddings by name, or by full identity once it has
@@ -309,6 +309,11 @@ class LibrarySimilarity:
         the store holds its embeddings, else the model with the most.
     gpu, batch_size, decoder_delay
         For files embedded on the fly (not in the store, or changed).
+    read_only : bool
+        Open the store read-only (``mode=ro``; see
+        ``library.store.LibraryStore``): never
+        migrated (one of an older schema is refused), and no index saved
+        beside it (one saved before is still used).
     """
 
     #: Whether the store's connection may be used from other threads
@@ -316,12 +321,13 @@ class LibrarySimilarity:
     threads = False
 
     def __init__(self, db, embed_model=None, gpu=None, batch_size=8,
-                 decoder_delay='remove'):
+                 decoder_delay='remove', read_only=False):
         if existing_version(db) is None:
             raise LibraryStoreError('--db {}: no library store there; make '
                                     'one with tag --db'.format(
                                         os.fspath(db)))
-        self.store = LibraryStore(db, threads=self.threads)
+        self.store = LibraryStore(db, threads=self.threads,
+                                  read_only=read_only)
         self.gpu, self.batch_size = gpu, batch_size
         self.decoder_delay = decoder_delay
         self.model = None
@@ -397,9 +403,10 @@ class LibrarySimilarity:
 
         The index is also kept beside the database
         (``DB.similarity-MODELID.npz``, written atomically; skipped where
-        the folder is read-only), keyed by the database's random token, the
-        model and the embeddings' generation, so the next ``similar`` of an
-        unchanged library loads it instead of reading every embedding."""
+        the folder is read-only, or the store was opened read-only), keyed
+        by the database's random token, the model and the embeddings'
+        generation, so the next ``similar`` of an unchanged library loads
+        it instead of reading every embedding."""
         generation = self.store.generation()
         if self._index is not None and self._index.generation == generation:
             return self._index
@@ -411,11 +418,12 @@ class LibrarySimilarity:
             index = read_index(self.store, self.model_id)
             # The generation read with the rows: the key of what was read.
             key = key[:3] + (index.generation,) + key[4:]
-            try:
-                with atomic_write(path, 'wb', suffix='.npz') as f:
-                    index.save(f, key)
-            except OSError:
-                pass  # a read-only folder: rebuilt each time instead
+            if not self.store.read_only:
+                try:
+                    with atomic_write(path, 'wb', suffix='.npz') as f:
+                        index.save(f, key)
+                except OSError:
+                    pass  # a read-only folder: rebuilt each time instead
         self._index = index
         return index
 
@@ -515,7 +523,8 @@ _OPEN = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None):
+def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None,
+                      read_only=False):
     """The ``k`` stored files most similar to a stored one.
 
     Parameters
@@ -531,6 +540,9 @@ def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None):
     embed_model : str, optional
         Whose embeddings (default: ``rnn0-msd+mfcc`` when stored, else the most
         stored model's).
+    read_only : bool
+        Open the store read-only (``mode=ro``, as ``serve`` does): never
+        migrated, nothing written (see :class:`LibrarySimilarity`).
 
     Returns
     -------
@@ -540,12 +552,12 @@ def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None):
         [-1, 1].  The index is kept in memory between calls and rebuilt
         when the store's embeddings changed.  Thread-safe.
     """
-    key = (os.path.realpath(os.fspath(db_path)), embed_model)
+    key = (os.path.realpath(os.fspath(db_path)), embed_model, read_only)
     with _OPEN_LOCK:
         library = _OPEN.get(key)
         if library is None:
             library = _OPEN[key] = _ThreadSafeLibrary(
-                os.fspath(db_path), embed_model)
+                os.fspath(db_path), embed_model, read_only=read_only)
         return library.to_stored(file_id, k)
 
 

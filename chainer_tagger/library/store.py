@@ -5,9 +5,10 @@ its weights, its settings and the window settings, see
 :class:`ModelIdentity`), one row per audio file: the file's identity when
 it was tagged (size, mtime, optional sha256, see
 :mod:`~chainer_tagger.library.file_identity`), whether it failed, the
-result exactly as reports print it (JSON), and when it was tagged.  The
-key ``(file, model)`` is unique, so a file is never stored twice: a new
-result replaces the old one.
+result exactly as reports print it (JSON), and when it was tagged, with
+the result's scores by tag beside it (``scores``, written and replaced
+with it).  The key ``(file, model)`` is unique, so a file is never stored
+twice: a new result replaces the old one.
 
 Each batch is one transaction, committed as it finishes, in WAL mode
 (``synchronous=NORMAL``: a committed batch survives the process being
@@ -104,13 +105,48 @@ SCHEMA_V2_ADDS = (
         value INTEGER NOT NULL) WITHOUT ROWID''',
 )
 
+#: Schema 2 whole, as it was written (kept to check a file of that schema
+#: before migrating it).
+SCHEMA_V2 = SCHEMA_V1 + SCHEMA_V2_ADDS
+
+#: What version 3 adds: every score of every result, one row per (file,
+#: model, tag), written in the transaction of its result (see
+#: :meth:`LibraryStore.put`), so a page can filter and sort by a tag's
+#: score with SQL instead of reading each result's JSON.  Its key
+#: ``(file, model, tag)`` finds a file's scores (to replace them, or to
+#: test a filter); ``scores_by_tag`` lists one tag's scores of a model,
+#: best first; ``results_by_model`` lists and counts a model's results
+#: without reading their JSON.  A failed result has no scores.
+SCHEMA_V3_ADDS = (
+    '''CREATE TABLE IF NOT EXISTS scores (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        tag TEXT NOT NULL,
+        score REAL NOT NULL,
+        PRIMARY KEY (file_id, model_id, tag)) WITHOUT ROWID''',
+    '''CREATE INDEX IF NOT EXISTS scores_by_tag ON scores
+        (model_id, tag, score DESC, file_id)''',
+    '''CREATE INDEX IF NOT EXISTS results_by_model ON results
+        (model_id, failed, file_id)''',
+)
+
+#: The scores of the stored results, as :meth:`LibraryStore.put` writes
+#: them: what a migration to schema 3 fills ``scores`` with.
+FILL_SCORES = (
+    '''INSERT INTO scores (file_id, model_id, tag, score)
+        SELECT r.file_id, r.model_id, json_extract(j.value, '$.tag'),
+               json_extract(j.value, '$.score')
+        FROM results AS r, json_each(r.result, '$.tags') AS j
+        WHERE r.failed = 0''',
+)
+
 #: The schema this release writes
 #: (:data:`~chainer_tagger.configuration.LIBRARY_SCHEMA_VERSION`).
-SCHEMA = SCHEMA_V1 + SCHEMA_V2_ADDS
+SCHEMA = SCHEMA_V2 + SCHEMA_V3_ADDS
 
 #: Each schema version's tables, to check a file before using or
 #: migrating it.
-SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA}
+SCHEMAS = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA}
 
 #: The rows every new or migrated database starts with: the embeddings'
 #: generation, and a random number naming this database, so that a copy
@@ -123,7 +159,8 @@ INITIAL_ROWS = ("INSERT INTO generations (name, value) VALUES "
 #: ``{version: statements}`` that turn a database of that version into the
 #: next one, in one transaction with the rows kept (see
 #: :func:`migrate`).
-MIGRATIONS = {1: SCHEMA_V2_ADDS + INITIAL_ROWS}
+MIGRATIONS = {1: SCHEMA_V2_ADDS + INITIAL_ROWS,
+              2: SCHEMA_V3_ADDS + FILL_SCORES}
 
 
 #: What identifies a model's results: its ``name``, the ``weights_sha256``
@@ -147,8 +184,8 @@ def canonical_json(value):
 def _read_only(path):
     """A connection that cannot write: used to look at a file before
     deciding whether it may be opened for writing."""
-    uri = Path(path).resolve().as_uri() + '?mode=ro'
-    return sqlite3.connect(uri, uri=True, timeout=LIBRARY_BUSY_SECONDS)
+    return sqlite3.connect(read_only_uri(path), uri=True,
+                           timeout=LIBRARY_BUSY_SECONDS)
 
 
 def existing_version(path):
@@ -222,6 +259,32 @@ def existing_version(path):
                 path, version, _difference(tables,
                                            expected_tables(version))))
     return version
+
+
+def check_current(path):
+    """Check, without writing, that ``path`` holds a library of this
+    release's schema, as a reader that must not migrate it needs (``serve``,
+    a read-only :class:`LibraryStore`); a one-line
+    :class:`LibraryStoreError` otherwise, one of an older schema saying
+    which command brings it up to date."""
+    path = os.fspath(path)
+    version = existing_version(path)  # never writes; refuses what is not
+    if version is None:
+        raise LibraryStoreError(
+            '--db {}: no library there (make one with `chainer-tagger tag '
+            '--db {} MUSIC`)'.format(path, path))
+    if version != LIBRARY_SCHEMA_VERSION:
+        raise LibraryStoreError(
+            '--db {0}: a library of schema {1} (this release reads {2}); '
+            'open it once with `chainer-tagger tag --db {0} MUSIC` (the '
+            'music tagged before: its results are reused), which brings it '
+            'up to date'.format(path, version, LIBRARY_SCHEMA_VERSION))
+
+
+def read_only_uri(path):
+    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
+    every write through it)."""
+    return Path(path).resolve().as_uri() + '?mode=ro'
 
 
 def _tables(conn):
@@ -374,7 +437,8 @@ def migrate(path):
 
 
 class LibraryStore:
-    """A library database, opened for reading and writing.
+    """A library database, opened for reading and writing (or reading
+    only).
 
     Parameters
     ----------
@@ -385,10 +449,20 @@ class LibraryStore:
     threads : bool
         Let threads other than this one use the connection (the caller
         serialises them).
+    read_only : bool
+        Open it through a ``mode=ro`` connection (``query_only`` too), for
+        a reader that promises to write nothing (``serve``): nothing is
+        created or migrated, a missing store or one of an older schema is
+        a :class:`LibraryStoreError` (:func:`check_current`), and every
+        method that writes fails with one.
     """
 
-    def __init__(self, path, threads=False):
+    def __init__(self, path, threads=False, read_only=False):
         self.path = os.fspath(path)
+        self.read_only = read_only
+        if read_only:
+            self._open_read_only(threads)
+            return
         try:
             version = existing_version(self.path)
             if version is None:
@@ -410,6 +484,22 @@ class LibraryStore:
         except sqlite3.Error as e:
             self._conn.close()
             raise LibraryStoreError('--db {}: cannot be used ({})'.format(
+                self.path, e)) from None
+
+    def _open_read_only(self, threads):
+        check_current(self.path)
+        try:
+            self._conn = sqlite3.connect(read_only_uri(self.path), uri=True,
+                                         timeout=LIBRARY_BUSY_SECONDS,
+                                         isolation_level=None,
+                                         check_same_thread=not threads)
+            try:
+                self._conn.execute('PRAGMA query_only = ON')
+            except sqlite3.Error:
+                self._conn.close()
+                raise
+        except sqlite3.Error as e:
+            raise LibraryStoreError('--db {}: cannot be read ({})'.format(
                 self.path, e)) from None
 
     @contextlib.contextmanager
@@ -468,12 +558,24 @@ class LibraryStore:
     def put(self, model_id, rows):
         """Store results, all in one transaction: ``rows`` of
         ``(path key, FileIdentity, result dict)``; a file's earlier result
-        for the model is replaced."""
+        for the model is replaced.  Each result's scores go into
+        ``scores`` in the same transaction (its earlier ones removed), so
+        the two never disagree, whichever process writes (a plain run,
+        rank 0 of a distributed one, a resumed one)."""
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds')
         with self._transaction():
             for key, identity, result in rows:
                 file_id = self._file_id(key)
+                self._conn.execute(
+                    'DELETE FROM scores WHERE file_id = ? AND model_id = ?',
+                    (file_id, model_id))
+                if 'error' not in result:
+                    self._conn.executemany(
+                        'INSERT INTO scores (file_id, model_id, tag, score) '
+                        'VALUES (?, ?, ?, ?)',
+                        [(file_id, model_id, t['tag'], t['score'])
+                         for t in result.get('tags') or ()])
                 self._conn.execute(
                     'INSERT INTO results (file_id, model_id, size, mtime_ns, '
                     'sha256, failed, result, tagged_at) '

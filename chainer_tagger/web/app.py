@@ -11,7 +11,8 @@ Routes (all ``GET``; nothing on the page writes anywhere):
     the store can draw no taggram;
 ``/track/{id}/similar``
     "more like this", from
-    :func:`chainer_tagger.library.similarity.similar_to_stored`;
+    :func:`chainer_tagger.library.similarity.similar_to_stored`, with the
+    store opened read-only like every other connection;
 ``/audio/{id}``
     the file's bytes, with HTTP range requests (206) so the player can
     seek.  The only way a file is reached: by its integer id in the
@@ -23,7 +24,6 @@ Routes (all ``GET``; nothing on the page writes anywhere):
 Every name is shown through Jinja2 with autoescaping, so a file named
 ``<script>...</script>.mp3`` is text.
 """
-import contextlib
 import mimetypes
 import os
 import shlex
@@ -83,7 +83,6 @@ def build_app(db, hosts=LOCAL_NAMES):
     """
     view = open_view(db)
     view.models()  # counted once now, so the first page need not
-    view.index.current()  # the side index starts building at once
     templates = Jinja2Templates(directory=str(HERE / 'templates'))
     root = view.root()
     templates.env.globals['short'] = lambda path: short_name(path, root)
@@ -156,7 +155,8 @@ def build_app(db, hosts=LOCAL_NAMES):
                 file_id))
         notice, rows = None, []
         try:
-            rows = similar_to_stored(view.path, file_id, k=WEB_SIMILAR)
+            rows = similar_to_stored(view.path, file_id, k=WEB_SIMILAR,
+                                     read_only=True)
         except ChainerTaggerError as e:
             notice = str(e)
         return render(request, 'similar.html', {
@@ -173,13 +173,6 @@ def build_app(db, hosts=LOCAL_NAMES):
             'application/octet-stream'
         return FileResponse(path, media_type=kind)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        try:
-            yield
-        finally:
-            view.close()  # the side index's temporary folder
-
     async def not_found(request, exc):
         return HTMLResponse(
             '<!doctype html><meta charset="utf-8"><title>{0}</title>'
@@ -194,7 +187,7 @@ def build_app(db, hosts=LOCAL_NAMES):
         Route('/audio/{file_id:int}', audio),
         Mount('/static', StaticFiles(directory=str(HERE / 'static')),
               name='static'),
-    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan,
+    ], exception_handlers={HTTPException: not_found},
         middleware=[Middleware(TrustedHostMiddleware,
                                allowed_hosts=list(hosts))])
     app.state.view = view

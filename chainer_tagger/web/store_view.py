@@ -6,47 +6,20 @@ when the server starts (:func:`open_view`): a file that is not a
 chainer-tagger library of this release's schema is one line and exit
 status 2 then, not an error page later.
 
-The store keeps each result as JSON (tags by decreasing score), with no
-table of scores by tag, so filtering and sorting by a tag would read every
-result's JSON (seconds on 100,000 tracks).  :class:`TagIndex` therefore
-copies the scores once, in a background thread, into a side database in a
-private temporary folder (never beside the store), with an index on
-``(model, tag, score)``; filtered and sorted pages are SQL queries driven
-by that index.  A filtered or sorted page asked for while the index is
-being built (at start, or again because the store changed since) waits
-for it, up to :data:`~chainer_tagger.configuration.WEB_INDEX_WAIT_SECONDS`
-(reading the JSON meanwhile would read the store a second time,
-competing); past that, or when a build failed, the same pages are answered
-by SQL over the JSON itself (correct, only slower).  Pages in file order
-use the index when it is ready, the store itself otherwise (the first
-ones need no index at all).
+Every page is SQL on the store itself, driven by its indexes so that a
+page stops after its own rows: the paths in order (``files``' unique
+path) with each file's result looked up in ``results_by_model``, or one
+tag's scores best first (``scores_by_tag``); each filter is a lookup of
+the file's score by the ``scores`` key.  Only the page's own results
+(the JSON) are read.
 """
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
-import threading
-import weakref
-from pathlib import Path
 
-from chainer_tagger.configuration import (LIBRARY_BUSY_SECONDS,
-                                          LIBRARY_SCHEMA_VERSION,
-                                          WEB_INDEX_WAIT_SECONDS,
-                                          WEB_TOP_TAGS)
+from chainer_tagger.configuration import LIBRARY_BUSY_SECONDS, WEB_TOP_TAGS
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.library.store import existing_version
-
-#: The SQL of one tag's score inside a result's JSON (``?``: the tag).
-JSON_SCORE = ("(SELECT json_extract(j.value, '$.score') FROM "
-              "json_each(r.result, '$.tags') AS j WHERE "
-              "json_extract(j.value, '$.tag') = ?)")
-
-
-def read_only_uri(path):
-    """The ``file:`` URI that opens ``path`` read-only (SQLite refuses
-    every write through it)."""
-    return Path(path).resolve().as_uri() + '?mode=ro'
+from chainer_tagger.library.store import check_current, read_only_uri
 
 
 def connect(path):
@@ -62,16 +35,7 @@ def open_view(path):
     :class:`LibraryStoreError` now: no such file, not a chainer-tagger
     library, another schema, or unreadable."""
     path = os.fspath(path)
-    version = existing_version(path)  # never writes; refuses what is not
-    if version is None:
-        raise LibraryStoreError(
-            '--db {}: no library there (make one with `chainer-tagger tag '
-            '--db {} MUSIC`)'.format(path, path))
-    if version != LIBRARY_SCHEMA_VERSION:
-        raise LibraryStoreError(
-            '--db {}: a library of schema {} (this release reads {}); run '
-            '`chainer-tagger tag --db` on it once to bring it up to date'
-            .format(path, version, LIBRARY_SCHEMA_VERSION))
+    check_current(path)  # never writes; refuses what is not
     try:
         conn = connect(path)
         try:
@@ -103,92 +67,6 @@ def fingerprint(path):
     return tuple(out)
 
 
-class TagIndex:
-    """The scores of every stored result by ``(model, tag)``, in a side
-    database built in a background thread (see the module's docstring).
-
-    :meth:`current` returns the path of an index built from the store as
-    it is now, or None (and starts a build) while there is none.
-    """
-
-    def __init__(self, store_path):
-        self.store_path = store_path
-        self.folder = tempfile.mkdtemp(prefix='chainer-tagger-serve-')
-        # Removed by close(), or at the latest when the process exits.
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self.folder,
-                                           ignore_errors=True)
-        self._lock = threading.Lock()
-        self._ready = None  # (fingerprint, path)
-        self._building = None
-        self._generation = 0
-
-    def current(self):
-        now = fingerprint(self.store_path)
-        with self._lock:
-            if self._ready is not None and self._ready[0] == now:
-                return self._ready[1]
-            if self._building is None:
-                self._generation += 1
-                path = os.path.join(self.folder, 'scores-{}.db'.format(
-                    self._generation))
-                self._building = threading.Thread(
-                    target=self._build, args=(now, path), daemon=True)
-                self._building.start()
-        return None
-
-    def wait(self, timeout=None):
-        """Wait for a build in progress (tests and the benchmark); returns
-        the index's path, or None."""
-        self.current()
-        thread = self._building
-        if thread is not None:
-            thread.join(timeout)
-        return self.current()
-
-    def _build(self, stamp, path):
-        try:
-            conn = sqlite3.connect(path, uri=True)
-            try:
-                conn.execute('ATTACH DATABASE ? AS store',
-                             (read_only_uri(self.store_path),))
-                conn.executescript('''
-                    PRAGMA main.journal_mode = OFF;
-                    PRAGMA main.synchronous = OFF;
-                    CREATE TABLE scores (
-                        model_id INTEGER NOT NULL, tag TEXT NOT NULL,
-                        file_id INTEGER NOT NULL, score REAL NOT NULL,
-                        PRIMARY KEY (model_id, tag, file_id)) WITHOUT ROWID;
-                    INSERT INTO scores
-                        SELECT r.model_id, json_extract(j.value, '$.tag'),
-                               r.file_id, json_extract(j.value, '$.score')
-                        FROM store.results AS r,
-                             json_each(r.result, '$.tags') AS j
-                        WHERE r.failed = 0;
-                    CREATE INDEX by_score ON scores (model_id, tag, score);
-                    CREATE TABLE tracks (
-                        model_id INTEGER NOT NULL, path BLOB NOT NULL,
-                        file_id INTEGER NOT NULL,
-                        PRIMARY KEY (model_id, path)) WITHOUT ROWID;
-                    INSERT INTO tracks
-                        SELECT r.model_id, f.path, r.file_id
-                        FROM store.results AS r
-                        JOIN store.files AS f ON f.id = r.file_id
-                        WHERE r.failed = 0;
-                    ANALYZE main;
-                ''')
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            path = None  # pages keep using the JSON; tried again next time
-        with self._lock:
-            self._building = None
-            if path is not None:
-                self._ready = (stamp, path)
-
-    def close(self):
-        self._finalizer()
-
-
 class Query:
     """What the list shows: ``filters`` ``[(tag, min score)]`` (all must
     hold), ``sort`` (a tag: by its score, best first; None: by path),
@@ -209,17 +87,14 @@ class StoreView:
 
     def __init__(self, path):
         self.path = path
-        self.index = TagIndex(path)
         self._models = None
 
     def close(self):
-        self.index.close()
+        """Nothing to release (one connection per call); kept so callers
+        need not know."""
 
-    def _conn(self, index=None):
-        conn = connect(self.path)
-        if index is not None:
-            conn.execute('ATTACH DATABASE ? AS idx', (read_only_uri(index),))
-        return conn
+    def _conn(self):
+        return connect(self.path)
 
     def root(self):
         """The folder every stored file is under (names are shown from
@@ -270,11 +145,8 @@ class StoreView:
         and one page of them: ``{'id', 'path', 'tags' (the best
         :data:`WEB_TOP_TAGS`), 'scores' ({tag: score} of the filter and
         sort tags)}``."""
-        index = self.index.current()
-        if index is None and (query.filters or query.sort):
-            index = self.index.wait(WEB_INDEX_WAIT_SECONDS)
-        sql, args = _page_sql(query, index is not None)
-        conn = self._conn(index)
+        sql, args = _page_sql(query)
+        conn = self._conn()
         try:
             if query.filters:
                 total = conn.execute(sql['count'],
@@ -358,60 +230,45 @@ def _model_tags(conn, model_id, settings):
     return sorted(t['tag'] for t in json.loads(row[0]).get('tags', []))
 
 
-def _page_sql(query, indexed):
+def _page_sql(query):
     """The ``FROM ... WHERE`` and ``ORDER BY`` of a page, with their
-    arguments, over the side index (``indexed``) or the JSON itself.
+    arguments, and the count of its tracks.
 
-    With the index, the sort tag's scores best first (``by_score``) or
-    the paths in order (``tracks``) drive the query and each filter is a
-    lookup by primary key, so a page stops after its rows; the index
-    holds only results that did not fail, so the big ``results`` table
-    (the JSON) is read only for the page's own rows."""
+    The sort tag's scores best first (``scores_by_tag``) or the paths in
+    order (``files``, each file's result looked up in
+    ``results_by_model``) drive the query (``CROSS JOIN`` keeps that
+    order), and each filter is a lookup by the key of ``scores``, so a
+    page stops after its rows.  Only results that did not fail have
+    scores."""
+    if query.sort:  # that tag's scores, best first, drive
+        frm = ['FROM scores AS d']
+        where = 'WHERE d.model_id = ? AND d.tag = ?'
+        where_args = [query.model_id, query.sort]
+        order = 'd.score DESC, d.file_id'
+    else:  # the paths, in order, drive
+        frm = ['FROM files AS f CROSS JOIN results AS d ON d.model_id = ? '
+               'AND d.failed = 0 AND d.file_id = f.id']
+        where, where_args = '', []
+        order = 'f.path'
+    from_args = [] if query.sort else [query.model_id]
+    for i, (tag, low) in enumerate(query.filters):
+        frm.append('CROSS JOIN scores AS s{i} ON s{i}.file_id = d.file_id '
+                   'AND s{i}.model_id = d.model_id AND s{i}.tag = ? AND '
+                   's{i}.score >= ?'.format(i=i))
+        from_args += [tag, low]
     count, count_args = None, []
-    if indexed:
-        if query.sort:  # that tag's scores, best first, drive
-            frm = ['FROM idx.scores AS d']
-            where = ['d.model_id = ? AND d.tag = ?']
-            where_args = [query.model_id, query.sort]
-            order = 'd.score DESC, d.file_id'
-        else:  # the paths, in order, drive
-            frm = ['FROM idx.tracks AS d']
-            where, where_args = ['d.model_id = ?'], [query.model_id]
-            order = 'd.path'
-        from_args = []
-        for i, (tag, low) in enumerate(query.filters):
-            frm.append('CROSS JOIN idx.scores AS s{i} ON s{i}.model_id = '
-                       'd.model_id AND s{i}.tag = ? AND s{i}.file_id = '
-                       'd.file_id AND s{i}.score >= ?'.format(i=i))
-            from_args += [tag, low]
-        select, order_args = 'd.file_id', []
-        if query.filters:  # counted over the first filter's range
-            (tag, low), rest = query.filters[0], query.filters[1:]
-            count = ['SELECT count(*) FROM idx.scores AS c'] + [
-                'CROSS JOIN idx.scores AS c{i} ON c{i}.model_id = '
-                'c.model_id AND c{i}.tag = ? AND c{i}.file_id = c.file_id '
-                'AND c{i}.score >= ?'.format(i=i) for i in range(len(rest))]
-            count.append('WHERE c.model_id = ? AND c.tag = ? AND '
-                         'c.score >= ?')
-            count_args = [x for pair in rest for x in pair] + [
-                query.model_id, tag, low]
-    else:
-        frm = ['FROM results AS r JOIN files AS f ON f.id = r.file_id']
-        from_args = []
-        where, where_args = ['r.model_id = ?', 'r.failed = 0'], [
-            query.model_id]
-        for tag, low in query.filters:
-            where.append(JSON_SCORE + ' >= ?')
-            where_args += [tag, low]
-        if query.sort:
-            order, order_args = JSON_SCORE + ' DESC, r.file_id', [query.sort]
-        else:
-            order, order_args = 'f.path', []
-        select = 'r.file_id'
-    where = ' WHERE ' + ' AND '.join(where)
-    return ({'select': select, 'from': ' '.join(frm) + where,
-             'count': ' '.join(count) if count else
-             'SELECT count(*) ' + ' '.join(frm) + where,
+    if query.filters:  # counted over the first filter's range
+        (tag, low), rest = query.filters[0], query.filters[1:]
+        count = ['SELECT count(*) FROM scores AS c'] + [
+            'CROSS JOIN scores AS c{i} ON c{i}.file_id = c.file_id AND '
+            'c{i}.model_id = c.model_id AND c{i}.tag = ? AND '
+            'c{i}.score >= ?'.format(i=i) for i in range(len(rest))]
+        count.append('WHERE c.model_id = ? AND c.tag = ? AND c.score >= ?')
+        count_args = [x for pair in rest for x in pair] + [
+            query.model_id, tag, low]
+    return ({'select': 'd.file_id',
+             'from': ' '.join(frm) + (' ' + where if where else ''),
+             'count': ' '.join(count) if count else None,
              'order': ' ORDER BY ' + order},
-            {'from': from_args + where_args, 'order': order_args,
-             'count': count_args if count else from_args + where_args})
+            {'from': from_args + where_args, 'order': [],
+             'count': count_args})

@@ -17,7 +17,8 @@ import pytest
 from chainer_tagger.inference import tag
 
 from conftest import ROOT
-from library_fixture import make_library, make_tiny_model
+from library_fixture import (make_library, make_tiny_model,
+                             scores_and_results)
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep +
            os.environ.get('PYTHONPATH', ''))
@@ -61,6 +62,8 @@ def assert_each_file_once(db, n):
         files = [r[0] for r in conn.execute('SELECT file_id FROM results')]
         assert conn.execute('PRAGMA integrity_check').fetchone() == ('ok',)
     assert len(files) == len(set(files)) == n
+    stored, from_json = scores_and_results(db)  # written with each batch
+    assert stored == from_json and len({f for f, _, _ in stored}) == n
 
 
 @pytest.mark.slow

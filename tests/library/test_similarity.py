@@ -404,7 +404,7 @@ def _schema_1_store(path):
 
 def test_a_schema_1_store_is_migrated_and_keeps_its_rows(tmp_path,
                                                          model_file):
-    assert LIBRARY_SCHEMA_VERSION == 2
+    assert LIBRARY_SCHEMA_VERSION == 3
     files = make_library(tmp_path / 'lib', 4)
     db = tmp_path / 'old.db'
     _schema_1_store(db)
@@ -426,7 +426,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_rows(tmp_path,
     with LibraryStore(db):
         pass
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        assert conn.execute('PRAGMA user_version').fetchone()[0] == 2
+        assert conn.execute('PRAGMA user_version').fetchone()[0] == 3
         after = {t: conn.execute('SELECT * FROM {} ORDER BY 1, 2'.format(
             t)).fetchall() for t in ('models', 'files', 'results')}
         assert conn.execute("SELECT value FROM generations WHERE name = "

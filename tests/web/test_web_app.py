@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -15,7 +16,8 @@ from chainer_tagger.cli import main
 from chainer_tagger.configuration import (LIBRARY_APPLICATION_ID,
                                           LIBRARY_SCHEMA_VERSION)
 from chainer_tagger.errors import LibraryStoreError
-from chainer_tagger.library.store import SCHEMAS
+from chainer_tagger.library.file_identity import FileIdentity
+from chainer_tagger.library.store import SCHEMAS, LibraryStore, ModelIdentity
 from chainer_tagger.web import app as web_app
 from chainer_tagger.web.store_view import Query, open_view
 
@@ -95,16 +97,10 @@ def test_list_shows_every_track_with_best_tags_and_pages(client, library):
         '/?size=5').text
 
 
-@pytest.mark.parametrize('indexed', [False, True])
-def test_filters_and_sort_are_exact_with_and_without_the_index(
-        library, indexed):
+def test_filters_and_sort_are_exact(library):
     db, ids, tracks = library
     view = open_view(db)
     try:
-        if indexed:
-            assert view.index.wait(60) is not None
-        else:
-            view.index.current = lambda: None
         for filters, sort in [([], None),
                               ([('rock', 0.5)], None),
                               ([('rock', 0.3), ('calm', 0.4)], None),
@@ -255,13 +251,11 @@ def test_requests_leave_the_store_as_it_was(library):
     before = db.read_bytes(), os.stat(db).st_mtime_ns
     app = web_app.build_app(db)
     with TestClient(app, base_url='http://localhost') as client:
-        assert app.state.view.index.wait(60) is not None
         for url in ['/', '/?tag=rock&min=0.2&sort=jazz', '/track/1',
                     '/audio/2', '/?page=2&size=3', '/track/1/similar']:
             assert client.get(url).status_code == 200
         client.get('/audio/3', headers={'Range': 'bytes=0-9'})
     assert (db.read_bytes(), os.stat(db).st_mtime_ns) == before
-    assert not os.path.exists(app.state.view.index.folder)  # side index
     wal = Path(str(db) + '-wal')
     assert not wal.exists() or wal.stat().st_size == 0
 
@@ -325,7 +319,7 @@ def _foreign(path):
     (_foreign, "another program's SQLite database"),
     (_other_schema, "its tables are not that schema's"),
     (_newer, 'written by a newer chainer-tagger'),
-    (_older, 'run `chainer-tagger tag --db` on it once'),
+    (_older, 'open it once with `chainer-tagger tag --db '),
     (lambda p: p.mkdir(), 'is a folder'),
 ])
 def test_a_store_it_cannot_read_is_one_line_at_start(tmp_path, capsys, make,
@@ -379,12 +373,12 @@ def test_similar_lists_the_contracts_rows(client, library, monkeypatch):
     other = str(db.parent / 'music' / (XSS + '.mp3'))
     calls = []
 
-    def fake(db_path, file_id, k=10):
-        calls.append((db_path, file_id, k))
+    def fake(db_path, file_id, k=10, read_only=False):
+        calls.append((db_path, file_id, k, read_only))
         return [{'file_id': ids[other], 'path': other, 'similarity': 0.875}]
     monkeypatch.setattr(web_app, 'similar_to_stored', fake)
     text = client.get('/track/{}/similar'.format(ids[path])).text
-    assert calls == [(str(db), ids[path], 10)]
+    assert calls == [(str(db), ids[path], 10, True)]
     assert '0.875' in text and 'data-src="/audio/{}"'.format(ids[other]) \
         in text
     assert '<script>alert' not in text
@@ -396,3 +390,48 @@ def test_similar_without_embeddings_is_a_one_line_notice(client, library):
     notice = text.split('<p class="notice" id="similar-notice">')[1]
     notice = notice.split('</p>')[0]
     assert 'no embeddings by' in notice and '\n' not in notice
+
+
+def test_more_like_this_opens_the_store_read_only(library, monkeypatch):
+    """The similarity index is built from the store's embeddings through
+    ``mode=ro`` connections only (the similarity API's own, too), and
+    nothing is written beside the store."""
+    db, ids, tracks = library
+    rng = np.random.RandomState(0)
+    with LibraryStore(db) as store:
+        model = store.model_id(ModelIdentity('emb', '1' * 64, {}, {}))
+        store.put_embeddings(model, [
+            (p.encode('utf-8', 'surrogateescape'),
+             FileIdentity(1, 1, None), rng.rand(6).astype('<f4').tobytes())
+            for p in tracks])
+    with sqlite3.connect(db) as conn:  # a writer's last close: no WAL left
+        conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
+    conn.close()
+    before = files_beside(db), db.read_bytes()
+    opened = []
+    connect = sqlite3.connect
+
+    def recording(database, *args, **kwargs):
+        opened.append((str(database), kwargs.get('uri', False)))
+        return connect(database, *args, **kwargs)
+    monkeypatch.setattr(sqlite3, 'connect', recording)
+    with TestClient(web_app.build_app(db),
+                    base_url='http://127.0.0.1:8765') as client:
+        opened.clear()  # from here on: the request alone
+        text = client.get('/track/{}/similar'.format(ids[str(
+            db.parent / 'music' / 'track03.wav')])).text
+    assert 'id="similar-notice"' not in text
+    assert len(listed(text)) == 10  # WEB_SIMILAR of the 12 others
+    assert opened, 'the route opened no connection'
+    assert all(uri and name.endswith('?mode=ro') for name, uri in opened), \
+        opened
+    # No index saved beside it (SQLite's own -wal and -shm aside: a
+    # reader of a WAL database may leave them, the WAL empty).
+    assert (files_beside(db), db.read_bytes()) == before
+    wal = Path(str(db) + '-wal')
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def files_beside(db):
+    return sorted(n for n in os.listdir(db.parent)
+                  if not n.endswith(('-wal', '-shm')))

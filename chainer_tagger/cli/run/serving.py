@@ -3,7 +3,6 @@
 The store is checked before the server starts, so a store that cannot be
 read is one ``error:`` line and exit status 2, never an error page later.
 """
-import signal
 import socket
 import sys
 import warnings
@@ -24,15 +23,7 @@ def run_serve(args):
         raise UsageError(
             'serve needs the [web] extra ({} is missing): pip install '
             '"chainer-tagger[web]"'.format(MISSING))
-    # Until uvicorn installs its own handler, a SIGTERM still exits
-    # through Python, so the side index's temporary folder is removed.
-    before = signal.signal(signal.SIGTERM,
-                           lambda *_: sys.exit(128 + signal.SIGTERM))
-    try:
-        app = build_app(args.db, hosts=_host_names(args.host))
-    except BaseException:
-        signal.signal(signal.SIGTERM, before)
-        raise
+    app = build_app(args.db, hosts=_host_names(args.host))
     if args.host != WEB_HOST:
         warnings.warn(
             'listening on {} rather than {}: whoever can reach that address '
