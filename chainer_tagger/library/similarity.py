@@ -28,6 +28,7 @@ row: one per absolute path, see
 ``library.file_identity.path_key``), as
 :func:`similar_to_stored` takes and returns them.
 """
+import atexit
 import csv
 import io
 import json
@@ -552,13 +553,43 @@ def similar_to_stored(db_path, file_id, k=SIMILAR_TOP, embed_model=None,
         [-1, 1].  The index is kept in memory between calls and rebuilt
         when the store's embeddings changed.  Thread-safe.
     """
-    key = (os.path.realpath(os.fspath(db_path)), embed_model, read_only)
+    path = os.fspath(db_path)
+    key = (os.path.realpath(path), embed_model, read_only)
     with _OPEN_LOCK:
         library = _OPEN.get(key)
+        # A store replaced at the same path (removed and made again, a
+        # backup restored) is another file: a connection to the old one
+        # would keep answering from it.
+        identity = _file_identity(path)
+        if library is not None and library.identity != identity:
+            del _OPEN[key]
+            library.close()
+            library = None
         if library is None:
-            library = _OPEN[key] = _ThreadSafeLibrary(
-                os.fspath(db_path), embed_model, read_only=read_only)
+            library = _ThreadSafeLibrary(path, embed_model,
+                                         read_only=read_only)
+            library.identity = identity
+            _OPEN[key] = library
         return library.to_stored(file_id, k)
+
+
+def _file_identity(path):
+    """``(st_dev, st_ino)`` of ``path`` (``None`` if it is not there: the
+    store then reports the error)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@atexit.register
+def _close_cached():
+    """Close the stores :func:`similar_to_stored` keeps open."""
+    with _OPEN_LOCK:
+        for library in _OPEN.values():
+            library.close()
+        _OPEN.clear()
 
 
 class _ThreadSafeLibrary(LibrarySimilarity):
@@ -566,6 +597,8 @@ class _ThreadSafeLibrary(LibrarySimilarity):
     from any thread (calls are serialised by :data:`_OPEN_LOCK`)."""
 
     threads = True
+    #: ``(st_dev, st_ino)`` of the store file it was opened on.
+    identity = None
 
 
 def render(answers, fmt='table'):

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -238,6 +239,29 @@ def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
              np.zeros(len(vector) // 4, '<f4').tobytes())])
     assert similar_to_stored(copy, 1, k=1)[0]['path'] != \
         '/elsewhere/twin.wav'
+
+
+def test_a_store_replaced_at_the_same_path_is_read_anew(library, tmp_path):
+    # The cache of similar_to_stored once kept its connection to the
+    # removed file and went on answering with files no longer stored.
+    root, files, db = library
+    path = tmp_path / 'replaced.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(path)) as dst:
+        src.backup(dst)
+    assert len(similar_to_stored(path, 1, k=N)) == N - 1
+    os.remove(path)
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(path)) as dst:
+        src.backup(dst)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        vector, model_id = conn.execute(
+            'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
+        ).fetchone()
+    with LibraryStore(path) as store:
+        store.put_embeddings(model_id, [
+            (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+    assert similar_to_stored(path, 1, k=1)[0]['path'] == '/elsewhere/twin.wav'
 
 
 def test_the_saved_index_is_used_only_for_the_same_database_and_state(
