@@ -167,8 +167,10 @@ class SimilarityIndex:
             if want <= 0:
                 answers.append([])
                 continue
+            # Every score tied with the want-th, ordered by (score, file
+            # id), then cut: ties are broken by file id, as documented.
             top = _top(scores, want)
-            top = top[np.lexsort((self.file_ids[top], -scores[top]))]
+            top = top[np.lexsort((self.file_ids[top], -scores[top]))][:want]
             answer = [(int(self.file_ids[i]), float(scores[i])) for i in top
                       if self.file_ids[i] != skip]
             answers.append(answer[:k])
@@ -223,26 +225,35 @@ def _fit(vectors, dimensions, weights):
 
 
 def _top(scores, k, sample=8192):
-    """Indices of the ``k`` largest ``scores`` (in no order), exactly.
+    """Indices of the ``k`` largest ``scores`` and of every other score
+    equal to the ``k``-th largest (in no order), exactly; every index when
+    ``k`` is at least their number.
+
+    The ties are kept so that the caller's order by (score, file id)
+    decides which of them are in its top ``k``, not the partition's
+    arbitrary pick.
 
     A full ``argpartition`` of a million scores costs as much as computing
     them; instead the ``k``-th largest of an evenly spaced sample is a
     threshold no higher than the ``k``-th largest of all (a subset's
     ``k``-th largest never exceeds the whole set's), so every score of the
     top ``k`` passes it, and only the few that pass (about ``k * n /
-    sample``) are partitioned.  Ties at the threshold
-    pass too, so nothing is lost."""
+    sample``) are partitioned.  A ``k`` the sample cannot hold (as many
+    as its rows or more) partitions all the scores instead."""
     n = len(scores)
-    if n <= 4 * sample:
-        return np.argpartition(scores, n - k)[n - k:] if k < n \
-            else np.arange(n)
-    part = scores[::n // sample]
-    threshold = np.partition(part, len(part) - k)[len(part) - k]
-    candidates = np.flatnonzero(scores >= threshold)
-    if len(candidates) <= k:
-        return candidates
-    best = np.argpartition(scores[candidates], len(candidates) - k)
-    return candidates[best[len(candidates) - k:]]
+    if k >= n:
+        return np.arange(n)
+    candidates = None
+    if n > 4 * sample:
+        part = scores[::n // sample]
+        if k < len(part):
+            threshold = np.partition(part, len(part) - k)[len(part) - k]
+            candidates = np.flatnonzero(scores >= threshold)
+    if candidates is None:
+        candidates = np.arange(n)
+    chosen = scores[candidates]
+    kth = np.partition(chosen, len(chosen) - k)[len(chosen) - k]
+    return candidates[chosen >= kth]
 
 
 def _scores(columns, row):

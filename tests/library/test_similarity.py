@@ -501,3 +501,46 @@ def test_tags_written_into_files_keep_their_embeddings_current(
                     embed_model=str(model_file)) as run:
         summary = run.tag()
     assert (summary.reused, summary.tagged, summary.embedded) == (3, 0, 0)
+
+
+@pytest.mark.parametrize('k', [1, 10, 12000, 25000, 39999, 40000, 50000])
+def test_top_is_the_exact_top_k_for_any_k(k):
+    # Beyond the sampled threshold's size (4 x 8192): k above the sample's
+    # length (40000 // 4 = 10000 rows) must still be exact, not fail.
+    from chainer_tagger.library.similarity import _top
+    scores = np.random.default_rng(2).standard_normal(40000).astype(
+        np.float32)
+    top = _top(scores, k)
+    want = min(k, len(scores))
+    order = np.argsort(-scores, kind='stable')
+    assert sorted(top.tolist()) == sorted(order[:want].tolist())
+    ranked = top[np.argsort(-scores[top], kind='stable')]
+    np.testing.assert_array_equal(scores[ranked], scores[order[:want]])
+
+
+def test_k_larger_than_a_large_index_returns_every_file():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40000, 6)).astype(np.float32)
+    index = SimilarityIndex(np.arange(40000), x, dimensions=6)
+    answer = index.search_projected(index.stored_row(7), 10 ** 6, [7])[0]
+    assert len(answer) == 39999 and 7 not in {f for f, _ in answer}
+    answer = index.search_projected(index.stored_row(7), 40000)[0]
+    assert sorted(f for f, _ in answer) == list(range(40000))
+    sims = [s for _, s in answer]
+    assert sims == sorted(sims, reverse=True)
+
+
+@pytest.mark.parametrize('n', [50, 40000])
+def test_ties_at_the_cut_keep_the_lowest_file_ids(n):
+    # Every stored vector the same: every similarity ties, so the answer
+    # is the k lowest file ids (as documented), whatever the partition
+    # happened to pick.
+    ids = np.arange(n)[::-1] * 2 + 5   # stored in descending id order
+    x = np.tile(np.arange(1, 5, dtype=np.float32), (n, 1))
+    index = SimilarityIndex(ids, x, dimensions=4)
+    query = np.array([[1, 2, 3, 4]], np.float32)
+    for k in (1, 3, 10):
+        answer = index.search(query, k)[0]
+        assert [f for f, _ in answer] == sorted(ids)[:k]
+        answer = index.search(query, k, [5])[0]
+        assert [f for f, _ in answer] == sorted(ids)[1:k + 1]
