@@ -32,6 +32,7 @@ import csv
 import io
 import json
 import os
+import sys
 import threading
 
 import numpy as np
@@ -274,7 +275,8 @@ def decode(vector):
 def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
     """A :class:`SimilarityIndex` of a model's embeddings in ``store``, at
     the store's current generation (the blocks of a fused embedding from
-    the model's stored settings)."""
+    the model's stored settings); rows that are not all finite (a damaged
+    store) are left out, with a warning on stderr."""
     blocks = store.model_settings(model_id).get('fused', {}).get('blocks')
     with store.embedding_snapshot(model_id) as (generation, count, rows):
         file_ids = np.empty(count, np.int64)
@@ -300,8 +302,17 @@ def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
             done += len(ids)
     if vectors is None:
         vectors = np.zeros((0, 0), np.float32)
-    return SimilarityIndex(file_ids[:done], vectors[:done], dimensions,
-                           generation, blocks)
+    file_ids, vectors = file_ids[:done], vectors[:done]
+    # A damaged row (NaN or infinity) would poison the library's mean and
+    # principal axes, so every query; left out, the rest stays usable.
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        print('warning: --db {}: {} stored embedding(s) by model {} not '
+              'finite (damaged?), left out of the search'.format(
+                  store.path, int(len(finite) - finite.sum()), model_id),
+              file=sys.stderr, flush=True)
+        file_ids, vectors = file_ids[finite], vectors[finite]
+    return SimilarityIndex(file_ids, vectors, dimensions, generation, blocks)
 
 
 class LibrarySimilarity:

@@ -544,3 +544,34 @@ def test_ties_at_the_cut_keep_the_lowest_file_ids(n):
         assert [f for f, _ in answer] == sorted(ids)[:k]
         answer = index.search(query, k, [5])[0]
         assert [f for f, _ in answer] == sorted(ids)[1:k + 1]
+
+
+def test_a_non_finite_stored_vector_is_left_out_with_a_warning(
+        library, tmp_path, capsys):
+    # A damaged store: one embedding's bytes say NaN.  The rest of the
+    # library stays searchable (no LinAlgError from the PCA on every
+    # query), the damaged file is simply not in the index.
+    root, files, db = library
+    copy = tmp_path / 'damaged.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        vector, = conn.execute(
+            'SELECT vector FROM embeddings WHERE file_id = 2').fetchone()
+        bad = np.frombuffer(vector, '<f4').copy()
+        bad[1] = np.nan
+        conn.execute('UPDATE embeddings SET vector = ? WHERE file_id = 2',
+                     (bad.tobytes(),))
+        conn.commit()
+    capsys.readouterr()
+    with LibrarySimilarity(copy) as lib:
+        answer = lib.to_stored(1, k=N)
+        assert 2 not in lib.index().file_ids
+        with pytest.raises(InputError, match='no stored embedding'):
+            lib.to_stored(2)
+    assert len(answer) == N - 2
+    assert 2 not in [a['file_id'] for a in answer]
+    assert all(np.isfinite(a['similarity']) for a in answer)
+    err = capsys.readouterr().err
+    assert '1 stored embedding' in err and 'left out' in err
