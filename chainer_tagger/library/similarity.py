@@ -37,7 +37,8 @@ import threading
 
 import numpy as np
 
-from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.atomic_file import atomic_write, \
+    remove_stale_partials
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
                                           SIMILAR_TOP, SIMILARITY_DIMENSIONS,
                                           SIMILARITY_INDEX_FORMAT,
@@ -434,6 +435,9 @@ class LibrarySimilarity:
             # The generation read with the rows: the key of what was read.
             key = key[:3] + (index.generation,) + key[4:]
             try:
+                # What a killed similar left half-written there.
+                remove_stale_partials(os.path.dirname(
+                    os.path.realpath(path)))
                 with atomic_write(path, 'wb', suffix='.npz') as f:
                     index.save(f, key)
             except OSError:

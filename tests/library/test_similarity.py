@@ -575,3 +575,32 @@ def test_a_non_finite_stored_vector_is_left_out_with_a_warning(
     assert all(np.isfinite(a['similarity']) for a in answer)
     err = capsys.readouterr().err
     assert '1 stored embedding' in err and 'left out' in err
+
+
+def test_saving_the_index_removes_stale_partial_files(library, tmp_path):
+    # A SIGKILLed similar leaves its unfinished index beside the store as
+    # a .partial-*.npz; the next save removes it (unlocked, and older
+    # than atomic_file's age rule where there is no flock), but not one
+    # another process is writing (locked).
+    import fcntl
+    import os
+    from chainer_tagger.atomic_file import PARTIAL_PREFIX, STALE_SECONDS
+    root, files, db = library
+    copy = tmp_path / 'copy.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    stale = tmp_path / (PARTIAL_PREFIX + 'killed.npz')
+    stale.write_bytes(b'half an index')
+    old = os.path.getmtime(stale) - 2 * STALE_SECONDS
+    os.utime(stale, (old, old))
+    busy = tmp_path / (PARTIAL_PREFIX + 'busy.npz')
+    busy.write_bytes(b'being written')
+    with open(busy, 'rb') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with LibrarySimilarity(copy) as lib:
+            lib.to_stored(1, k=2)
+            assert os.path.exists('{}.similarity-{}.npz'.format(
+                copy, lib.model_id))
+        assert not stale.exists()
+        assert busy.exists()
