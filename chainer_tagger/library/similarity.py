@@ -40,7 +40,8 @@ import numpy as np
 from chainer_tagger.atomic_file import atomic_write, \
     remove_stale_partials
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
-                                          SIMILAR_TOP, SIMILARITY_DIMENSIONS,
+                                          SIMILAR_EXTRA, SIMILAR_TOP,
+                                          SIMILARITY_DIMENSIONS,
                                           SIMILARITY_INDEX_FORMAT,
                                           SIMILARITY_PCA_SAMPLE)
 from chainer_tagger.errors import InputError, LibraryStoreError, UsageError
@@ -469,7 +470,9 @@ class LibrarySimilarity:
         ``k`` most similar stored files, best first, the query itself
         left out: ``[{'path': query, 'neighbours': [{'path',
         'similarity', 'file_id'}]}]``; a query that cannot be read or
-        embedded gets ``'error'`` instead of ``'neighbours'``.
+        embedded gets ``'error'`` instead of ``'neighbours'``.  A file is
+        the query, and listed once, whatever name it is stored or asked
+        under (symbolic and hard links, a folder tagged under two names).
 
         A stored file whose embedding is current is not read; a file not
         stored (or changed since) is embedded on the fly, which loads the
@@ -478,8 +481,7 @@ class LibrarySimilarity:
         _check_k(k)
         queries, missing = [], []
         for p in paths:
-            key = path_key(p)
-            stored = self.store.stored_embedding(self.model_id, key)
+            stored = self._stored_embedding(p)
             file_id = vector = error = None
             try:
                 now = identify(p)
@@ -501,22 +503,66 @@ class LibrarySimilarity:
             for i, (vector, error) in zip(missing, done):
                 queries[i][2], queries[i][3] = vector, error
         index = self.index()
-        good = [q for q in queries if q[3] is None]
-        answers = index.search(
-            np.array([q[2] for q in good], np.float32).reshape(
-                len(good), index.dim), k, [q[1] for q in good]) \
-            if good else []
-        answers = iter(answers)
         out = []
-        for path, _, _, error in queries:
+        for path, file_id, vector, error in queries:
             if error is not None:
                 out.append({'path': path, 'error': error})
-            else:
-                out.append({'path': path, 'neighbours': [
-                    {'path': n['path'], 'similarity': n['similarity'],
-                     'file_id': n['file_id']}
-                    for n in self._named(next(answers))]})
+                continue
+            row = index.project(np.asarray(vector, np.float32).reshape(
+                1, index.dim))
+            out.append({'path': path, 'neighbours': [
+                {'path': n['path'], 'similarity': n['similarity'],
+                 'file_id': n['file_id']}
+                for n in self._distinct(index, row, file_id, path, k)]})
         return out
+
+    def _stored_embedding(self, path):
+        """:meth:`LibraryStore.stored_embedding` of ``path`` by its
+        absolute path (how the store names it), else by its real path: a
+        stored file queried through a link to it or to its folder."""
+        key = path_key(path)
+        stored = self.store.stored_embedding(self.model_id, key)
+        real = os.fsencode(os.path.realpath(path))
+        if stored is None and real != key:
+            stored = self.store.stored_embedding(self.model_id, real)
+        return stored
+
+    def _distinct(self, index, row, file_id, query, k):
+        """The ``k`` best neighbours of a projected query ``row`` that are
+        other files than the query, each file once.
+
+        The store names files by absolute path with links unresolved, so
+        the query may be stored under another name (a hard link, a folder
+        tagged through a link as well), and so may a neighbour: those
+        rows are the same audio at similarity 1.  A name that is the
+        query's file is left out, and of the names of one file only the
+        best ranked is kept; the search asks for more than ``k`` (again,
+        for more, while names were dropped) to still give ``k``."""
+        fetch = k + SIMILAR_EXTRA
+        while True:
+            answer = index.search_projected(row, fetch, [file_id])[0]
+            seen, kept = set(_file_keys(query)), []
+            for n in self._named(answer):
+                keys = _file_keys(n['path'])
+                if seen.isdisjoint(keys):
+                    kept.append(n)
+                    if len(kept) == k:
+                        return kept
+                seen.update(keys)
+            if len(answer) < fetch:
+                return kept  # every stored file seen
+            fetch *= 4
+
+
+def _file_keys(path):
+    """What says two names are one file: its real path, and its
+    ``(st_dev, st_ino)`` when it exists (hard links share it)."""
+    keys = [('real', os.path.realpath(path))]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return keys
+    return keys + [('inode', st.st_dev, st.st_ino)]
 
 
 def _check_k(k):

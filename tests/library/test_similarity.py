@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import sqlite3
 
 import numpy as np
@@ -583,7 +584,6 @@ def test_saving_the_index_removes_stale_partial_files(library, tmp_path):
     # than atomic_file's age rule where there is no flock), but not one
     # another process is writing (locked).
     import fcntl
-    import os
     from chainer_tagger.atomic_file import PARTIAL_PREFIX, STALE_SECONDS
     root, files, db = library
     copy = tmp_path / 'copy.db'
@@ -604,3 +604,58 @@ def test_saving_the_index_removes_stale_partial_files(library, tmp_path):
                 copy, lib.model_id))
         assert not stale.exists()
         assert busy.exists()
+
+
+def test_a_stored_file_queried_through_a_link_is_not_its_own_neighbour(
+        library, tmp_path, model_file, capsys):
+    # The store names files by absolute path, links not resolved: a
+    # stored file reached through a symbolic link (to it or to its
+    # folder) or a hard link is still the query, not a neighbour at 1.
+    root, files, db = library
+    real = [n['path'] for n in similar([files[0]], db, k=N)[0]['neighbours']]
+    assert len(real) == N - 1
+    (tmp_path / 'link.wav').symlink_to(files[0])
+    (tmp_path / 'folder').symlink_to(files[0].parent, target_is_directory=True)
+    os.link(files[0], tmp_path / 'hard.wav')
+    queries = [tmp_path / 'link.wav', tmp_path / 'folder' / files[0].name,
+               tmp_path / 'hard.wav']
+    for answer in similar(queries, db, k=N, embed_model=str(model_file)):
+        paths = [n['path'] for n in answer['neighbours']]
+        assert str(files[0]) not in paths, answer['path']
+        assert paths == real
+        assert max(n['similarity'] for n in answer['neighbours']) < 0.999
+    # The symbolic links are found in the store by their real path: no
+    # model is loaded to embed them (the stored model's name alone could
+    # not be loaded).
+    answers = similar(queries[:2], db, k=N)
+    assert [[n['path'] for n in a['neighbours']] for a in answers] == \
+        [real, real]
+    # At the command line too.
+    assert main(['similar', '--db', str(db), '-k', '3', '-f', 'json',
+                 str(tmp_path / 'link.wav')]) == 0
+    out, = json.loads(capsys.readouterr().out)
+    assert [n['path'] for n in out['neighbours']] == real[:3]
+
+
+def test_a_folder_stored_under_two_names_lists_each_file_once(
+        tmp_path, model_file):
+    files = make_library(tmp_path / 'lib', 5)
+    (tmp_path / 'alias').symlink_to(tmp_path / 'lib',
+                                    target_is_directory=True)
+    db = tmp_path / 'lib.db'
+    with LibraryRun([tmp_path / 'lib', tmp_path / 'alias'],
+                    str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        run.tag()
+    assert len(stored_vectors(db)) == 10   # every file twice
+    for query in (files[0], tmp_path / 'alias' / files[0].name):
+        answer, = similar([query], db, k=10)
+        paths = [n['path'] for n in answer['neighbours']]
+        real = [os.path.realpath(p) for p in paths]
+        # Its twin left out, each other file once (the better-ranked of
+        # its two names), and as many as there are: 4.
+        assert len(paths) == 4 and len(set(real)) == 4
+        assert str(files[0]) not in real
+        assert max(n['similarity'] for n in answer['neighbours']) < 0.999
+    answer, = similar([files[0]], db, k=2)
+    assert len(answer['neighbours']) == 2
