@@ -391,6 +391,10 @@ SIMILARITY_PCA_SAMPLE = 20000
 SIMILARITY_INDEX_FORMAT = 1
 #: Neighbours listed per query by ``similar`` when ``-k`` is not given.
 SIMILAR_TOP = 10
+#: Neighbours ``similar`` asks the index for beyond ``-k``, as some may be
+#: dropped: the query's own file under another name, or a second name of
+#: a file already listed (links; asked again for more when too few).
+SIMILAR_EXTRA = 8
 
 #: Tags written into a file's metadata when ``--top`` is not given.
 FILE_TAGS_TOP = 5

@@ -33,13 +33,16 @@ import csv
 import io
 import json
 import os
+import sys
 import threading
 
 import numpy as np
 
-from chainer_tagger.atomic_file import atomic_write
+from chainer_tagger.atomic_file import atomic_write, \
+    remove_stale_partials
 from chainer_tagger.configuration import (DEFAULT_EMBED_MODEL,
-                                          SIMILAR_TOP, SIMILARITY_DIMENSIONS,
+                                          SIMILAR_EXTRA, SIMILAR_TOP,
+                                          SIMILARITY_DIMENSIONS,
                                           SIMILARITY_INDEX_FORMAT,
                                           SIMILARITY_PCA_SAMPLE)
 from chainer_tagger.errors import InputError, LibraryStoreError, UsageError
@@ -168,8 +171,10 @@ class SimilarityIndex:
             if want <= 0:
                 answers.append([])
                 continue
+            # Every score tied with the want-th, ordered by (score, file
+            # id), then cut: ties are broken by file id, as documented.
             top = _top(scores, want)
-            top = top[np.lexsort((self.file_ids[top], -scores[top]))]
+            top = top[np.lexsort((self.file_ids[top], -scores[top]))][:want]
             answer = [(int(self.file_ids[i]), float(scores[i])) for i in top
                       if self.file_ids[i] != skip]
             answers.append(answer[:k])
@@ -224,26 +229,35 @@ def _fit(vectors, dimensions, weights):
 
 
 def _top(scores, k, sample=8192):
-    """Indices of the ``k`` largest ``scores`` (in no order), exactly.
+    """Indices of the ``k`` largest ``scores`` and of every other score
+    equal to the ``k``-th largest (in no order), exactly; every index when
+    ``k`` is at least their number.
+
+    The ties are kept so that the caller's order by (score, file id)
+    decides which of them are in its top ``k``, not the partition's
+    arbitrary pick.
 
     A full ``argpartition`` of a million scores costs as much as computing
     them; instead the ``k``-th largest of an evenly spaced sample is a
     threshold no higher than the ``k``-th largest of all (a subset's
     ``k``-th largest never exceeds the whole set's), so every score of the
     top ``k`` passes it, and only the few that pass (about ``k * n /
-    sample``) are partitioned.  Ties at the threshold
-    pass too, so nothing is lost."""
+    sample``) are partitioned.  A ``k`` the sample cannot hold (as many
+    as its rows or more) partitions all the scores instead."""
     n = len(scores)
-    if n <= 4 * sample:
-        return np.argpartition(scores, n - k)[n - k:] if k < n \
-            else np.arange(n)
-    part = scores[::n // sample]
-    threshold = np.partition(part, len(part) - k)[len(part) - k]
-    candidates = np.flatnonzero(scores >= threshold)
-    if len(candidates) <= k:
-        return candidates
-    best = np.argpartition(scores[candidates], len(candidates) - k)
-    return candidates[best[len(candidates) - k:]]
+    if k >= n:
+        return np.arange(n)
+    candidates = None
+    if n > 4 * sample:
+        part = scores[::n // sample]
+        if k < len(part):
+            threshold = np.partition(part, len(part) - k)[len(part) - k]
+            candidates = np.flatnonzero(scores >= threshold)
+    if candidates is None:
+        candidates = np.arange(n)
+    chosen = scores[candidates]
+    kth = np.partition(chosen, len(chosen) - k)[len(chosen) - k]
+    return candidates[chosen >= kth]
 
 
 def _scores(columns, row):
@@ -264,7 +278,8 @@ def decode(vector):
 def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
     """A :class:`SimilarityIndex` of a model's embeddings in ``store``, at
     the store's current generation (the blocks of a fused embedding from
-    the model's stored settings)."""
+    the model's stored settings); rows that are not all finite (a damaged
+    store) are left out, with a warning on stderr."""
     blocks = store.model_settings(model_id).get('fused', {}).get('blocks')
     with store.embedding_snapshot(model_id) as (generation, count, rows):
         file_ids = np.empty(count, np.int64)
@@ -290,8 +305,17 @@ def read_index(store, model_id, dimensions=SIMILARITY_DIMENSIONS):
             done += len(ids)
     if vectors is None:
         vectors = np.zeros((0, 0), np.float32)
-    return SimilarityIndex(file_ids[:done], vectors[:done], dimensions,
-                           generation, blocks)
+    file_ids, vectors = file_ids[:done], vectors[:done]
+    # A damaged row (NaN or infinity) would poison the library's mean and
+    # principal axes, so every query; left out, the rest stays usable.
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        print('warning: --db {}: {} stored embedding(s) by model {} not '
+              'finite (damaged?), left out of the search'.format(
+                  store.path, int(len(finite) - finite.sum()), model_id),
+              file=sys.stderr, flush=True)
+        file_ids, vectors = file_ids[finite], vectors[finite]
+    return SimilarityIndex(file_ids, vectors, dimensions, generation, blocks)
 
 
 class LibrarySimilarity:
@@ -421,6 +445,9 @@ class LibrarySimilarity:
             key = key[:3] + (index.generation,) + key[4:]
             if not self.store.read_only:
                 try:
+                    # What a killed similar left half-written there.
+                    remove_stale_partials(os.path.dirname(
+                        os.path.realpath(path)))
                     with atomic_write(path, 'wb', suffix='.npz') as f:
                         index.save(f, key)
                 except OSError:
@@ -452,7 +479,9 @@ class LibrarySimilarity:
         ``k`` most similar stored files, best first, the query itself
         left out: ``[{'path': query, 'neighbours': [{'path',
         'similarity', 'file_id'}]}]``; a query that cannot be read or
-        embedded gets ``'error'`` instead of ``'neighbours'``.
+        embedded gets ``'error'`` instead of ``'neighbours'``.  A file is
+        the query, and listed once, whatever name it is stored or asked
+        under (symbolic and hard links, a folder tagged under two names).
 
         A stored file whose embedding is current is not read; a file not
         stored (or changed since) is embedded on the fly, which loads the
@@ -461,8 +490,7 @@ class LibrarySimilarity:
         _check_k(k)
         queries, missing = [], []
         for p in paths:
-            key = path_key(p)
-            stored = self.store.stored_embedding(self.model_id, key)
+            stored = self._stored_embedding(p)
             file_id = vector = error = None
             try:
                 now = identify(p)
@@ -484,22 +512,66 @@ class LibrarySimilarity:
             for i, (vector, error) in zip(missing, done):
                 queries[i][2], queries[i][3] = vector, error
         index = self.index()
-        good = [q for q in queries if q[3] is None]
-        answers = index.search(
-            np.array([q[2] for q in good], np.float32).reshape(
-                len(good), index.dim), k, [q[1] for q in good]) \
-            if good else []
-        answers = iter(answers)
         out = []
-        for path, _, _, error in queries:
+        for path, file_id, vector, error in queries:
             if error is not None:
                 out.append({'path': path, 'error': error})
-            else:
-                out.append({'path': path, 'neighbours': [
-                    {'path': n['path'], 'similarity': n['similarity'],
-                     'file_id': n['file_id']}
-                    for n in self._named(next(answers))]})
+                continue
+            row = index.project(np.asarray(vector, np.float32).reshape(
+                1, index.dim))
+            out.append({'path': path, 'neighbours': [
+                {'path': n['path'], 'similarity': n['similarity'],
+                 'file_id': n['file_id']}
+                for n in self._distinct(index, row, file_id, path, k)]})
         return out
+
+    def _stored_embedding(self, path):
+        """:meth:`LibraryStore.stored_embedding` of ``path`` by its
+        absolute path (how the store names it), else by its real path: a
+        stored file queried through a link to it or to its folder."""
+        key = path_key(path)
+        stored = self.store.stored_embedding(self.model_id, key)
+        real = os.fsencode(os.path.realpath(path))
+        if stored is None and real != key:
+            stored = self.store.stored_embedding(self.model_id, real)
+        return stored
+
+    def _distinct(self, index, row, file_id, query, k):
+        """The ``k`` best neighbours of a projected query ``row`` that are
+        other files than the query, each file once.
+
+        The store names files by absolute path with links unresolved, so
+        the query may be stored under another name (a hard link, a folder
+        tagged through a link as well), and so may a neighbour: those
+        rows are the same audio at similarity 1.  A name that is the
+        query's file is left out, and of the names of one file only the
+        best ranked is kept; the search asks for more than ``k`` (again,
+        for more, while names were dropped) to still give ``k``."""
+        fetch = k + SIMILAR_EXTRA
+        while True:
+            answer = index.search_projected(row, fetch, [file_id])[0]
+            seen, kept = set(_file_keys(query)), []
+            for n in self._named(answer):
+                keys = _file_keys(n['path'])
+                if seen.isdisjoint(keys):
+                    kept.append(n)
+                    if len(kept) == k:
+                        return kept
+                seen.update(keys)
+            if len(answer) < fetch:
+                return kept  # every stored file seen
+            fetch *= 4
+
+
+def _file_keys(path):
+    """What says two names are one file: its real path, and its
+    ``(st_dev, st_ino)`` when it exists (hard links share it)."""
+    keys = [('real', os.path.realpath(path))]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return keys
+    return keys + [('inode', st.st_dev, st.st_ino)]
 
 
 def _check_k(k):

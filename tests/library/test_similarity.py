@@ -525,3 +525,160 @@ def test_tags_written_into_files_keep_their_embeddings_current(
                     embed_model=str(model_file)) as run:
         summary = run.tag()
     assert (summary.reused, summary.tagged, summary.embedded) == (3, 0, 0)
+
+
+@pytest.mark.parametrize('k', [1, 10, 12000, 25000, 39999, 40000, 50000])
+def test_top_is_the_exact_top_k_for_any_k(k):
+    # Beyond the sampled threshold's size (4 x 8192): k above the sample's
+    # length (40000 // 4 = 10000 rows) must still be exact, not fail.
+    from chainer_tagger.library.similarity import _top
+    scores = np.random.default_rng(2).standard_normal(40000).astype(
+        np.float32)
+    top = _top(scores, k)
+    want = min(k, len(scores))
+    order = np.argsort(-scores, kind='stable')
+    assert sorted(top.tolist()) == sorted(order[:want].tolist())
+    ranked = top[np.argsort(-scores[top], kind='stable')]
+    np.testing.assert_array_equal(scores[ranked], scores[order[:want]])
+
+
+def test_k_larger_than_a_large_index_returns_every_file():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40000, 6)).astype(np.float32)
+    index = SimilarityIndex(np.arange(40000), x, dimensions=6)
+    answer = index.search_projected(index.stored_row(7), 10 ** 6, [7])[0]
+    assert len(answer) == 39999 and 7 not in {f for f, _ in answer}
+    answer = index.search_projected(index.stored_row(7), 40000)[0]
+    assert sorted(f for f, _ in answer) == list(range(40000))
+    sims = [s for _, s in answer]
+    assert sims == sorted(sims, reverse=True)
+
+
+@pytest.mark.parametrize('n', [50, 40000])
+def test_ties_at_the_cut_keep_the_lowest_file_ids(n):
+    # Every stored vector the same: every similarity ties, so the answer
+    # is the k lowest file ids (as documented), whatever the partition
+    # happened to pick.
+    ids = np.arange(n)[::-1] * 2 + 5   # stored in descending id order
+    x = np.tile(np.arange(1, 5, dtype=np.float32), (n, 1))
+    index = SimilarityIndex(ids, x, dimensions=4)
+    query = np.array([[1, 2, 3, 4]], np.float32)
+    for k in (1, 3, 10):
+        answer = index.search(query, k)[0]
+        assert [f for f, _ in answer] == sorted(ids)[:k]
+        answer = index.search(query, k, [5])[0]
+        assert [f for f, _ in answer] == sorted(ids)[1:k + 1]
+
+
+def test_a_non_finite_stored_vector_is_left_out_with_a_warning(
+        library, tmp_path, capsys):
+    # A damaged store: one embedding's bytes say NaN.  The rest of the
+    # library stays searchable (no LinAlgError from the PCA on every
+    # query), the damaged file is simply not in the index.
+    root, files, db = library
+    copy = tmp_path / 'damaged.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        vector, = conn.execute(
+            'SELECT vector FROM embeddings WHERE file_id = 2').fetchone()
+        bad = np.frombuffer(vector, '<f4').copy()
+        bad[1] = np.nan
+        conn.execute('UPDATE embeddings SET vector = ? WHERE file_id = 2',
+                     (bad.tobytes(),))
+        conn.commit()
+    capsys.readouterr()
+    with LibrarySimilarity(copy) as lib:
+        answer = lib.to_stored(1, k=N)
+        assert 2 not in lib.index().file_ids
+        with pytest.raises(InputError, match='no stored embedding'):
+            lib.to_stored(2)
+    assert len(answer) == N - 2
+    assert 2 not in [a['file_id'] for a in answer]
+    assert all(np.isfinite(a['similarity']) for a in answer)
+    err = capsys.readouterr().err
+    assert '1 stored embedding' in err and 'left out' in err
+
+
+def test_saving_the_index_removes_stale_partial_files(library, tmp_path):
+    # A SIGKILLed similar leaves its unfinished index beside the store as
+    # a .partial-*.npz; the next save removes it (unlocked, and older
+    # than atomic_file's age rule where there is no flock), but not one
+    # another process is writing (locked).
+    import fcntl
+    from chainer_tagger.atomic_file import PARTIAL_PREFIX, STALE_SECONDS
+    root, files, db = library
+    copy = tmp_path / 'copy.db'
+    with contextlib.closing(sqlite3.connect(db)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    stale = tmp_path / (PARTIAL_PREFIX + 'killed.npz')
+    stale.write_bytes(b'half an index')
+    old = os.path.getmtime(stale) - 2 * STALE_SECONDS
+    os.utime(stale, (old, old))
+    busy = tmp_path / (PARTIAL_PREFIX + 'busy.npz')
+    busy.write_bytes(b'being written')
+    with open(busy, 'rb') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with LibrarySimilarity(copy) as lib:
+            lib.to_stored(1, k=2)
+            assert os.path.exists('{}.similarity-{}.npz'.format(
+                copy, lib.model_id))
+        assert not stale.exists()
+        assert busy.exists()
+
+
+def test_a_stored_file_queried_through_a_link_is_not_its_own_neighbour(
+        library, tmp_path, model_file, capsys):
+    # The store names files by absolute path, links not resolved: a
+    # stored file reached through a symbolic link (to it or to its
+    # folder) or a hard link is still the query, not a neighbour at 1.
+    root, files, db = library
+    real = [n['path'] for n in similar([files[0]], db, k=N)[0]['neighbours']]
+    assert len(real) == N - 1
+    (tmp_path / 'link.wav').symlink_to(files[0])
+    (tmp_path / 'folder').symlink_to(files[0].parent, target_is_directory=True)
+    os.link(files[0], tmp_path / 'hard.wav')
+    queries = [tmp_path / 'link.wav', tmp_path / 'folder' / files[0].name,
+               tmp_path / 'hard.wav']
+    for answer in similar(queries, db, k=N, embed_model=str(model_file)):
+        paths = [n['path'] for n in answer['neighbours']]
+        assert str(files[0]) not in paths, answer['path']
+        assert paths == real
+        assert max(n['similarity'] for n in answer['neighbours']) < 0.999
+    # The symbolic links are found in the store by their real path: no
+    # model is loaded to embed them (the stored model's name alone could
+    # not be loaded).
+    answers = similar(queries[:2], db, k=N)
+    assert [[n['path'] for n in a['neighbours']] for a in answers] == \
+        [real, real]
+    # At the command line too.
+    assert main(['similar', '--db', str(db), '-k', '3', '-f', 'json',
+                 str(tmp_path / 'link.wav')]) == 0
+    out, = json.loads(capsys.readouterr().out)
+    assert [n['path'] for n in out['neighbours']] == real[:3]
+
+
+def test_a_folder_stored_under_two_names_lists_each_file_once(
+        tmp_path, model_file):
+    files = make_library(tmp_path / 'lib', 5)
+    (tmp_path / 'alias').symlink_to(tmp_path / 'lib',
+                                    target_is_directory=True)
+    db = tmp_path / 'lib.db'
+    with LibraryRun([tmp_path / 'lib', tmp_path / 'alias'],
+                    str(model_file), db=db,
+                    embed_model=str(model_file)) as run:
+        run.tag()
+    assert len(stored_vectors(db)) == 10   # every file twice
+    for query in (files[0], tmp_path / 'alias' / files[0].name):
+        answer, = similar([query], db, k=10)
+        paths = [n['path'] for n in answer['neighbours']]
+        real = [os.path.realpath(p) for p in paths]
+        # Its twin left out, each other file once (the better-ranked of
+        # its two names), and as many as there are: 4.
+        assert len(paths) == 4 and len(set(real)) == 4
+        assert str(files[0]) not in real
+        assert max(n['similarity'] for n in answer['neighbours']) < 0.999
+    answer, = similar([files[0]], db, k=2)
+    assert len(answer['neighbours']) == 2
