@@ -462,7 +462,8 @@ class LibrarySimilarity:
 
     def to_stored(self, file_id, k=SIMILAR_TOP):
         """The ``k`` stored files most similar to the stored file
-        ``file_id``, best first, itself left out: ``[{'file_id', 'path',
+        ``file_id``, best first, itself left out (also under another name
+        it is stored under) and each file once: ``[{'file_id', 'path',
         'similarity'}]``."""
         _check_k(k)
         index = self.index()
@@ -471,8 +472,9 @@ class LibrarySimilarity:
             raise InputError('file id {}: no stored embedding by {} in '
                              '{}'.format(file_id, self.model_name,
                                          self.store.path))
-        return self._named(index.search_projected(
-            index.stored_row(rows[0]), k, [int(file_id)])[0])
+        query = os.fsdecode(self.store.paths([int(file_id)])[int(file_id)])
+        return self._distinct(index, index.stored_row(rows[0]),
+                              int(file_id), query, k)
 
     def similar(self, paths, k=SIMILAR_TOP):
         """For each of ``paths`` (audio files, in the store or not), the

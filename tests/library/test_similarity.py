@@ -682,3 +682,13 @@ def test_a_folder_stored_under_two_names_lists_each_file_once(
         assert max(n['similarity'] for n in answer['neighbours']) < 0.999
     answer, = similar([files[0]], db, k=2)
     assert len(answer['neighbours']) == 2
+    # The same by file id (serve's "more like this"): each stored name of
+    # files[0] as the query.
+    with LibrarySimilarity(db) as lib:
+        ids = {os.fsdecode(p): i for i, p in lib.store.paths(
+            range(1, 11)).items()}
+        for name in (files[0], tmp_path / 'alias' / files[0].name):
+            answer = lib.to_stored(ids[str(name)], k=10)
+            real = [os.path.realpath(n['path']) for n in answer]
+            assert len(real) == 4 and len(set(real)) == 4
+            assert str(files[0]) not in real
