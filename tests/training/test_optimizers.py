@@ -65,3 +65,38 @@ def test_the_fused_kernel_updates_every_float32_parameter(monkeypatch):
     monkeypatch.setattr(optimizers, 'adam_update', counting)
     _, opt = _run(FusedAdam, steps=2)
     assert sorted(calls) == sorted(2 * [p.shape for p in opt.target.params()])
+
+
+def test_adam_update_defaults_are_plain_adam():
+    # eta 1 and no weight decay unless asked (mutation testing: defaults
+    # no caller relied on).
+    from chainer_tagger.functions.adam_update import adam_update
+    rng = np.random.RandomState(1)
+    param, grad = (rng.normal(size=50).astype(np.float32) for _ in range(2))
+    m, v = np.zeros(50, np.float32), np.zeros(50, np.float32)
+    want = param - 1e-3 * (0.1 * grad) / (np.sqrt(0.001 * grad * grad) + 1e-8)
+    adam_update(param, grad, m, v, 0.9, 0.999, 1e-3, 1e-8)
+    np.testing.assert_allclose(param, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize('bad', [
+    lambda a: a.astype(np.float64), lambda a: a[::2], lambda a: a[:-1],
+    lambda a: list(a)])
+def test_adam_update_refuses_what_its_kernel_cannot_take(bad):
+    from chainer_tagger.functions.adam_update import adam_update
+    arrays = [np.ones(8, np.float32) for _ in range(4)]
+    arrays[1] = bad(arrays[1])
+    with pytest.raises(TypeError, match='^adam_update takes C-contiguous '
+                       'float32 arrays of one shape$'):
+        adam_update(*arrays, 0.9, 0.999, 1e-3, 1e-8)
+
+
+def test_the_parallel_kernel_starts_at_its_threshold(monkeypatch):
+    from chainer_tagger.functions import adam_update as module
+    used = []
+    for name in ('_adam_update', '_adam_update_serial'):
+        monkeypatch.setattr(module, name, lambda *a, n=name: used.append(n))
+    for size in (module.PARALLEL_MIN_SIZE - 1, module.PARALLEL_MIN_SIZE):
+        arrays = [np.zeros(size, np.float32) for _ in range(4)]
+        module.adam_update(*arrays, 0.9, 0.999, 1e-3, 1e-8)
+    assert used == ['_adam_update_serial', '_adam_update']
