@@ -112,11 +112,11 @@ def test_progress_and_no_progress_exclude_each_other(capsys):
     assert 'not allowed with argument' in capsys.readouterr().err
 
 
-def test_train_progress_draws_chainer_bar_without_a_terminal(tiny, tmp_path,
+def test_train_progress_draws_its_bar_without_a_terminal(tiny, tmp_path,
                                                              capsys):
     """``train --progress`` asks for bars whatever stderr is (a log, a
-    pipe): the trainer's own ProgressBar is drawn too, not only the
-    per-epoch report."""
+    pipe): the run's progress bar is drawn too, not only the per-epoch
+    report."""
     assert not sys.stderr.isatty()
     out = tmp_path / 'run'
     assert main(['train', '--data', str(tiny), '--out', str(out),
@@ -125,11 +125,11 @@ def test_train_progress_draws_chainer_bar_without_a_terminal(tiny, tmp_path,
                  '--progress']) == 0
     captured = capsys.readouterr()
     err = captured.err
-    # Chainer's ProgressBar: "total [###...]" and "this epoch [...]", on
-    # stderr (Chainer 7.8.1's own would draw it on stdout), so that stdout
-    # holds the result alone.
-    assert 'this epoch [' in err and 'total [' in err, err
-    assert 'iters/sec' in err, err
+    # The run's bar (tqdm, the run's iterations and the epoch), on stderr
+    # (Chainer 7.8.1's own ProgressBar would draw on stdout), so that
+    # stdout holds the result alone.
+    assert 'training: 100%' in err and '2/2 [' in err, err
+    assert 'epoch 1' in err, err
     assert captured.out.startswith('best model: '), captured.out
     assert '[' not in captured.out, captured.out
     # --no-progress: the per-epoch report alone.
@@ -139,5 +139,5 @@ def test_train_progress_draws_chainer_bar_without_a_terminal(tiny, tmp_path,
                  '0.25', '--windows', '2', '--no-embeddings',
                  '--no-progress']) == 0
     captured = capsys.readouterr()
-    assert 'this epoch [' not in captured.err + captured.out, captured
+    assert 'training:' not in captured.err + captured.out, captured
     assert 'main/loss' in captured.err, captured.err
