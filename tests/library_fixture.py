@@ -4,11 +4,15 @@ The files are one second of seeded noise through a seeded tone, so every
 file gets its own scores; the model is a randomly initialised
 MusicTaggerCNN (the fastest tagger of the zoo) with five tags, its output
 layer scaled down so that the scores spread over (0, 1) instead of
-saturating.
+saturating.  The older schemas of the library store are here verbatim,
+for the migration tests.
 """
+import sqlite3
+
 import numpy as np
 import soundfile as sf
 
+from chainer_tagger.configuration import LIBRARY_APPLICATION_ID
 from chainer_tagger.models import MusicTaggerCNN
 from chainer_tagger.pretrained import save_model_npz
 
@@ -81,3 +85,61 @@ def scores_and_results(db):
     assert len(stored) == len(table)  # each score once
     return stored, {(f, m, t['tag']): t['score'] for f, m, r in results
                     for t in json.loads(r).get('tags', [])}
+
+
+#: The schema 2 tables, as chainer_tagger/library/store.py wrote them
+#: before ``scores`` (commit 14e32ac), verbatim.
+SCHEMA_2 = (
+    '''CREATE TABLE IF NOT EXISTS models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        weights_sha256 TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        window TEXT NOT NULL,
+        UNIQUE (name, weights_sha256, settings, window))''',
+    '''CREATE TABLE IF NOT EXISTS files (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE)''',
+    '''CREATE TABLE IF NOT EXISTS results (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        failed INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        tagged_at TEXT NOT NULL,
+        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
+    '''CREATE TABLE IF NOT EXISTS embeddings (
+        file_id INTEGER NOT NULL REFERENCES files (id),
+        model_id INTEGER NOT NULL REFERENCES models (id),
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        sha256 TEXT,
+        vector BLOB,
+        embedded_at TEXT NOT NULL,
+        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
+    '''CREATE TABLE IF NOT EXISTS generations (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL) WITHOUT ROWID''',
+    "INSERT INTO generations (name, value) VALUES "
+    "('embeddings', 0) ON CONFLICT DO NOTHING",
+    "INSERT INTO generations (name, value) VALUES "
+    "('store', random()) ON CONFLICT DO NOTHING",
+)
+
+#: Schema 1 (before embeddings, commit d179e17): its first three tables.
+OLD_SCHEMAS = {1: SCHEMA_2[:3], 2: SCHEMA_2}
+
+
+def old_store(path, version):
+    """An empty library store of an older schema ``version``, written with
+    that schema's SQL only (for the migration tests)."""
+    conn = sqlite3.connect(path)
+    for statement in OLD_SCHEMAS[version]:
+        conn.execute(statement)
+    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
+    conn.execute('PRAGMA user_version = {}'.format(version))
+    conn.execute('PRAGMA journal_mode = WAL')
+    conn.commit()
+    return conn

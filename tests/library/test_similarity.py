@@ -26,7 +26,8 @@ from chainer_tagger.library.store import (LibraryStore, ModelIdentity,
                                           expected_tables)
 from chainer_tagger.models import load_model
 
-from library_fixture import make_library, make_tiny_model, write_clip
+from library_fixture import (make_library, make_tiny_model, old_store,
+                             write_clip)
 
 N = 8
 
@@ -389,49 +390,12 @@ def test_render_formats():
 
 # --- migration -------------------------------------------------------------
 
-#: The schema 1 tables, as chainer_tagger/library/store.py wrote them
-#: before embeddings (commit d179e17), verbatim.
-SCHEMA_1 = (
-    '''CREATE TABLE IF NOT EXISTS models (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        weights_sha256 TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        window TEXT NOT NULL,
-        UNIQUE (name, weights_sha256, settings, window))''',
-    '''CREATE TABLE IF NOT EXISTS files (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE)''',
-    '''CREATE TABLE IF NOT EXISTS results (
-        file_id INTEGER NOT NULL REFERENCES files (id),
-        model_id INTEGER NOT NULL REFERENCES models (id),
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 TEXT,
-        failed INTEGER NOT NULL,
-        result TEXT NOT NULL,
-        tagged_at TEXT NOT NULL,
-        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
-)
-
-
-def _schema_1_store(path):
-    conn = sqlite3.connect(path)
-    for statement in SCHEMA_1:
-        conn.execute(statement)
-    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
-    conn.execute('PRAGMA user_version = 1')
-    conn.execute('PRAGMA journal_mode = WAL')
-    conn.commit()
-    conn.close()
-
-
 def test_a_schema_1_store_is_migrated_and_keeps_its_rows(tmp_path,
                                                          model_file):
     assert LIBRARY_SCHEMA_VERSION == 3
     files = make_library(tmp_path / 'lib', 4)
     db = tmp_path / 'old.db'
-    _schema_1_store(db)
+    old_store(db, 1).close()
     # Fill it as schema 1 did: a run's rows, written with the v1 tables
     # only (the results are those of the tiny model, stored by today's
     # code into a copy, then moved into the old file row by row).

@@ -18,49 +18,8 @@ from chainer_tagger.library.store import (LibraryStore, ModelIdentity,
                                           _read_only, _tables,
                                           expected_tables)
 
-from library_fixture import (make_library, make_tiny_model,
+from library_fixture import (make_library, make_tiny_model, old_store,
                              scores_and_results)
-
-#: The schema 2 tables, as chainer_tagger/library/store.py wrote them
-#: before ``scores`` (commit 14e32ac), verbatim.
-SCHEMA_2 = (
-    '''CREATE TABLE IF NOT EXISTS models (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        weights_sha256 TEXT NOT NULL,
-        settings TEXT NOT NULL,
-        window TEXT NOT NULL,
-        UNIQUE (name, weights_sha256, settings, window))''',
-    '''CREATE TABLE IF NOT EXISTS files (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE)''',
-    '''CREATE TABLE IF NOT EXISTS results (
-        file_id INTEGER NOT NULL REFERENCES files (id),
-        model_id INTEGER NOT NULL REFERENCES models (id),
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 TEXT,
-        failed INTEGER NOT NULL,
-        result TEXT NOT NULL,
-        tagged_at TEXT NOT NULL,
-        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
-    '''CREATE TABLE IF NOT EXISTS embeddings (
-        file_id INTEGER NOT NULL REFERENCES files (id),
-        model_id INTEGER NOT NULL REFERENCES models (id),
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        sha256 TEXT,
-        vector BLOB,
-        embedded_at TEXT NOT NULL,
-        PRIMARY KEY (file_id, model_id)) WITHOUT ROWID''',
-    '''CREATE TABLE IF NOT EXISTS generations (
-        name TEXT PRIMARY KEY,
-        value INTEGER NOT NULL) WITHOUT ROWID''',
-    "INSERT INTO generations (name, value) VALUES "
-    "('embeddings', 0) ON CONFLICT DO NOTHING",
-    "INSERT INTO generations (name, value) VALUES "
-    "('store', random()) ON CONFLICT DO NOTHING",
-)
 
 TABLES_2 = ('models', 'files', 'results', 'embeddings', 'generations')
 
@@ -80,12 +39,7 @@ def schema_2_store(path, results):
     """A schema 2 store written with that schema's SQL only: two models,
     ``results`` ``{path: result dict}`` for the first, a failed file,
     one embedding."""
-    conn = sqlite3.connect(path)
-    for statement in SCHEMA_2:
-        conn.execute(statement)
-    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
-    conn.execute('PRAGMA user_version = 2')
-    conn.execute('PRAGMA journal_mode = WAL')
+    conn = old_store(path, 2)
     conn.executemany('INSERT INTO models VALUES (?, ?, ?, ?, ?)', [
         (1, 'm', '0' * 64, '{}', '{}'), (2, 'e', '1' * 64, '{}', '{}')])
     for i, (p, r) in enumerate(sorted(results.items()), 1):
@@ -156,11 +110,7 @@ def test_a_migration_that_fails_leaves_schema_2_whole(tmp_path):
 
 def test_a_schema_1_store_becomes_3_through_2(tmp_path):
     db = tmp_path / 'old.db'
-    conn = sqlite3.connect(db)
-    for statement in SCHEMA_2[:3]:  # schema 1: the first three tables
-        conn.execute(statement)
-    conn.execute('PRAGMA application_id = {}'.format(LIBRARY_APPLICATION_ID))
-    conn.execute('PRAGMA user_version = 1')
+    conn = old_store(db, 1)
     conn.execute("INSERT INTO models VALUES (1, 'm', 'ab', '{}', '{}')")
     conn.execute("INSERT INTO files VALUES (1, x'2f61')")
     conn.execute("INSERT INTO results VALUES (1, 1, 1, 1, NULL, 0, ?, 'x')",
