@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from chainer_tagger.cli import main
 from chainer_tagger.web.store_view import Query, open_view
@@ -23,14 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 XSS = '<script>alert(1)</script>'
 
-if not os.path.exists(CHROMIUM):
-    if os.environ.get('CI') == 'true':
-        raise RuntimeError('no Chromium at {}: `make install` installs '
-                           "Debian's chromium package".format(CHROMIUM))
-    pytest.skip('no Chromium (make install installs it)',
-                allow_module_level=True)
 
-sync_api = pytest.importorskip('playwright.sync_api')
+
+@pytest.fixture(scope='module', autouse=True)
+def chromium():
+    """The browser is part of the test setup (``make install`` installs
+    Debian's chromium package): its absence fails, it is never skipped."""
+    assert os.path.exists(CHROMIUM), (
+        'no Chromium at {}: `make install` installs Debian\'s chromium '
+        'package'.format(CHROMIUM))
 
 
 @pytest.fixture(scope='module')
