@@ -138,21 +138,22 @@ def build_app(db, hosts=LOCAL_NAMES):
             'filters': filters, 'form_rows': rows_form, 'notes': notes,
             'link': lambda **change: _link(request, **change)})
 
-    def track(request):
+    def stored_track(request):
+        """The track the request names by its store id, else 404."""
         file_id = request.path_params['file_id']
         found = view.track(file_id)
         if found is None:
             raise HTTPException(404, 'no file {} in the store'.format(
                 file_id))
+        return file_id, found
+
+    def track(request):
+        _, found = stored_track(request)
         return render(request, 'track.html', {
             'track': found, 'no_taggram': NO_TAGGRAM})
 
     def similar(request):
-        file_id = request.path_params['file_id']
-        found = view.track(file_id)
-        if found is None:
-            raise HTTPException(404, 'no file {} in the store'.format(
-                file_id))
+        file_id, found = stored_track(request)
         notice, rows = None, []
         try:
             rows = similar_to_stored(view.path, file_id, k=WEB_SIMILAR,
