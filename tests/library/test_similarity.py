@@ -85,6 +85,14 @@ def brute_force(library, query, k, leave_out=None, weights=None):
     return [(paths[i], sims[i]) for i in order if paths[i] != leave_out][:k]
 
 
+
+def copy_store(src, dst):
+    """A copy of the store ``src`` at ``dst`` (SQLite's backup: its
+    token and generation too)."""
+    with contextlib.closing(sqlite3.connect(src)) as a, \
+            contextlib.closing(sqlite3.connect(dst)) as b:
+        a.backup(b)
+
 def test_each_files_embedding_is_stored_once_and_resumes(library,
                                                          model_file):
     root, files, db = library
@@ -209,9 +217,7 @@ def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
                                                      model_file):
     root, files, db = library
     copy = tmp_path / 'copy.db'
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
+    copy_store(db, copy)
     with LibrarySimilarity(copy) as lib:
         first = lib.to_stored(1, k=N)
         assert len(first) == N - 1
@@ -247,14 +253,10 @@ def test_a_store_replaced_at_the_same_path_is_read_anew(library, tmp_path):
     # removed file and went on answering with files no longer stored.
     root, files, db = library
     path = tmp_path / 'replaced.db'
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(path)) as dst:
-        src.backup(dst)
+    copy_store(db, path)
     assert len(similar_to_stored(path, 1, k=N)) == N - 1
     os.remove(path)
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(path)) as dst:
-        src.backup(dst)
+    copy_store(db, path)
     with contextlib.closing(sqlite3.connect(path)) as conn:
         vector, model_id = conn.execute(
             'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
@@ -270,9 +272,7 @@ def test_the_saved_index_is_used_only_for_the_same_database_and_state(
     from chainer_tagger.library import similarity as module
     root, files, db = library
     copy = tmp_path / 'copy.db'
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
+    copy_store(db, copy)
     with LibrarySimilarity(copy) as lib:
         first = lib.to_stored(2, k=3)
         saved = '{}.similarity-{}.npz'.format(copy, lib.model_id)
@@ -300,9 +300,7 @@ def test_the_saved_index_is_used_only_for_the_same_database_and_state(
     # many times, put at that path (nothing holding it open): not served
     # the saved index, as each change draws a new random stamp.
     copy.unlink()
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
+    copy_store(db, copy)
     with LibraryStore(copy) as store:
         store.put_embeddings(model_id, [
             (b'/y/twin.wav', FileIdentity(1, 2, None), vector)])
@@ -541,9 +539,7 @@ def test_a_non_finite_stored_vector_is_left_out_with_a_warning(
     # query), the damaged file is simply not in the index.
     root, files, db = library
     copy = tmp_path / 'damaged.db'
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
+    copy_store(db, copy)
     with contextlib.closing(sqlite3.connect(copy)) as conn:
         vector, = conn.execute(
             'SELECT vector FROM embeddings WHERE file_id = 2').fetchone()
@@ -574,9 +570,7 @@ def test_saving_the_index_removes_stale_partial_files(library, tmp_path):
     from chainer_tagger.atomic_file import PARTIAL_PREFIX, STALE_SECONDS
     root, files, db = library
     copy = tmp_path / 'copy.db'
-    with contextlib.closing(sqlite3.connect(db)) as src, \
-            contextlib.closing(sqlite3.connect(copy)) as dst:
-        src.backup(dst)
+    copy_store(db, copy)
     stale = tmp_path / (PARTIAL_PREFIX + 'killed.npz')
     stale.write_bytes(b'half an index')
     old = os.path.getmtime(stale) - 2 * STALE_SECONDS
