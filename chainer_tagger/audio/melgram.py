@@ -29,12 +29,17 @@ def log_melgram(y, sr=MELGRAM_SR):
     A small pure function: no cropping or padding here.  Other rates
     serve to measure what a waveform model's window holds
     (:func:`~chainer_tagger.audio.quality.floor_fraction`).
+
+    The decibels are taken in float64, then rounded to float32: NumPy's
+    float32 ``log10`` is vectorised differently by CPU (on an AMD EPYC it
+    gives -100.00001 for digital silence, on an Intel Xeon -100.0), and
+    float64 makes the melgram the same number on every machine.
     """
     mel = librosa.feature.melspectrogram(
         y=np.asarray(y), sr=sr, n_fft=N_FFT, hop_length=HOP_LENGTH,
         n_mels=N_MELS, center=True, pad_mode='reflect', power=2.0,
         norm='slaney', htk=False)
-    return librosa.power_to_db(mel ** 2, ref=1.0,
+    return librosa.power_to_db(mel.astype(np.float64) ** 2, ref=1.0,
                                amin=10 ** (MELGRAM_MIN_DB / 10),
                                top_db=MELGRAM_TOP_DB).astype(np.float32)
 
