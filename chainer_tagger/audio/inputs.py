@@ -7,6 +7,7 @@ naming the path, so that one bad file never stops a run over a library.
 """
 import collections
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from chainer_tagger.audio.windows import (centre_window, read_window,
                                           window_at, window_starts)
 from chainer_tagger.configuration import (MELGRAM_INPUT, MELGRAM_NPY_SHAPES,
                                           N_FRAMES, N_MELS)
-from chainer_tagger.errors import InputError
+from chainer_tagger.errors import InputError, UsageError
 
 #: One window of a file: its ``start`` (seconds), the share of it that is
 #: real audio (``audio_fraction``; the rest is zero padding past the end),
@@ -35,9 +36,12 @@ Window = collections.namedtuple('Window', 'start audio_fraction read')
 #: ``.npy``), its ``windows`` and the file-level ``warnings`` about its
 #: audio (decoding stopped early, a window that is mostly padding; a name
 #: that is not UTF-8 is the result's to say, see
-#: :func:`~chainer_tagger.inference.tagging.result`).
+#: :func:`~chainer_tagger.inference.tagging.result`); ``source``, the
+#: opened :class:`~chainer_tagger.audio.decode.AudioSource` (None for a
+#: melgram ``.npy``), from which another model's input can be read without
+#: decoding the file again (``open_input(..., source=)``).
 FileInput = collections.namedtuple('FileInput',
-                                   'path duration windows warnings')
+                                   'path duration windows warnings source')
 
 
 def read_melgram_npy(path):
@@ -107,7 +111,7 @@ def _npy_input(path):
 
 
 def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
-               decoder_delay='remove'):
+               decoder_delay='remove', source=None):
     """The windows of one file that a model takes, not read yet.
 
     Parameters
@@ -126,6 +130,10 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
         An MP3's decoder delay removed (as the shipped melgrams were made)
         or kept (as 2016 decoders without gapless information did); see
         :class:`~chainer_tagger.audio.decode.AudioSource`.
+    source : AudioSource, optional
+        ``path`` already opened (with this ``decoder_delay``), as
+        another :class:`FileInput` of it holds it: the file is not opened
+        or decoded again (what one pass that feeds two models reads).
 
     Returns
     -------
@@ -139,13 +147,19 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
     that fails (decoding, a header's impossible values, the lengths and
     windows computed from them).
     """
+    if source is not None and (
+            os.fspath(path) != source.path or
+            decoder_delay != source.decoder_delay):
+        raise UsageError('source is {} with decoder_delay={!r}, not {} with '
+                         '{!r}'.format(source.path, source.decoder_delay,
+                                       path, decoder_delay))
     return guarded(path, _open_input, path, clip_input, window, hop,
-                   decoder_delay)
+                   decoder_delay, source)
 
 
-def _open_input(path, clip_input, window, hop, decoder_delay):
+def _open_input(path, clip_input, window, hop, decoder_delay, source):
     warnings = []
-    if is_melgram_file(path):
+    if source is None and is_melgram_file(path):
         if clip_input.kind != 'melgram':
             raise InputError('{}: a melgram .npy cannot feed a model of raw '
                              'audio'.format(path))
@@ -154,8 +168,9 @@ def _open_input(path, clip_input, window, hop, decoder_delay):
                              '.npy'.format(path))
         check_readable(path)
         return FileInput(path, None, [Window(0.0, 1.0, functools.partial(
-            guarded, path, _npy_input, path))], warnings)
-    source = AudioSource(path, decoder_delay)
+            guarded, path, _npy_input, path))], warnings, None)
+    if source is None:
+        source = AudioSource(path, decoder_delay)
     n = source.length_at(clip_input.sample_rate)
     length = clip_input.n_samples
     if window == 'centre':
@@ -176,7 +191,7 @@ def _open_input(path, clip_input, window, hop, decoder_delay):
         truncation_warning(source.duration, expected, source.decoder_error),
         padding_warning(windows[0].audio_fraction * clip_input.seconds,
                         clip_input.seconds, clip_input.fill)) if w]
-    return FileInput(path, source.duration, windows, warnings)
+    return FileInput(path, source.duration, windows, warnings, source)
 
 
 def guarded(path, function, *args):

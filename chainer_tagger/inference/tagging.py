@@ -151,32 +151,33 @@ def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
                 aggregate=how)]
 
 
-def _read_centre(path, clip_input, decoder_delay):
-    """The centre window of one file: ``(model input, warnings)``; every
-    step inside the per-file guard."""
-    source = open_input(path, clip_input, decoder_delay=decoder_delay)
-    x, level = source.windows[0].read()
-    return x, source.warnings + [
+def _read_centre(path, clip_input, decoder_delay, also=None):
+    """The centre window of one file: ``(model input, warnings, also's
+    value)``; every step inside the per-file guard."""
+    opened = open_input(path, clip_input, decoder_delay=decoder_delay)
+    x, level = opened.windows[0].read()
+    notes = opened.warnings + [
         w for w in [guarded(path, no_music_warning, level)] if w]
+    return x, notes, None if also is None else also(opened, x)
 
 
 def _tag_centre_windows(model, files, batch_size, workers, bar,
-                        decoder_delay):
-    batch_paths, batch, batch_notes = [], [], []
+                        decoder_delay, also=None):
+    batch_paths, batch, batch_notes, batch_values = [], [], [], []
 
     def flush():
         scores = model.predict(np.stack(batch), batch_size=len(batch))
         done = [result(p, model, s, warnings=n)
                 for p, s, n in zip(batch_paths, scores, batch_notes)]
+        values = list(batch_values)
         if bar is not None:
             bar.update(len(batch))
-        batch_paths.clear()
-        batch.clear()
-        batch_notes.clear()
-        return done
+        for kept in (batch_paths, batch, batch_notes, batch_values):
+            kept.clear()
+        return done if also is None else (done, values)
 
     def read(path):
-        return _read_centre(path, model.clip_input, decoder_delay)
+        return _read_centre(path, model.clip_input, decoder_delay, also)
 
     for path, x in prefetch(read, files, workers,
                             depth=2 * batch_size + workers):
@@ -185,11 +186,13 @@ def _tag_centre_windows(model, files, batch_size, workers, bar,
                 yield flush()
             if bar is not None:
                 bar.update(1)
-            yield [result(path, model, error=x)]
+            failed = [result(path, model, error=x)]
+            yield failed if also is None else (failed, [x])
             continue
         batch_paths.append(path)
         batch.append(x[0])
         batch_notes.append(x[1])
+        batch_values.append(x[2])
         if len(batch) == batch_size:
             yield flush()
     if batch:
@@ -312,7 +315,8 @@ def prepare_model(model, per_clip=False, gpu=None, keras=None,
 
 
 def iter_results(model, files, batch_size=16, workers=None, window='centre',
-                 hop=None, aggregate=None, decoder_delay='remove', bar=None):
+                 hop=None, aggregate=None, decoder_delay='remove', bar=None,
+                 also=None):
     """Results of ``files`` (see :func:`result`), in their order, a list at
     a time: the results of each batch of centre windows, or of each file
     with ``window='full'``, as soon as it is done.
@@ -320,10 +324,23 @@ def iter_results(model, files, batch_size=16, workers=None, window='centre',
     So a caller can keep each batch as it finishes (the library store
     commits it) instead of holding every result until the end.  ``bar``,
     a tqdm bar, advances by file (centre) or by window (full).
+
+    ``also`` (centre window only) is a second use of each file read:
+    ``also(opened, x)`` of the opened file (a
+    :class:`~chainer_tagger.audio.inputs.FileInput`, its decoded
+    ``source`` included) and the model input of its centre window,
+    computed on the reading threads, so that what else is wanted of a
+    file (the library's embeddings) needs no second decode.  Each item is
+    then ``(results, values)``: ``also``'s value for each result, or the
+    :class:`~chainer_tagger.errors.InputError` of a file that could not be
+    read.  ``also`` should return its own failures as values: one it
+    raises fails the file's result too.
     """
     workers = workers or default_workers()
     if window == 'full':
+        if also is not None:
+            raise UsageError("also applies to window='centre' only")
         return _tag_whole_files(model, files, hop, aggregate or 'mean',
                                 batch_size, workers, bar, decoder_delay)
     return _tag_centre_windows(model, files, batch_size, workers, bar,
-                               decoder_delay)
+                               decoder_delay, also)

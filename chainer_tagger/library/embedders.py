@@ -17,19 +17,35 @@ An *embedder* turns audio files into one vector each.  Two kinds:
 
 An embedder gives :meth:`~ModelEmbedder.embed` (vectors or errors per
 file) and :meth:`~ModelEmbedder.identity` (what keys its embeddings in the
-store, from the model's own identity), and says ``blocks``.
+store, from the model's own identity), and says ``blocks``.  A library run
+that tags and embeds the same files reads each file once:
+:meth:`~ModelEmbedder.read` takes what the tagger opened (the decoded
+audio, and the tagger's input when the two models take the same one) on
+the reading threads, and :meth:`~ModelEmbedder.vectors` runs the model
+over a batch of them.
 """
+import collections
 import os
 
 import librosa
 import numpy as np
 
-from chainer_tagger.audio import load_audio
+from chainer_tagger.audio import open_input
+from chainer_tagger.audio.inputs import guarded
+from chainer_tagger.audio.resample import resample
 from chainer_tagger.configuration import FUSED_SUFFIX, SIMILARITY_MFCC
 from chainer_tagger.device import to_device
 from chainer_tagger.errors import InputError
-from chainer_tagger.inference.embedding import embed_files
+from chainer_tagger.inference.prefetch import prefetch
+from chainer_tagger.inference.tagging import default_workers
 from chainer_tagger.models import load_model
+
+#: What an embedder read of one file (:meth:`ModelEmbedder.read`): its
+#: ``path``, the model input of its centre window ``x``, what else the
+#: vector takes (``extra``: the MFCC summary of a fused embedder) and,
+#: for a file that could not be read, ``error`` (the rest None).
+EmbeddingInput = collections.namedtuple('EmbeddingInput',
+                                        'path x extra error')
 
 
 class ModelEmbedder:
@@ -48,25 +64,93 @@ class ModelEmbedder:
         ``ModelIdentity`` (``library.store``)."""
         return model_identity
 
-    def _features(self, paths, batch_size, decoder_delay):
-        """``[(vector, None) or (None, error)]`` of the model."""
-        paths = [str(p) for p in paths]
-        features, index = embed_files(self.model, paths, window='centre',
-                                      batch_size=batch_size,
-                                      decoder_delay=decoder_delay)
-        found = {e['path']: e for e in index}
-        out = []
-        for p in paths:
-            e = found[p]
-            out.append((None, e['error']) if 'error' in e else
-                       (np.asarray(features[e['row']], np.float32), None))
+    def read(self, opened, x=None):
+        """What one file's vector needs, read from the file as another
+        model opened it, without decoding it again.
+
+        Parameters
+        ----------
+        opened : FileInput
+            The file opened for any model
+            (:func:`~chainer_tagger.audio.inputs.open_input`).
+        x : np.ndarray, optional
+            The model input of its centre window for this embedder's
+            model, when already read (the tagger takes the same input).
+
+        Returns
+        -------
+        EmbeddingInput
+            A file that cannot be read gives its error, not an exception.
+        """
+        try:
+            if x is None:
+                x = self._reopen(opened).windows[0].read()[0]
+            return EmbeddingInput(opened.path, x, guarded(
+                opened.path, self._extra, opened), None)
+        except InputError as e:
+            return EmbeddingInput(opened.path, None, None, str(e))
+
+    def _reopen(self, opened):
+        """The file as this embedder's model takes it, from the audio
+        ``opened`` decoded (a melgram ``.npy`` is opened again)."""
+        source = opened.source
+        return open_input(opened.path, self.model.clip_input,
+                          decoder_delay=getattr(source, 'decoder_delay',
+                                                'remove'),
+                          source=source)
+
+    def _extra(self, opened):
+        """What the vector takes besides the model's features."""
+        return None
+
+    def _vector(self, features, extra):
+        return np.asarray(features, np.float32)
+
+    def vectors(self, inputs):
+        """Each file's vector (float32), or None and the reason it could
+        not be embedded: ``[(vector, error)]`` in the order of ``inputs``
+        (what :meth:`read` gave).  The model runs once over the batch, or
+        clip by clip for a model that normalises over its batch (Keras BN
+        mode 2), whose features would depend on their batch mates."""
+        out = [(None, r.error) for r in inputs]
+        ok = [i for i, r in enumerate(inputs) if r.error is None]
+        if not ok:
+            return out
+        xs = np.stack([inputs[i].x for i in ok])
+        if self.model.batch_dependent:
+            features = np.concatenate([self.model.extract(x[None], 1)
+                                       for x in xs])
+        else:
+            features = self.model.extract(xs, len(xs))
+        for i, f in zip(ok, features):
+            if np.all(np.isfinite(f)):
+                out[i] = (self._vector(f, inputs[i].extra), None)
+            else:
+                out[i] = (None, '{}: the model gave NaN or infinite '
+                                'features'.format(inputs[i].path))
         return out
 
     def embed(self, paths, batch_size=8, decoder_delay='remove'):
         """Each file's vector (float32), or None and the reason it could
         not be embedded: ``[(vector, error)]`` in the order of
-        ``paths``."""
-        return self._features(paths, batch_size, decoder_delay)
+        ``paths``.  Files are read a few ahead on a thread pool."""
+        def read(path):
+            try:
+                opened = open_input(path, self.model.clip_input,
+                                    decoder_delay=decoder_delay)
+            except InputError as e:
+                return EmbeddingInput(path, None, None, str(e))
+            return self.read(opened)
+
+        out, batch = [], []
+        workers = default_workers()
+        for _, r in prefetch(read, [str(p) for p in paths], workers,
+                             depth=batch_size + workers):
+            batch.append(r)
+            if len(batch) == batch_size:
+                out += self.vectors(batch)
+                batch = []
+        return out + (self.vectors(batch) if batch else [])
 
 
 class FusedEmbedder(ModelEmbedder):
@@ -85,26 +169,26 @@ class FusedEmbedder(ModelEmbedder):
         return model_identity._replace(
             name=model_identity.name + FUSED_SUFFIX, settings=settings)
 
-    def embed(self, paths, batch_size=8, decoder_delay='remove'):
-        out = []
-        for (vector, error), path in zip(
-                self._features(paths, batch_size, decoder_delay), paths):
-            if vector is not None:
-                try:
-                    vector = np.concatenate(
-                        [vector, mfcc_summary(path, decoder_delay)])
-                except InputError as e:
-                    vector, error = None, str(e)
-            out.append((vector, error))
-        return out
+    def _extra(self, opened):
+        if opened.source is None:
+            raise InputError('{}: a melgram .npy has no audio for its '
+                             'MFCCs'.format(opened.path))
+        return mfcc_summary(opened.source)
+
+    def _vector(self, features, extra):
+        return np.concatenate([features, extra]).astype(np.float32)
 
 
-def mfcc_summary(path, decoder_delay='remove'):
-    """Mean and standard deviation over frames of a file's MFCCs (librosa's
-    defaults otherwise), float32."""
-    y, sr = load_audio(path, SIMILARITY_MFCC['sr'], decoder_delay)
+def mfcc_summary(source):
+    """Mean and standard deviation over frames of the MFCCs of a decoded
+    file (an :class:`~chainer_tagger.audio.decode.AudioSource`: the whole
+    file, mono, at :data:`~chainer_tagger.configuration.SIMILARITY_MFCC`'s
+    rate; librosa's defaults otherwise), float32."""
+    y, sr = source.read(), SIMILARITY_MFCC['sr']
     if len(y) == 0:
-        raise InputError('{}: no audio'.format(path))
+        raise InputError('{}: no audio'.format(source.path))
+    if source.samplerate != sr:
+        y = resample(y, source.samplerate, sr)
     m = librosa.feature.mfcc(y=np.asarray(y, np.float32), sr=sr,
                              n_mfcc=SIMILARITY_MFCC['n_mfcc'])
     return np.concatenate([m.mean(axis=1), m.std(axis=1)]).astype(

@@ -19,9 +19,12 @@ A run (:class:`LibraryRun`) goes:
    network file system under several writers;
 5. **embeddings** (with ``embed_model`` and a store): the files whose
    stored embedding is not current for the embedding model are embedded
-   (:func:`~chainer_tagger.inference.embedding.embed_files`, the centre
-   window), shared and committed the same way, for "more like this"
-   (:mod:`~chainer_tagger.library.similarity`);
+   (the centre window; see :mod:`~chainer_tagger.library.embedders`),
+   for "more like this" (:mod:`~chainer_tagger.library.similarity`).
+   A file tagged in this run is embedded from the same read (one
+   decode; the embedding model's forward pass batched like the
+   tagger's) and committed with its result; the rest (files whose tags
+   were current) are then shared and committed the same way;
 6. **results**: rank 0 reads every file's result (reused or new) in the
    order a plain run gives, and can write the tags into the files
    (:mod:`~chainer_tagger.library.file_tags`).
@@ -50,7 +53,7 @@ from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
 from chainer_tagger.library import file_tags
-from chainer_tagger.library.embedders import embedder
+from chainer_tagger.library.embedders import EmbeddingInput, embedder
 from chainer_tagger.library.file_identity import (identify, path_key,
                                                   same_file)
 from chainer_tagger.library.store import LibraryStore, ModelIdentity
@@ -297,17 +300,19 @@ precision, decoder_delay
             mine = {i: _identity_or_none(files[i], self.rehash)
                     for i in self.unique[rank::size]}
             gathered = self.mpi.gather(mine, root=0)
-            pending = None
+            pending = wanted = None
             if self.is_root:
                 for part in gathered:
                     self.identities.update(part)
                 pending = self._pending()
-            pending = self.mpi.bcast(pending, root=0)
+                if self.embedder is not None and self.window == 'centre':
+                    wanted = set(self._pending_embeddings())
+            pending, wanted = self.mpi.bcast((pending, wanted), root=0)
             share = pending[rank::size]
             if self.is_root:
-                self._tag_as_root(share)
+                self._tag_as_root(share, wanted)
             else:
-                self._tag_as_worker(share)
+                self._tag_as_worker(share, wanted)
             if self.embedder is not None:
                 self._embed()
         return LibrarySummary(len(self.unique), self.reused, self.tagged,
@@ -336,22 +341,52 @@ precision, decoder_delay
             self.store.record_hashes(self.model_id, hashes)
         return pending
 
-    def _results_of(self, share):
-        """``(indices, results)`` of each batch of this process's share."""
+    def _results_of(self, share, wanted=None):
+        """``(indices, results, embeddings)`` of each batch of this
+        process's share: ``embeddings`` the ``(index, vector)`` pairs (see
+        :meth:`_embeddings_of`) of the files in ``wanted`` (indices to
+        embed from the same read; None: none)."""
         indices = iter(share)
-        for done in iter_results(self.model, [self.files[i] for i in share],
-                                 self.batch_size, self.workers, self.window,
-                                 self.hop, self.aggregate,
-                                 self.decoder_delay):
-            yield [next(indices) for _ in done], done
+        files = [self.files[i] for i in share]
+        wanted = {os.fspath(self.files[i]) for i in share
+                  if i in (wanted or ())}
+        if not wanted:
+            for done in iter_results(self.model, files, self.batch_size,
+                                     self.workers, self.window, self.hop,
+                                     self.aggregate, self.decoder_delay):
+                yield [next(indices) for _ in done], done, []
+            return
+        # The tagger's input serves the embedding model when they take the
+        # same (crnn-msd and rnn0-msd both take Choi's melgram).
+        same = self.embedder.model.clip_input == self.model.clip_input
 
-    def _tag_as_root(self, share):
+        def also(opened, x):
+            if os.fspath(opened.path) in wanted:
+                return self.embedder.read(opened, x if same else None)
+            return None
+
+        for done, values in iter_results(
+                self.model, files, self.batch_size, self.workers,
+                self.window, self.hop, self.aggregate, self.decoder_delay,
+                also=also):
+            batch = [next(indices) for _ in done]
+            read = [(i, v) for i, v in zip(batch, values) if v is not None
+                    and os.fspath(self.files[i]) in wanted]
+            inputs = [v if not isinstance(v, Exception) else
+                      EmbeddingInput(self.files[i], None, None, str(v))
+                      for i, v in read]
+            vectors = self.embedder.vectors(inputs) if inputs else []
+            yield batch, done, [(i, _vector_bytes(v)) for (i, _), (v, _)
+                                in zip(read, vectors)]
+
+    def _tag_as_root(self, share, wanted=None):
         self.bar = tqdm(total=len(self.unique), initial=self.reused,
                         unit='file', desc='library', disable=not self.progress,
                         dynamic_ncols=True)
         self._show_counts()
         try:
-            self._gather_as_root(self._results_of(share), self._keep)
+            self._gather_as_root(self._results_of(share, wanted),
+                                 self._keep)
         finally:
             self.bar.close()
 
@@ -359,26 +394,27 @@ precision, decoder_delay
         """Keep this process's batches and those the others send, each as
         it comes, until every process said it is done."""
         waiting = self.mpi.size - 1
-        for indices, done in batches:
-            keep(indices, done)
+        for batch in batches:
+            keep(*batch)
             if waiting:
                 waiting -= self._receive(keep, block=False)
         while waiting:
             waiting -= self._receive(keep, block=True)
 
-    def _tag_as_worker(self, share):
+    def _tag_as_worker(self, share, wanted=None):
         def counted(batches):
-            for indices, done in batches:
+            for indices, done, embeddings in batches:
                 self.tagged += len(done)
                 self.failed += sum('error' in r for r in done)
-                yield indices, done
-        self._send_to_root(counted(self._results_of(share)))
+                self.embedded += len(embeddings)
+                yield indices, done, embeddings
+        self._send_to_root(counted(self._results_of(share, wanted)))
 
     def _send_to_root(self, batches):
         """Send each batch to rank 0 as it is done, then say so."""
         sending = []
-        for indices, done in batches:
-            sending.append(self.mpi.isend((indices, done), dest=0,
+        for batch in batches:
+            sending.append(self.mpi.isend(batch, dest=0,
                                           tag=RESULTS_MESSAGE))
             sending = [r for r in sending if not r.Test()]
         for request in sending:
@@ -392,6 +428,8 @@ precision, decoder_delay
         among the processes as tagging is; rank 0 commits each batch."""
         pending = self._pending_embeddings() if self.is_root else None
         pending = self.mpi.bcast(pending, root=0)
+        if not pending:
+            return
         share = pending[self.mpi.rank::self.mpi.size]
         if not self.is_root:
             def counted(batches):
@@ -430,8 +468,7 @@ precision, decoder_delay
             indices = share[start:start + self.batch_size]
             done = self.embedder.embed([self.files[i] for i in indices],
                                        self.batch_size, self.decoder_delay)
-            yield indices, [None if v is None else
-                            np.asarray(v, '<f4').tobytes() for v, _ in done]
+            yield indices, [_vector_bytes(v) for v, _ in done]
 
     def _keep_embeddings(self, indices, vectors):
         """Commit one batch of embeddings (one transaction)."""
@@ -462,9 +499,10 @@ precision, decoder_delay
                     self.received += len(message[1])
         return done
 
-    def _keep(self, indices, results):
+    def _keep(self, indices, results, embeddings=()):
         """Commit one batch to the store (one transaction), or hold it
-        when there is no store or a file's identity could not be read."""
+        when there is no store or a file's identity could not be read;
+        then its ``(index, vector)`` embeddings."""
         rows = []
         for i, r in zip(indices, results):
             now = self.identities[i]
@@ -478,6 +516,8 @@ precision, decoder_delay
             t = time.perf_counter()
             self.store.put(self.model_id, rows)
             self.store_seconds += time.perf_counter() - t
+        if embeddings:
+            self._keep_embeddings(*zip(*embeddings))
         self._show_counts()
         self.bar.update(len(results))
 
@@ -542,6 +582,12 @@ precision, decoder_delay
                 if out.status == 'written' and self.store is not None:
                     self.store.move(self.keys[i], expected, out.identity)
                 yield out
+
+
+def _vector_bytes(vector):
+    """How the store keeps an embedding: little-endian float32 bytes, or
+    None for a file that could not be embedded."""
+    return None if vector is None else np.asarray(vector, '<f4').tobytes()
 
 
 class _StopAllOnError:

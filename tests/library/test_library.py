@@ -172,9 +172,9 @@ def test_errors_are_kept_unless_retried(tmp_path, counting_model):
     calls = []
     original = LibraryRun._keep
 
-    def spy(self, indices, results):
+    def spy(self, indices, results, *embeddings):
         calls.extend(r['path'] for r in results)
-        return original(self, indices, results)
+        return original(self, indices, results, *embeddings)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(LibraryRun, '_keep', spy)
         assert tag_library([lib], counting_model, db=db) == first

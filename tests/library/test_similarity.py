@@ -26,6 +26,7 @@ from chainer_tagger.library.store import (LibraryStore, ModelIdentity,
                                           expected_tables)
 from chainer_tagger.models import load_model
 
+from conftest import AUDIO
 from library_fixture import (make_library, make_tiny_model, old_store,
                              write_clip)
 
@@ -471,6 +472,48 @@ def test_tag_db_stores_the_default_embedding_unless_none(tmp_path,
     assert {len(v) for v in vectors.values()} == {72}
     answer, = similar([files[0]], db, k=3)
     assert [n['path'] for n in answer['neighbours']] == [str(files[1])]
+
+
+def test_a_file_tagged_and_embedded_in_one_run_is_decoded_once(
+        tmp_path, monkeypatch):
+    """``tag --db`` with its default embedding (``rnn0-msd+mfcc``) reads a
+    new file once for the tags, the embedding model and the MFCCs (it was
+    decoded three times), and stores the same vectors as the embedder
+    alone and as a later run that embeds files whose tags were current."""
+    from chainer_tagger.audio.decode import AudioSource
+    from chainer_tagger.library.embedders import embedder
+    lib = tmp_path / 'lib'
+    lib.mkdir()
+    files = []
+    for name in ('bensound-cute.mp3', 'bensound-dubstep.mp3'):
+        files.append(lib / name)
+        files[-1].write_bytes((AUDIO / name).read_bytes())
+    decodes = []
+    count = AudioSource._count
+    monkeypatch.setattr(AudioSource, '_count', lambda self: (
+        decodes.append(self.path), count(self))[1])
+    with LibraryRun([lib], 'crnn-msd', db=tmp_path / 'one.db',
+                    embed_model='default') as run:
+        summary = run.tag()
+    assert (summary.tagged, summary.embedded) == (2, 2)
+    assert sorted(decodes) == sorted(str(f) for f in files)
+    once = stored_vectors(tmp_path / 'one.db')
+    # The same vectors from the embedder alone ...
+    alone = embedder('rnn0-msd+mfcc').embed(files)
+    for f, (vector, error) in zip(files, alone):
+        assert error is None
+        np.testing.assert_array_equal(once[str(f)], vector)
+    # ... and from a run that embeds files whose tags are current.
+    later = tmp_path / 'later.db'
+    with LibraryRun([lib], 'crnn-msd', db=later) as run:
+        run.tag()
+    with LibraryRun([lib], 'crnn-msd', db=later,
+                    embed_model='default') as run:
+        summary = run.tag()
+    assert (summary.reused, summary.embedded) == (2, 2)
+    assert stored_vectors(later).keys() == once.keys()
+    for path, vector in stored_vectors(later).items():
+        np.testing.assert_array_equal(vector, once[path])
 
 
 def test_tags_written_into_files_keep_their_embeddings_current(
