@@ -62,7 +62,7 @@ ACTIVATIONS = (None, 'relu', 'elu')
 
 
 @numba.njit(nogil=True, cache=True, fastmath={'reassoc', 'contract'})
-def _moments(x):
+def channel_moments(x):
     """Per channel of one clip ``(C, H, W)``: mean and sum of squared
     deviations, in float64 (shifted by the first value, so that the
     one-pass sums do not cancel)."""
@@ -316,7 +316,7 @@ class BatchNormActivationPool(chainer.FunctionNode):
         pool = max_pool_kernel(*window) if pooled else None
 
         def clip_pass(i):
-            means[i], squares[i] = _moments(x4[i])
+            means[i], squares[i] = channel_moments(x4[i])
             if pooled:
                 pool(x4[i], flip, pooled_x[i], self.offsets[i])
 

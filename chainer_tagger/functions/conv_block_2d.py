@@ -8,7 +8,7 @@ import chainer
 import chainer.functions as F
 
 from chainer_tagger.functions.batch_norm_activation_pool import (
-    batch_norm_activation_pool)
+    batch_norm_activation_pool, channel_moments)
 from chainer_tagger.functions.batch_norm_folding import fold_batch_norm
 from chainer_tagger.functions.clip_parallel import for_each_clip
 from chainer_tagger.functions.convolution_3x3 import (
@@ -38,9 +38,12 @@ def conv_bn_elu_pool_2d(x, W, b, pool, normalize, affine=None,
         (:meth:`KerasBatchNormalization.batch_statistics`): the CPU kernels
         then fuse it with the ELU and the pooling.
 
-    The kernel is chosen here.  On the CPU: with ``affine`` and no
-    gradient, the folded inference kernel (:func:`conv_block_2d_cpu`);
-    otherwise the differentiable CPU convolution
+    The kernel is chosen here.  On the CPU without a gradient: with
+    ``affine``, the folded inference kernel (:func:`conv_block_2d_cpu`);
+    with ``batch_statistics`` that keep no running averages (Keras BN
+    mode 2 at inference), the same kernel taking the statistics as it
+    goes (:func:`conv_block_2d_cpu`'s ``statistics``).  Otherwise the
+    differentiable CPU convolution
     (:func:`~chainer_tagger.functions.convolution_3x3`), followed by the
     fused normalization, ELU and pooling
     (:func:`~chainer_tagger.functions.batch_norm_activation_pool`) given
@@ -49,10 +52,14 @@ def conv_bn_elu_pool_2d(x, W, b, pool, normalize, affine=None,
     functions (cuDNN).  All give the same values up to float rounding.
     """
     if cpu_kernels_apply(x, W, b):
-        if affine is not None and not chainer.config.enable_backprop:
+        inference = not chainer.config.enable_backprop
+        if inference and (affine is not None or (
+                batch_statistics is not None and
+                batch_statistics.update is None)):
             x = x.array if isinstance(x, chainer.Variable) else x
             return chainer.Variable(conv_block_2d_cpu(
-                x, W.array, b.array, pool, affine))
+                x, W.array, b.array, pool, affine,
+                None if affine is not None else batch_statistics))
         h = convolution_3x3(x, W, b)
         if batch_statistics is not None:
             return batch_norm_activation_pool(h, batch_statistics, 1, 'elu',
@@ -64,7 +71,7 @@ def conv_bn_elu_pool_2d(x, W, b, pool, normalize, affine=None,
 
 
 @host_only
-def conv_block_2d_cpu(x, W, b, pool, affine):
+def conv_block_2d_cpu(x, W, b, pool, affine, statistics=None):
     """The conv block at inference on NumPy arrays, without a graph.
 
     The normalization is folded into the convolution
@@ -75,39 +82,70 @@ def conv_block_2d_cpu(x, W, b, pool, affine):
     Max pooling then comes *before* the bias and the ELU: both are
     monotonic per channel, so ``max(elu(y + b)) == elu(max(y) + b)``
     exactly, and the exponentials run on a fraction of the values.
+
+    With ``statistics`` (a
+    :class:`~chainer_tagger.functions.BatchNormSpec` without ``update``:
+    Keras BN mode 2) instead of ``affine``, the normalization takes the
+    mean and variance of the convolution's output, of each clip
+    (``per_clip``) or of the batch, gathered strip by strip (float64,
+    every row, the ragged border too) while only pooled values are kept:
+    the full-size output (537 MB for 16 clips in the first block) is never
+    written.  The kernel's rows are negated where ``gamma < 0``, so that
+    the maximum of each window is still the value the normalization maps
+    highest; the bias cancels in ``y - mean(y)``.
     """
     n, c, h, w = x.shape
     out_c = W.shape[0]
-    W, b = fold_batch_norm(W, b, *affine)
+    if statistics is None:
+        W, b = fold_batch_norm(W, b, *affine)
+        bias = b.astype(np.float32)[:, None, None]
+    else:
+        gamma = np.asarray(statistics.gamma.array, np.float64)
+        sign = np.where(gamma < 0, -1.0, 1.0)
+        W = W * sign.astype(W.dtype)[:, None, None, None]
+        bias = np.zeros((out_c, 1, 1), np.float32)
     kernel = W.reshape(out_c, -1).astype(np.float32, copy=False)
-    bias = b.astype(np.float32)[:, None, None]
     ph, pw = pool
     oh = h // ph
     out = np.empty((n, out_c, oh, w // pw), np.float32)
-    # Rows the pooled output needs (a ragged bottom is dropped), taken in
-    # strips whose im2col matrix and product stay in cache (the first
-    # block, of one input channel, has a product 7x its im2col matrix).
+    # Rows the pooled output needs (a ragged bottom is dropped; the
+    # statistics take it too), in strips whose im2col matrix and product
+    # stay in cache (the first block, of one input channel, has a product
+    # 7x its im2col matrix).
     rows = oh * ph
     step = strip_rows(max(c, -(-out_c // 9)), w, ph)
+    computed = rows if statistics is None else h
+    # Per clip and strip: values, mean and centred sum of squares.
+    moments = np.zeros((n, -(-computed // step), 3, out_c))
     shifted = c >= SHIFTED_GEMM_CHANNELS
     if shifted:
         # (9, O, C): the kernel of each of the nine shifts.
         shifts = np.ascontiguousarray(
             W.reshape(out_c, c, 9).transpose(2, 0, 1).astype(np.float32))
 
-    starts = range(0, rows, step)
+    starts = range(0, computed, step)
 
     def one_strip(i, flat, r0):
-        r1 = min(rows, r0 + step)
+        r1 = min(computed, r0 + step)
         if shifted:
             wide = _convolve_shifts(shifts, flat, w, r0, r1)
         else:
             wide = matmul(kernel, im2col_3x3(flat, c, w, r0, r1))
         # Rows of the product are w + 2 wide; the last two are junk.
         y = wide.reshape(out_c, r1 - r0, w + 2)[:, :, :w]
-        pooled = _max_pool(y, ph, pw)
-        pooled += bias
-        out[i, :, r0 // ph:r1 // ph] = _elu_(pooled)
+        if statistics is not None:
+            mean, squares = channel_moments(y)
+            moments[i, r0 // step, 0] = y[0].size
+            moments[i, r0 // step, 1] = mean
+            moments[i, r0 // step, 2] = squares
+        pooled_rows = min(r1, rows) - r0
+        if pooled_rows <= 0:
+            return
+        pooled = _max_pool(y[:, :pooled_rows], ph, pw)
+        if statistics is None:
+            pooled += bias
+            pooled = _elu_(pooled)
+        out[i, :, r0 // ph:r0 // ph + len(pooled[0])] = pooled
 
     def one_clip(i):
         flat = pad_flat(x[i].astype(np.float32, copy=False))
@@ -116,15 +154,52 @@ def conv_block_2d_cpu(x, W, b, pool, affine):
 
     if n >= (os.cpu_count() or 1):
         for_each_clip(one_clip, n)
-        return out
-    # Fewer clips than cores (tagging one file): the strips of each clip
-    # side by side instead, still on single-threaded BLAS (OpenBLAS's own
-    # threads were slower on these small GEMMs, and far slower on a busy
-    # machine).
-    for i in range(n):
-        flat = pad_flat(x[i].astype(np.float32, copy=False))
-        for_each_clip(lambda j: one_strip(i, flat, starts[j]), len(starts))
+    else:
+        # Fewer clips than cores (tagging one file): the strips of each
+        # clip side by side instead, still on single-threaded BLAS
+        # (OpenBLAS's own threads were slower on these small GEMMs, and
+        # far slower on a busy machine).
+        for i in range(n):
+            flat = pad_flat(x[i].astype(np.float32, copy=False))
+            for_each_clip(lambda j: one_strip(i, flat, starts[j]),
+                          len(starts))
+    if statistics is not None:
+        _normalize_pooled(out, moments, gamma, statistics)
     return out
+
+
+def _combined_moments(parts):
+    """Count, mean and centred sum of squares of the union of parts
+    ``(..., 3, C)`` along the first axis (Chan et al.'s pairwise
+    update: no cancellation between the parts' sums)."""
+    count, mean, squares = parts[0]
+    for other in parts[1:]:
+        m, mean_m, squares_m = other
+        total = count + m
+        delta = mean_m - mean
+        mean = mean + delta * (m / total)
+        squares = squares + squares_m + delta * delta * (count * m / total)
+        count = total
+    return count, mean, squares
+
+
+@host_only
+def _normalize_pooled(out, moments, gamma, statistics):
+    """Normalize (Keras BN on the clip's or the batch's statistics of the
+    sign-flipped convolution) and ELU the pooled maxima ``out`` in
+    place."""
+    per_clip = [_combined_moments(m) for m in moments]
+    if not statistics.per_clip:
+        per_clip = [_combined_moments(np.array(per_clip))] * len(out)
+    beta = np.asarray(statistics.beta.array, np.float64)
+    for i, (count, mean, squares) in enumerate(per_clip):
+        d, _ = statistics.divisor(squares / count)
+        scale = np.abs(gamma) / d
+        shift = beta - mean * scale
+        clip = out[i]
+        clip *= scale.astype(np.float32)[:, None, None]
+        clip += shift.astype(np.float32)[:, None, None]
+        _elu_(clip)
 
 
 #: From this many input channels on, a strip's convolution is nine GEMMs
