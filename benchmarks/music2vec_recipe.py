@@ -25,8 +25,11 @@ Variant options (JSON): ``dropout`` (between the LSTMs and before the dense
 layers), ``drop_in`` (on the scenes), ``adamw`` (Adam's decoupled weight
 decay), ``select: "val"`` (the epoch of best validation accuracy) or
 ``swa_from`` (the mean of the weights from that fraction of the epochs
-on), ``mixup`` (Beta parameter), ``lr``, ``epochs``; ``--heads N`` averages
-N heads per fold.
+on), ``mixup`` (Beta parameter), ``lr``, ``epochs``, ``gains`` (training
+gains in dB: each training example is drawn at 0 dB or one of these, from
+the SoundNet outputs of the clips played at that level, cached like the
+conditions; evaluation takes the clips as they are); ``--heads N``
+averages N heads per fold.
 """
 import argparse
 import json
@@ -56,15 +59,21 @@ from genre_cv import PERTURBATIONS, folds as cv_folds  # noqa: E402
 NC, U = len(GTZAN_GENRES), 200
 
 
-def features(data, cache):
-    """``{condition: (clips, windows, 401, steps)}`` and the labels."""
+def _gain(db):
+    return lambda y, sr: y * np.float32(10 ** (db / 20.0))
+
+
+def features(data, cache, gains=()):
+    """``{condition: (clips, windows, 401, steps)}`` and the labels; with
+    ``gains``, ``{gain: ...}`` of the clips played at those levels."""
     cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     clips = find_clips(data)
     labels = np.array([label for _, label in clips])
     net = Music2Vec(input_fill='loop', soundnet='soundnet8').freeze_body()
-    out = {}
-    for name, perturb in [('clean', None)] + list(PERTURBATIONS.items()):
+    out, levels = {}, {}
+    for name, perturb in [('clean', None)] + list(PERTURBATIONS.items()) + \
+            [('gain{:+g}'.format(g), _gain(g)) for g in gains]:
         path = cache / '{}.npy'.format(name.replace(' ', '_'))
         if not path.is_file():
             rows = []
@@ -75,8 +84,11 @@ def features(data, cache):
                 x = evaluation_inputs(y, net.clip_input, 8)
                 rows.append(run_in_batches(net, net.body, x, len(x)))
             np.save(path, np.stack(rows))
-        out[name] = np.load(path).astype(np.float32)
-    return out, labels
+        if name.startswith('gain'):
+            levels[float(name[4:])] = np.load(path).astype(np.float32)
+        else:
+            out[name] = np.load(path).astype(np.float32)
+    return (out, levels, labels) if gains else (out, labels)
 
 
 def _splits(labels, seeds, k=7):
@@ -148,10 +160,12 @@ def _softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-def heads_accuracy(feats, labels, splits, cfg, heads=1, seed=0):
+def heads_accuracy(feats, labels, splits, cfg, heads=1, seed=0,
+                   levels=None):
     """Held-out accuracy of the variant ``cfg`` per (seed, fold) and
-    condition."""
+    condition (``levels``: ``{gain: outputs}`` for ``cfg['gains']``)."""
     x = feats['clean']
+    train_levels = [x] + [levels[float(g)] for g in cfg.get('gains', [])]
     _, w, c, t = x.shape
     jobs = [s for s in splits for _ in range(heads)]
     k = len(jobs)
@@ -186,7 +200,11 @@ def heads_accuracy(feats, labels, splits, cfg, heads=1, seed=0):
             xb, tb = [], []
             for i, job in enumerate(jobs):
                 b = job[2][orders[i][s:s + batch]]
-                xb.append(prep(x[b, rng.randint(w, size=len(b))], i))
+                level = rng.randint(len(train_levels), size=len(b)) \
+                    if len(train_levels) > 1 else np.zeros(len(b), int)
+                xb.append(prep(np.stack([
+                    train_levels[g][c, v] for g, c, v in zip(
+                        level, b, rng.randint(w, size=len(b)))]), i))
                 tb.append(labels[b])
             xb, target = np.stack(xb), np.eye(NC, dtype=np.float32)[
                 np.stack(tb)]
@@ -268,7 +286,10 @@ def main(argv=None):
     p.add_argument('--heads', type=int, default=1)
     add_results_option(p, 'music2vec_recipe')
     args = p.parse_args(argv)
-    feats, labels = features(args.data, args.cache)
+    variants = json.loads(args.variants)
+    gains = sorted({float(g) for v in variants for g in v.get('gains', [])})
+    feats, *levels, labels = features(args.data, args.cache, gains)
+    levels = levels[0] if levels else None
     splits = list(_splits(labels, args.seeds))
     probe = probe_accuracy(feats, labels, splits)
     recorder = Recorder('music2vec_recipe')
@@ -277,9 +298,10 @@ def main(argv=None):
         '(seeds {}): accuracy and paired difference ± its standard error'
         .format(len(splits), ', '.join(map(str, args.seeds))),
         ['variant', 'heads'] + list(feats))
-    for cfg in json.loads(args.variants):
+    for cfg in variants:
         t0 = time.time()
-        acc = heads_accuracy(feats, labels, splits, cfg, args.heads)
+        acc = heads_accuracy(feats, labels, splits, cfg, args.heads,
+                             levels=levels)
         cells = [json.dumps(cfg, sort_keys=True), str(args.heads)]
         for name in feats:
             keys = sorted(acc[name])

@@ -302,13 +302,18 @@ DEFAULT_TEST_FRACTION = 0.05
 
 #: The training recipe of each model (music2vec's head, or the CRNN's):
 #: what ``train`` uses when ``--lr``, ``--epochs``, ``--dropout`` or
-#: ``--heads`` is not given, and music2vec's input dropout and decoupled
-#: weight decay; ``training.trainer.RECIPES`` (here so that ``train
-#: --help`` shows them without importing the training machinery).
+#: ``--heads`` is not given, and music2vec's input dropout, decoupled
+#: weight decay and training gains (each training window is also seen
+#: played this many dB louder or quieter: SoundNet's features change with
+#: the level, and a head trained on one level lost to the probe on clips
+#: 10 dB quieter; see ``benchmarks/music2vec_recipe.py``);
+#: ``training.trainer.RECIPES`` (here so that ``train --help`` shows them
+#: without importing the training machinery).
 TRAINING_RECIPES = {
     'music2vec': {'lr': 3e-4, 'epochs': 60, 'dropout': 0.5, 'heads': 5,
                   'input_dropout': 0.3, 'decoupled_weight_decay': 1e-3,
-                  'average_from': 0.5},
+                  'average_from': 0.5,
+                  'training_gains_db': [6, -6, -12, -18]},
     'crnn': {'lr': 3e-3, 'epochs': 40, 'dropout': 0.3},
 }
 

@@ -12,7 +12,10 @@ long as its input (29.12 s for the melgram taggers, 30.6 s for music2vec):
 
 With a frozen body (:class:`FrozenBodyOutputs`) the body's output of each
 evaluation window is computed once and cached instead of the audio, and
-training draws one of those windows at random each epoch.
+training draws one of those windows at random each epoch.  A recipe with
+training gains (music2vec's) caches each window also played at those
+levels, and training draws among them all; evaluation takes the windows
+as they are.
 """
 import collections
 import hashlib
@@ -53,6 +56,15 @@ def evaluation_inputs(y, clip_input, count):
         len(y), clip_input.n_samples, count, clip_input.fill)])
 
 
+def gained(y, gain_db):
+    """``y`` played ``gain_db`` dB louder (quieter when negative), float32;
+    no clipping: what SoundNet takes is not bounded to [-1, 1]."""
+    if not gain_db:
+        return y
+    return (np.asarray(y, np.float32) *
+            np.float32(10 ** (gain_db / 20.0))).astype(np.float32)
+
+
 def window_seed(seed, epoch, clip):
     """The seed of a clip's random window in an epoch: a function of the
     run's seed, the epoch and the clip only, so that a resumed run draws
@@ -90,20 +102,30 @@ class FrozenBodyOutputs:
         Evaluation windows per clip.
     name : str
         Part of the cache key.
+    gains_db : sequence of float
+        Levels (dB) at which each window is also played: a clip's feature
+        is then ``(count * (1 + len(gains_db)), ...)``, the windows as
+        they are first, then ``count`` per gain.
     """
 
-    def __init__(self, model, clip_input, count, name):
+    def __init__(self, model, clip_input, count, name, gains_db=()):
         self.model = model
         self.clip_input, self.count = clip_input, count
+        self.gains_db = [float(g) for g in gains_db]
         self.kind = '{}-{}-{}-{}x{}'.format(
             name, links_digest(model.body_links()), clip_input.fill, count,
             clip_input.n_samples)
+        if self.gains_db:
+            self.kind += '-gains' + '_'.join(
+                '{:+g}'.format(g) for g in self.gains_db)
         self._decode = decoded_clips(clip_input).feature
         self._lock = threading.Lock()
 
     def feature(self, path):
-        x = evaluation_inputs(self._decode(path), self.clip_input,
-                              self.count)
+        y = self._decode(path)
+        x = np.concatenate([
+            evaluation_inputs(gained(y, g), self.clip_input, self.count)
+            for g in [0.0] + self.gains_db])
         with self._lock:
             return run_in_batches(self.model, self.model.body, x, len(x))
 
@@ -117,15 +139,19 @@ class TrainingWindows(chainer.dataset.DatasetMixin):
     a clip is drawn.
 
     ``frozen``: the cached feature holds the body outputs of the clip's
-    evaluation windows and one of them is drawn; otherwise the feature is
-    the decoded clip and a random window of it (:func:`random_start`)
-    becomes the model input.  The draw depends on the seed, the epoch of
-    ``iterator`` (set once the iterator exists) and the clip.
+    evaluation windows (at each training gain too, see
+    :class:`FrozenBodyOutputs`) and one of them is drawn; otherwise the
+    feature is the decoded clip and a random window of it
+    (:func:`random_start`) becomes the model input, played at a level
+    drawn from 0 dB and ``gains_db``.  The draw depends on the seed, the
+    epoch of ``iterator`` (set once the iterator exists) and the clip.
     """
 
-    def __init__(self, gtzan, indices, clip_input, seed, frozen):
+    def __init__(self, gtzan, indices, clip_input, seed, frozen,
+                 gains_db=()):
         self.gtzan, self.indices = gtzan, np.asarray(indices)
         self.clip_input, self.seed, self.frozen = clip_input, seed, frozen
+        self.gains_db = [float(g) for g in gains_db]
         self.iterator = None
 
     def __len__(self):
@@ -140,9 +166,12 @@ class TrainingWindows(chainer.dataset.DatasetMixin):
             x = np.array(feature[rng.randint(len(feature))])
         else:
             y = np.asarray(feature)
-            x = model_input(y, random_start(
-                len(y), self.clip_input.n_samples, self.clip_input.fill,
-                rng), self.clip_input)
+            start = random_start(len(y), self.clip_input.n_samples,
+                                 self.clip_input.fill, rng)
+            if self.gains_db:
+                y = gained(y, ([0.0] + self.gains_db)[
+                    rng.randint(1 + len(self.gains_db))])
+            x = model_input(y, start, self.clip_input)
         return x, self.gtzan.labels[j]
 
 
@@ -163,8 +192,8 @@ class EvaluationWindows:
 
     def __getitem__(self, i):
         feature = self.gtzan.feature(int(self.indices[i]))
-        if self.frozen:
-            return np.array(feature)
+        if self.frozen:  # the windows as they are, not at training gains
+            return np.array(feature[:self.count])
         return evaluation_inputs(np.asarray(feature), self.clip_input,
                                  self.count)
 

@@ -234,7 +234,7 @@ def run_recipe(config, arch):
         recipe.update(heads=recipe_value(config, arch, 'heads'),
                       **{k: RECIPES[arch][k] for k in (
                           'input_dropout', 'decoupled_weight_decay',
-                          'average_from')})
+                          'average_from', 'training_gains_db')})
     return recipe
 
 
@@ -374,8 +374,9 @@ def train(config=None, **options):
         check_frozen_body(out, net.body_links())
     clip_input = net.clip_input
     frozen = not config.train_body
+    gains = recipe.get('training_gains_db', [])
     body_outputs = FrozenBodyOutputs(net, clip_input, config.windows,
-                                     net.arch)
+                                     net.arch, gains if frozen else [])
     outputs = load_dataset(config, body_outputs.pipeline, comm)
     check_clips_per_genre(outputs.labels, config.data)
     gtzan = outputs if frozen else load_dataset(
@@ -389,7 +390,7 @@ def train(config=None, **options):
     held_out = np.zeros(len(gtzan), bool)
     held_out[test_idx] = True  # every process's, before sharding
     net.standardize_head_input(np.concatenate(
-        [outputs.feature(j) for j in train_idx]))
+        [outputs.feature(j)[:config.windows] for j in train_idx]))
     meta['settings'] = net.settings  # with the standardization's setting
     meta['training'] = {
         'data': str(Path(config.data).resolve()), 'seed': config.seed,
@@ -398,6 +399,7 @@ def train(config=None, **options):
         'lr': lr, 'weight_decay': config.weight_decay,
         'decoupled_weight_decay': recipe.get('decoupled_weight_decay',
                                              0.0),
+        'training_gains_db': gains,
         'train_body': config.train_body, 'input_fill': config.input_fill,
         'evaluation_windows': config.windows,
         'n_train': len(train_idx), 'n_test': len(test_idx)}
@@ -428,7 +430,7 @@ def train(config=None, **options):
         opt.add_hook(chainer.optimizer_hooks.WeightDecay(
             config.weight_decay))
     windows = TrainingWindows(gtzan, train_idx, clip_input, config.seed,
-                              frozen)
+                              frozen, gains)
     train_iter = chainer.iterators.SerialIterator(
         windows, config.batch_size,
         order_sampler=SeededOrderSampler(config.seed))

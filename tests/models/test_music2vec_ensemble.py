@@ -164,3 +164,5 @@ def test_the_recipe_reaches_the_trained_model(trained):
     assert meta['settings']['dropout'] == recipe['dropout']
     assert meta['training']['decoupled_weight_decay'] == \
         recipe['decoupled_weight_decay']
+    assert meta['training']['training_gains_db'] == \
+        recipe['training_gains_db'] == [6, -6, -12, -18]

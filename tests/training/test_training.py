@@ -136,13 +136,15 @@ def test_music2vecs_best_model_is_the_mean_of_its_last_epochs(trained,
 def test_music2vec_learns_on_a_frozen_soundnet(trained):
     """Tones against noise: the held-out clips are right after 3 epochs,
     the held-out loss fell every epoch (six steps at the recipe's lr
-    3e-4), the head moved from its seeded start and SoundNet's weights
-    are the pretrained ones."""
+    3e-4; by 5 % at least: with the recipe's training gains the steps
+    also see the clips up to 18 dB quieter, which slows the fall on the
+    clips as they are), the head moved from its seeded start and
+    SoundNet's weights are the pretrained ones."""
     log = _log(trained)
     assert log[-1]['validation/main/accuracy'] == 1.0
     losses = [e['validation/main/loss'] for e in log]
     assert all(b < a for a, b in zip(losses, losses[1:]))
-    assert losses[-1] < 0.9 * losses[0]
+    assert losses[-1] < 0.95 * losses[0]
     model = load_model(str(trained / 'model.npz'))
     seed_everything(0)
     start = Music2Vec(soundnet='soundnet8')
