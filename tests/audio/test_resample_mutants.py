@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import resampy
 
-from chainer_tagger.audio.resample import (MAX_PHASES, _filter,
+from chainer_tagger.audio.resample import (MAX_PHASES, _filter, check_rates,
                                            _resample_polyphase,
                                            kaiser_best_2016,
                                            filter_half_width, phase_period,
@@ -104,3 +104,22 @@ def test_polyphase_blocks_join_seamlessly():
         _resample_polyphase(y, 44100, 12000, n_out, block=7), whole,
         atol=1e-6)
     np.testing.assert_array_equal(resample(y, 44100, 12000), whole)
+
+
+@pytest.mark.parametrize('rates', [(0, 12000), (44100, 0), (-1, 12000),
+                                   (44100, -12000), (-1, -1)])
+def test_rates_that_are_not_positive_are_refused(rates):
+    with pytest.raises(ValueError, match=r'^cannot resample from -?\d+ Hz '
+                       r'to -?\d+ Hz: sample rates must be positive$'):
+        check_rates(*rates)
+
+
+def test_at_most_512_to_1_down():
+    """The 2016 table has 512 entries per zero crossing: 512:1 down still
+    leaves one per output sample, 513:1 none.  A rate of 1 Hz is a rate."""
+    for rates in [(1, 1), (512, 1), (1, 512), (512000, 1000)]:
+        check_rates(*rates)
+    for rates in [(513, 1), (513000, 1000)]:
+        with pytest.raises(ValueError, match=r'^cannot resample from \d+ Hz '
+                           r'to \d+ Hz: more than 512:1 down$'):
+            check_rates(*rates)
