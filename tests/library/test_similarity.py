@@ -8,6 +8,8 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -212,6 +214,33 @@ def test_similar_to_stored_takes_and_gives_file_ids(library):
                for a in answer)
     with pytest.raises(InputError, match='no stored embedding'):
         similar_to_stored(db, 10 ** 6)
+
+
+def test_stores_kept_open_by_similar_to_stored_close_at_exit(library):
+    """``similar_to_stored`` keeps each store open between calls (the web
+    page asks it once per track page); at interpreter exit they are
+    closed, and a later call opens the store again."""
+    from chainer_tagger.library import similarity
+    root, files, db = library
+    first = similar_to_stored(db, 1, k=2)
+    [kept] = [lib for lib in similarity._OPEN.values()
+              if lib.store.path == os.fspath(db)] or [None]
+    assert kept is not None
+    similarity._close_cached()
+    assert similarity._OPEN == {}
+    with pytest.raises(sqlite3.ProgrammingError, match='closed'):
+        kept.store.embedding_models()
+    assert similar_to_stored(db, 1, k=2) == first
+    # And a process that used it closes it when it exits.
+    code = ('import sys\n'
+            'from chainer_tagger.library import similarity as s\n'
+            'close = s._ThreadSafeLibrary.close\n'
+            's._ThreadSafeLibrary.close = lambda self: (print("closed"), '
+            'close(self))\n'
+            's.similar_to_stored(sys.argv[1], 1, k=2)\n')
+    done = subprocess.run([sys.executable, '-c', code, str(db)],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == 'closed\n'
 
 
 def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
