@@ -41,7 +41,8 @@ Window = collections.namedtuple('Window', 'start audio_fraction read')
 #: melgram ``.npy``), from which another model's input can be read without
 #: decoding the file again (``open_input(..., source=)``).
 FileInput = collections.namedtuple('FileInput',
-                                   'path duration windows warnings source')
+                                   'path duration windows warnings source',
+                                   defaults=(None,))
 
 
 def read_melgram_npy(path):
@@ -133,7 +134,9 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
     source : AudioSource, optional
         ``path`` already opened (with this ``decoder_delay``), as
         another :class:`FileInput` of it holds it: the file is not opened
-        or decoded again (what one pass that feeds two models reads).
+        again, and what it decoded (an MP3, up to
+        ``AudioSource.KEEP_DECODED_SECONDS``) is not decoded again (one
+        pass that feeds two models).
 
     Returns
     -------

@@ -96,6 +96,8 @@ def conv_block_2d_cpu(x, W, b, pool, affine, statistics=None):
     """
     n, c, h, w = x.shape
     out_c = W.shape[0]
+    if n == 0:
+        return np.empty((0, out_c, h // pool[0], w // pool[1]), np.float32)
     if statistics is None:
         W, b = fold_batch_norm(W, b, *affine)
         bias = b.astype(np.float32)[:, None, None]

@@ -18,11 +18,11 @@ An *embedder* turns audio files into one vector each.  Two kinds:
 An embedder gives :meth:`~ModelEmbedder.embed` (vectors or errors per
 file) and :meth:`~ModelEmbedder.identity` (what keys its embeddings in the
 store, from the model's own identity), and says ``blocks``.  A library run
-that tags and embeds the same files reads each file once:
+that tags and embeds the same files opens each file once:
 :meth:`~ModelEmbedder.read` takes what the tagger opened (the decoded
-audio, and the tagger's input when the two models take the same one) on
-the reading threads, and :meth:`~ModelEmbedder.vectors` runs the model
-over a batch of them.
+audio: an MP3 is decoded once; and the tagger's input when the two models
+take the same one) on the reading threads, and
+:meth:`~ModelEmbedder.vectors` runs the model over a batch of them.
 """
 import collections
 import os
@@ -130,10 +130,12 @@ class ModelEmbedder:
                                 'features'.format(inputs[i].path))
         return out
 
-    def embed(self, paths, batch_size=8, decoder_delay='remove'):
+    def embed(self, paths, batch_size=8, decoder_delay='remove',
+              workers=None):
         """Each file's vector (float32), or None and the reason it could
         not be embedded: ``[(vector, error)]`` in the order of
-        ``paths``.  Files are read a few ahead on a thread pool."""
+        ``paths``.  Files are read a few ahead on ``workers`` threads
+        (default: the CPUs, at most 4)."""
         def read(path):
             try:
                 opened = open_input(path, self.model.clip_input,
@@ -143,7 +145,7 @@ class ModelEmbedder:
             return self.read(opened)
 
         out, batch = [], []
-        workers = default_workers()
+        workers = workers or default_workers()
         for _, r in prefetch(read, [str(p) for p in paths], workers,
                              depth=batch_size + workers):
             batch.append(r)

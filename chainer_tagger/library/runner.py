@@ -21,10 +21,13 @@ A run (:class:`LibraryRun`) goes:
    stored embedding is not current for the embedding model are embedded
    (the centre window; see :mod:`~chainer_tagger.library.embedders`),
    for "more like this" (:mod:`~chainer_tagger.library.similarity`).
-   A file tagged in this run is embedded from the same read (one
-   decode; the embedding model's forward pass batched like the
+   A file tagged in this run is embedded from the same read (the file
+   opened once and its decoded audio shared: an MP3 up to ten minutes is
+   decoded once, other formats are read for the window and then whole
+   for the MFCCs; the embedding model's forward pass batched like the
    tagger's) and committed with its result; the rest (files whose tags
-   were current) are then shared and committed the same way;
+   were current, or that the tagger could not read) are then shared and
+   committed the same way;
 6. **results**: rank 0 reads every file's result (reused or new) in the
    order a plain run gives, and can write the tags into the files
    (:mod:`~chainer_tagger.library.file_tags`).
@@ -53,7 +56,7 @@ from chainer_tagger.inference.report import printable
 from chainer_tagger.inference.tagging import (check_options, iter_results,
                                               model_name, prepare_model)
 from chainer_tagger.library import file_tags
-from chainer_tagger.library.embedders import EmbeddingInput, embedder
+from chainer_tagger.library.embedders import embedder
 from chainer_tagger.library.file_identity import (identify, path_key,
                                                   same_file)
 from chainer_tagger.library.store import LibraryStore, ModelIdentity
@@ -227,6 +230,8 @@ precision, decoder_delay
         self.held, self.identities = {}, {}
         self.reused = self.tagged = self.failed = self.received = 0
         self.embedded = 0
+        #: Files embedded (or failed) from the tagger's read in this run.
+        self.embedded_with_tags = set()
         self.embedder = None
         self.store_seconds = 0.0
         with self._stop_all_on_error():
@@ -370,12 +375,13 @@ precision, decoder_delay
                 self.window, self.hop, self.aggregate, self.decoder_delay,
                 also=also):
             batch = [next(indices) for _ in done]
-            read = [(i, v) for i, v in zip(batch, values) if v is not None
-                    and os.fspath(self.files[i]) in wanted]
-            inputs = [v if not isinstance(v, Exception) else
-                      EmbeddingInput(self.files[i], None, None, str(v))
-                      for i, v in read]
-            vectors = self.embedder.vectors(inputs) if inputs else []
+            # A file the tagger could not read is left to the embedding
+            # pass: the embedding model may read what the tagger cannot
+            # (a melgram .npy for a waveform tagger).
+            read = [(i, v) for i, v in zip(batch, values)
+                    if v is not None and not isinstance(v, Exception)]
+            vectors = self.embedder.vectors([v for _, v in read]) \
+                if read else []
             yield batch, done, [(i, _vector_bytes(v)) for (i, _), (v, _)
                                 in zip(read, vectors)]
 
@@ -426,7 +432,10 @@ precision, decoder_delay
     def _embed(self):
         """Embed the files whose stored embedding is not current, shared
         among the processes as tagging is; rank 0 commits each batch."""
-        pending = self._pending_embeddings() if self.is_root else None
+        pending = None
+        if self.is_root:  # not those embedded (or failed) with their tags
+            pending = [i for i in self._pending_embeddings()
+                       if i not in self.embedded_with_tags]
         pending = self.mpi.bcast(pending, root=0)
         if not pending:
             return
@@ -467,7 +476,8 @@ precision, decoder_delay
         for start in range(0, len(share), self.batch_size):
             indices = share[start:start + self.batch_size]
             done = self.embedder.embed([self.files[i] for i in indices],
-                                       self.batch_size, self.decoder_delay)
+                                       self.batch_size, self.decoder_delay,
+                                       self.workers)
             yield indices, [_vector_bytes(v) for v, _ in done]
 
     def _keep_embeddings(self, indices, vectors):
@@ -517,7 +527,9 @@ precision, decoder_delay
             self.store.put(self.model_id, rows)
             self.store_seconds += time.perf_counter() - t
         if embeddings:
-            self._keep_embeddings(*zip(*embeddings))
+            indices = [i for i, _ in embeddings]
+            self.embedded_with_tags.update(indices)
+            self._keep_embeddings(indices, [v for _, v in embeddings])
         self._show_counts()
         self.bar.update(len(results))
 

@@ -126,8 +126,9 @@ class FrozenBodyOutputs:
         x = np.concatenate([
             evaluation_inputs(gained(y, g), self.clip_input, self.count)
             for g in [0.0] + self.gains_db])
-        with self._lock:
-            return run_in_batches(self.model, self.model.body, x, len(x))
+        with self._lock:  # a clip's windows at one level at a time
+            return run_in_batches(self.model, self.model.body, x,
+                                  self.count)
 
     @property
     def pipeline(self):

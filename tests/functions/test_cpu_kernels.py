@@ -57,6 +57,14 @@ def test_bn_mode_2_inference_never_writes_the_full_size_output(per_clip):
     assert hook.calls == []
 
 
+@pytest.mark.parametrize('bn_mode', [0, 2])
+def test_an_empty_batch_gives_an_empty_output(bn_mode):
+    block = KerasConvBlock(1, 8, (2, 4), bn_mode=bn_mode)
+    x = np.zeros((0, 1, 12, 40), np.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        assert block(x).shape == (0, 8, 6, 10)
+
+
 def test_elu_through_exp_is_expm1_within_one_unit_of_one():
     """The fast path's ELU (``exp(v) - 1``, vectorized) against float64
     ``expm1``: exact at and above 0, within 1.2e-7 below."""

@@ -545,6 +545,54 @@ def test_a_file_tagged_and_embedded_in_one_run_is_decoded_once(
         np.testing.assert_array_equal(vector, once[path])
 
 
+def test_an_embedding_that_failed_with_its_tags_is_not_tried_again(
+        tmp_path, model_file):
+    """With ``retry_errors`` a file whose embedding failed is embedded
+    again, but once per run: one that failed from the tagger's read is
+    not tried again by the embedding pass (a melgram .npy has no audio
+    for the MFCCs of a fused embedder)."""
+    lib = tmp_path / 'lib'
+    lib.mkdir()
+    np.save(lib / 'clip.npy', np.zeros((96, 1366), np.float32))
+    tries = []
+    from chainer_tagger.library.embedders import FusedEmbedder
+    extra = FusedEmbedder._extra
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(FusedEmbedder, '_extra', lambda self, opened: (
+            tries.append(opened.path), extra(self, opened))[1])
+        with LibraryRun([lib], str(model_file), db=tmp_path / 'lib.db',
+                        embed_model=str(model_file) + '+mfcc',
+                        retry_errors=True) as run:
+            summary = run.tag()
+    assert (summary.tagged, summary.failed) == (1, 0)
+    assert summary.embedded == 1 and len(tries) == 1
+    with contextlib.closing(sqlite3.connect(tmp_path / 'lib.db')) as conn:
+        assert conn.execute('SELECT vector FROM embeddings').fetchall() == \
+            [(None,)]
+
+
+def test_a_file_the_tagger_cannot_read_is_left_to_the_embedding_pass(
+        tmp_path, model_file, monkeypatch):
+    """The embedding model may read what the tagger cannot: such a file
+    is embedded by the embedding pass, not stored as failed."""
+    from chainer_tagger.inference import tagging
+    files = make_library(tmp_path / 'lib', 2)
+    read = tagging._read_centre
+
+    def tagger_fails_on_the_first(path, *args):
+        if str(path) == str(files[0]):
+            raise InputError('{}: not for this tagger'.format(path))
+        return read(path, *args)
+    monkeypatch.setattr(tagging, '_read_centre', tagger_fails_on_the_first)
+    with LibraryRun([tmp_path / 'lib'], str(model_file),
+                    db=tmp_path / 'lib.db',
+                    embed_model=str(model_file)) as run:
+        summary = run.tag()
+    assert (summary.failed, summary.embedded) == (1, 2)
+    assert sorted(stored_vectors(tmp_path / 'lib.db')) == \
+        sorted(str(f) for f in files)
+
+
 def test_tags_written_into_files_keep_their_embeddings_current(
         tmp_path, model_file):
     make_library(tmp_path / 'lib', 3, exts=('flac',))
