@@ -76,6 +76,24 @@ def _data_differences(stored, files):
     return ['the data: clips ' + ', '.join(parts)] if parts else []
 
 
+#: Recipe values added since runs were first recorded, with the value a
+#: run recorded before them had: a run whose record lacks one is resumed
+#: without it (:func:`recorded_recipe`), so it goes on as it began.
+ADDED_RECIPE_VALUES = {'training_gains_db': []}
+
+
+def recorded_recipe(config, recipe):
+    """The recipe to train ``config``'s run with: ``recipe``, less the
+    :data:`ADDED_RECIPE_VALUES` that the record of the run being resumed
+    (``--resume`` into a folder that holds one) does not have."""
+    record = Path(config.out) / RUN_SETTINGS
+    if not (config.resume and record.is_file()):
+        return recipe
+    stored, _ = _read_settings(record)
+    return {k: v for k, v in recipe.items()
+            if k in stored or k not in ADDED_RECIPE_VALUES}
+
+
 def _read_settings(path):
     try:
         stored = json.loads(path.read_text())

@@ -72,7 +72,8 @@ from chainer_tagger.training.reporting import (HeldOutScores,
                                                LearningCurves, PlainText,
                                                Progress, RandomState,
                                                SaveBest)
-from chainer_tagger.training.run_folder import prepare_run_folder
+from chainer_tagger.training.run_folder import (prepare_run_folder,
+                                                recorded_recipe)
 from chainer_tagger.training.snapshots import (FrozenBody,
                                                ResumeFromSnapshot, Snapshots,
                                                check_frozen_body)
@@ -366,7 +367,7 @@ def train(config=None, **options):
     net, meta = build_model(config)
     net.to_device(device)
     out = Path(config.out)
-    recipe = run_recipe(config, net.arch)
+    recipe = recorded_recipe(config, run_recipe(config, net.arch))
     lr = recipe['lr']
     epochs = recipe_value(config, net.arch, 'epochs')
     config.resume = prepare_run_folder(config, recipe, write=rank0)

@@ -143,6 +143,27 @@ def test_a_folder_of_another_run_is_refused_before_any_work(trained, tiny,
         assert {p.name: _sha256(p) for p in out.iterdir()} == before
 
 
+def test_a_run_recorded_before_training_gains_resumes_without_them(
+        trained, tiny, tmp_path):
+    """A run begun before the recipe had training gains (its record has no
+    ``training_gains_db``) is continued as it began, without them; it
+    was refused as "another run"."""
+    out = tmp_path / 'run'
+    shutil.copytree(trained, out)
+    record = out / 'run_settings.json'
+    stored = json.loads(record.read_text())
+    del stored['settings']['training_gains_db']
+    record.write_text(json.dumps(stored))
+    args = ['train', '--data', str(tiny), '--out', str(out)] + TRAIN_ARGS
+    epochs = args.index('--epochs') + 1
+    args[epochs] = '4'
+    assert main(args + ['--resume']) == 0
+    with open((out / 'run.json')) as f:
+        assert json.load(f)['training']['training_gains_db'] == []
+    assert 'training_gains_db' not in json.loads(
+        record.read_text())['settings']
+
+
 def test_resume_without_a_snapshot_says_it_starts_fresh(tiny, tmp_path,
                                                         capsys):
     out = tmp_path / 'fresh'
