@@ -94,25 +94,82 @@ def test_bn_on_batch_statistics_runs_the_fused_cpu_kernel(monkeypatch):
 
 
 @pytest.mark.parametrize('backprop', [True, False])
-def test_bn_running_averages_move_only_in_mode0_training(backprop):
-    """With or without a graph: training in mode 0 updates the running
-    averages (by Keras' momentum), mode 2 never does."""
+@pytest.mark.parametrize('generic', [False, True])
+def test_bn_running_averages_move_only_in_mode0_training(backprop, generic):
+    """With or without a graph, on the CPU kernels or Chainer's functions
+    (the GPU's graph): training in mode 0 updates the running averages (by
+    Keras' momentum, from values other than the initial 0 and 1), mode 2
+    never does."""
+    import contextlib
     x = np.random.RandomState(10).normal(2, 3, size=(4, 3, 5)).astype(
         np.float32)
     var = x.astype(np.float64).var(axis=(0, 2))
     for mode in (0, 2):
         bn = KerasBatchNormalization(3, mode=mode, keras='1.1-theano')
+        bn.running_mean[...] = [0.5, -1, 2]
+        bn.running_std[...] = [2, 0.5, 3]
         with chainer.using_config('train', True), \
-                chainer.using_config('enable_backprop', backprop):
+                chainer.using_config('enable_backprop', backprop), \
+                (generic_kernels() if generic else contextlib.nullcontext()):
             bn(x)
         if mode == 0:
             np.testing.assert_allclose(
-                bn.running_mean, 0.01 * x.mean(axis=(0, 2)), rtol=1e-4)
-            np.testing.assert_allclose(bn.running_std, 0.99 + 0.01 * var,
-                                       rtol=1e-4)
+                bn.running_mean, 0.99 * np.array([0.5, -1, 2]) +
+                0.01 * x.mean(axis=(0, 2)), rtol=1e-4)
+            np.testing.assert_allclose(
+                bn.running_std, 0.99 * np.array([2, 0.5, 3]) + 0.01 * var,
+                rtol=1e-4)
         else:
-            assert (bn.running_mean == 0).all()
-            assert (bn.running_std == 1).all()
+            np.testing.assert_array_equal(bn.running_mean, [0.5, -1, 2])
+            np.testing.assert_array_equal(bn.running_std, [2, 0.5, 3])
+
+
+@pytest.mark.parametrize('path', ['fused', 'arrays', 'generic'])
+def test_bn_mode2_per_clip_normalises_each_clip_alone(path):
+    """``per_clip=True`` given to the constructor: each clip by its own
+    mean and variance (float64 NumPy here), on the fused kernel (a graph),
+    the array path (no graph) and Chainer's functions."""
+    import contextlib
+    rng = np.random.RandomState(11)
+    x = rng.normal(2, 3, size=(3, 4, 2, 5)).astype(np.float32)
+    x[1] *= 10
+    bn = KerasBatchNormalization(4, mode=2, keras='1.1-theano',
+                                 per_clip=True)
+    _random_bn(bn, rng)
+    x64 = x.astype(np.float64)
+    mean = x64.mean(axis=(2, 3), keepdims=True)
+    var = x64.var(axis=(2, 3), keepdims=True)
+    want = (x64 - mean) / np.sqrt(var + 1e-5) * \
+        bn.gamma.array[:, None, None] + bn.beta.array[:, None, None]
+    with chainer.using_config('train', False), \
+            chainer.using_config('enable_backprop', path != 'arrays'), \
+            (generic_kernels() if path == 'generic' else
+             contextlib.nullcontext()):
+        got = bn(x).array
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_bn_gradient_where_eps_is_outside_the_square_root():
+    """Keras 1.0.7 on Theano divided by ``sqrt(var) + eps``: its derivative
+    by the variance is ``0.5 / sqrt(var)``, not ``0.5 / (sqrt(var) +
+    eps)``, which matters when the standard deviation is near eps (1e-6):
+    the fused kernel's gradient against Chainer's float64 functions."""
+    rng = np.random.RandomState(12)
+    x = rng.normal(loc=1, scale=2, size=(3, 2, 3, 5))
+    x[:, 0] *= 1e-6
+    gy = rng.normal(size=x.shape)
+    bn32 = KerasBatchNormalization(2, mode=2, keras='1.0.7-theano')
+    _random_bn(bn32, rng)
+    with chainer.using_config('dtype', np.float64):
+        bn64 = KerasBatchNormalization(2, mode=2, keras='1.0.7-theano')
+    bn64.gamma.array[...] = bn32.gamma.array
+    bn64.beta.array[...] = bn32.beta.array
+    got = _gradients(bn32, x.astype(np.float32), gy.astype(np.float32),
+                     False)
+    with generic_kernels():
+        want = _gradients(bn64, x, gy, False)
+    np.testing.assert_allclose(got[1][:, 0], want[1][:, 0], rtol=1e-2,
+                               atol=1e-3 * np.abs(want[1][:, 0]).max())
 
 
 def test_bn_errors_say_what_is_wrong():
