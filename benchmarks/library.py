@@ -1,5 +1,6 @@
 """The library mode against plain tagging: end-to-end clips/s with and
-without the store, the time the store takes, a re-run, and the store alone.
+without the store, with the embeddings ``tag --db`` stores by default,
+the time the store takes, a re-run, and the store alone.
 
     python benchmarks/library.py [--files 48] [--rounds 2] [--gpu ID]
 
@@ -8,7 +9,9 @@ The files are the four Bensound mp3s of ../shared under 48 names
 tagging (``chainer_tagger.tag``) and the library mode (``LibraryRun`` with
 a new store) alternate ``--rounds`` times on the same loaded model, so a
 machine that gets busier or quieter moves both alike; the best round of
-each is printed, with its store time.  Then a re-run over the full store
+each is printed, with its store time.  A third run in each round also
+stores every file's embedding by the default embedding model
+(``rnn0-msd+mfcc``), as the command line's ``tag --db`` does.  Then a re-run over the full store
 (everything reused), and the store alone: committing 10,000 results of
 50 tags in batches of 16.  ``benchmarks/run.py`` prints the same rows.
 Writes the table to ``benchmarks/results/library.json`` (``--results``).
@@ -65,7 +68,7 @@ def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
         folder.mkdir()
         library_folder(folder, n_files)
         tag([folder], model=tagger)  # warm-up: imports, resampling tables
-        plain, library = [], []
+        plain, library, embedding = [], [], []
         for r in range(rounds):
             t = time.perf_counter()
             results = tag([folder], model=tagger, batch_size=16)
@@ -78,6 +81,13 @@ def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
                 report = list(run.results())
             library.append((time.perf_counter() - t, summary.store_seconds))
             assert summary.tagged == n_files and len(report) == n_files
+            db = Path(d) / 'embedded{}.db'.format(r)
+            t = time.perf_counter()
+            with LibraryRun([folder], tagger, db=db, batch_size=16,
+                            embed_model='default') as run:
+                summary = run.tag()
+            embedding.append(time.perf_counter() - t)
+            assert summary.embedded == n_files
         best_plain = min(plain)
         best_library, store_seconds = min(library)
         out('end to end, mp3 -> tags, crnn-msd, {} files, best of {} '
@@ -90,6 +100,9 @@ def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
                 n_files / best_library, ', '.join(
                     '{:.2f}'.format(n_files / s) for s, _ in library),
                 store_seconds, 100 * store_seconds / best_library))
+        out('  library, new store, with embeddings (rnn0-msd+mfcc): {:.2f} '
+            'clips/s (rounds: {})'.format(n_files / min(embedding), ', '.join(
+                '{:.2f}'.format(n_files / s) for s in embedding)))
         t = time.perf_counter()
         with LibraryRun([folder], tagger, db=Path(d) / 'round0.db') as run:
             summary = run.tag()
@@ -115,6 +128,11 @@ def library_rows(tagger, n_files=48, rounds=2, out=print, recorder=None):
                 '{:.2f}'.format(n_files / s) for s, _ in library),
             '{:.3f} s = {:.2f} % of the run'.format(
                 store_seconds, 100 * store_seconds / best_library)])
+        rows.append(['tag --db, new store, with embeddings (rnn0-msd+mfcc, '
+                     'the command line\'s default)',
+                     '{:.2f}'.format(n_files / min(embedding)), ', '.join(
+                         '{:.2f}'.format(n_files / s) for s in embedding),
+                     '-'])
         rows.append(['tag --db again, all {} reused'.format(n_files),
                      '{} files in {:.2f} s'.format(n_files, rerun), '-', '-'])
         rows.append(['the store alone: 10,000 results of 50 tags, 16 a '
