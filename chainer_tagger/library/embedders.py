@@ -72,7 +72,7 @@ class ModelEmbedder:
         ----------
         opened : FileInput
             The file opened for any model
-            (:func:`~chainer_tagger.audio.inputs.open_input`).
+            (``chainer_tagger.audio.open_input``).
         x : np.ndarray, optional
             The model input of its centre window for this embedder's
             model, when already read (the tagger takes the same input).
