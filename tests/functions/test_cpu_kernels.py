@@ -17,7 +17,10 @@ from chainer_tagger.links import KerasConvBlock
                                         # ragged row (statistics, no pool)
                                         ((1, 1, 81, 1440), (2, 2)),
                                         # nine shifted GEMMs (>= 16 in)
-                                        ((2, 20, 10, 23), (3, 4))])
+                                        ((2, 20, 10, 23), (3, 4)),
+                                        # pools of one row: the second
+                                        # strip pools its one row
+                                        ((1, 1, 81, 1440), (1, 2))])
 def test_conv_block_fast_path_equals_graph(bn_mode, per_clip,
                                            running_std_is, shape, pool):
     """The inference kernel (BN folded, or with mode 2 the statistics
@@ -55,6 +58,57 @@ def test_bn_mode_2_inference_never_writes_the_full_size_output(per_clip):
             FunctionsRun() as hook:
         block(x)
     assert hook.calls == []
+
+
+@pytest.mark.parametrize('bn_mode', [0, 2])
+def test_the_generic_graph_is_chainers_and_gives_the_same(bn_mode):
+    """Inside ``generic_kernels()`` (the GPU's graph) the block is
+    Chainer's convolution, BN, ELU and pooling, with the CPU kernel's
+    values."""
+    from chainer_tagger.functions import generic_kernels
+    from graph_functions import FunctionsRun
+    rng = np.random.RandomState(1)
+    block = KerasConvBlock(3, 5, (2, 3), bn_mode=bn_mode)
+    block.bn.gamma.array[...] = rng.uniform(-2, 2, 5)
+    block.bn.beta.array[...] = rng.normal(size=5)
+    x = rng.normal(size=(2, 3, 9, 14)).astype(np.float32)
+    with chainer.using_config('train', False), chainer.no_backprop_mode():
+        fast = block(x).array
+        with generic_kernels(), FunctionsRun() as hook:
+            generic = block(x).array
+    hook.assert_standard('Convolution2DFunction', 'ELU', 'MaxPoolingND')
+    np.testing.assert_allclose(generic, fast, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('bn_mode', [0, 2])
+def test_with_a_graph_the_block_is_differentiable(bn_mode):
+    """With backprop on (training, or a gradient asked at inference) the
+    block is never the graph-free inference kernel: gradients reach its
+    convolution."""
+    block = KerasConvBlock(1, 4, (2, 2), bn_mode=bn_mode)
+    x = np.random.RandomState(2).normal(size=(2, 1, 6, 8)).astype(
+        np.float32)
+    for train in (False, True):
+        block.cleargrads()
+        with chainer.using_config('train', train):
+            y = block(x)
+        chainer.functions.sum(y * y).backward()
+        assert block.conv.W.grad is not None and \
+            np.abs(block.conv.W.grad).max() > 0, train
+
+
+def test_mode_0_training_without_a_graph_keeps_its_running_averages():
+    """BN mode 0 in training takes the batch's statistics and moves its
+    running averages, with or without a graph (the strip kernel, which
+    keeps none, is for inference)."""
+    x = np.random.RandomState(3).normal(1, 2, size=(2, 1, 6, 8)).astype(
+        np.float32)
+    for backprop in (True, False):
+        block = KerasConvBlock(1, 4, (2, 2), bn_mode=0)
+        with chainer.using_config('train', True), \
+                chainer.using_config('enable_backprop', backprop):
+            block(x)
+        assert np.abs(block.bn.running_mean).max() > 0, backprop
 
 
 @pytest.mark.parametrize('bn_mode', [0, 2])
