@@ -20,7 +20,11 @@ from chainer_tagger.links import KerasConvBlock
                                         ((2, 20, 10, 23), (3, 4)),
                                         # pools of one row: the second
                                         # strip pools its one row
-                                        ((1, 1, 81, 1440), (1, 2))])
+                                        ((1, 1, 81, 1440), (1, 2)),
+                                        # shifted GEMMs in three strips
+                                        ((1, 20, 60, 200), (2, 4)),
+                                        # taller than wide
+                                        ((2, 3, 40, 9), (2, 2))])
 def test_conv_block_fast_path_equals_graph(bn_mode, per_clip,
                                            running_std_is, shape, pool):
     """The inference kernel (BN folded, or with mode 2 the statistics
