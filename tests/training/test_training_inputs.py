@@ -74,7 +74,7 @@ def test_training_draws_every_level_and_evaluation_only_the_clip_as_it_is():
     windows.iterator = Epoch()
     drawn = set()
     for Epoch.epoch in range(200):
-        drawn.update(int(windows.get_example(1)[0][0]) for _ in range(1))
+        drawn.add(int(windows.get_example(1)[0][0]))
     assert drawn == set(range(COUNT * 3, 2 * COUNT * 3))
     evaluation = EvaluationWindows(data, [0, 1], CLIP, COUNT, frozen=True)
     np.testing.assert_array_equal(evaluation[1], rows[1, :COUNT])
