@@ -48,11 +48,6 @@ def cpu_kernels_apply(x, *params):
         and getattr(chainer.config, CONFIG_KEY, 'auto') != 'generic'
 
 
-#: A module that sets ``HOST_ONLY = True`` computes on NumPy (host) arrays
-#: only: the CPU kernels.  See :func:`host_only`.
-HOST_ONLY_MARKER = 'HOST_ONLY'
-
-
 def host_only(function):
     """Declare that ``function`` computes on NumPy (host) arrays only.
 
