@@ -96,6 +96,19 @@ def copy_store(src, dst):
             contextlib.closing(sqlite3.connect(dst)) as b:
         a.backup(b)
 
+def add_twin_of_file_1(db):
+    """Store, as another connection (a library run) would, a file whose
+    vector is file 1's; returns that vector's bytes and its model id."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        vector, model_id = conn.execute(
+            'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
+        ).fetchone()
+    with LibraryStore(db) as store:
+        store.put_embeddings(model_id, [
+            (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+    return vector, model_id
+
+
 def test_each_files_embedding_is_stored_once_and_resumes(library,
                                                          model_file):
     root, files, db = library
@@ -254,13 +267,7 @@ def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
         old = lib.index()
         # Another connection (a library run) adds a file whose vector is
         # file 1's: it must be file 1's best neighbour at once.
-        with contextlib.closing(sqlite3.connect(copy)) as conn:
-            vector, model_id = conn.execute(
-                'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
-            ).fetchone()
-        with LibraryStore(copy) as store:
-            store.put_embeddings(model_id, [
-                (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+        vector, model_id = add_twin_of_file_1(copy)
         second = lib.to_stored(1, k=N)
         assert lib.index() is not old
         assert second[0]['path'] == '/elsewhere/twin.wav'
@@ -287,13 +294,7 @@ def test_a_store_replaced_at_the_same_path_is_read_anew(library, tmp_path):
     assert len(similar_to_stored(path, 1, k=N)) == N - 1
     os.remove(path)
     copy_store(db, path)
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        vector, model_id = conn.execute(
-            'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
-        ).fetchone()
-    with LibraryStore(path) as store:
-        store.put_embeddings(model_id, [
-            (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+    add_twin_of_file_1(path)
     assert similar_to_stored(path, 1, k=1)[0]['path'] == '/elsewhere/twin.wav'
 
 
