@@ -96,16 +96,18 @@ def copy_store(src, dst):
             contextlib.closing(sqlite3.connect(dst)) as b:
         a.backup(b)
 
-def add_twin_of_file_1(db):
-    """Store, as another connection (a library run) would, a file whose
-    vector is file 1's; returns that vector's bytes and its model id."""
+
+def add_twin(db, file_id=1, path=b'/elsewhere/twin.wav'):
+    """Store, as another connection (a library run) would, a file at
+    ``path`` whose vector is that of ``file_id``; returns that vector's
+    bytes and its model id."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
         vector, model_id = conn.execute(
-            'SELECT vector, model_id FROM embeddings WHERE file_id = 1'
-        ).fetchone()
+            'SELECT vector, model_id FROM embeddings WHERE file_id = ?',
+            (file_id,)).fetchone()
     with LibraryStore(db) as store:
         store.put_embeddings(model_id, [
-            (b'/elsewhere/twin.wav', FileIdentity(1, 2, None), vector)])
+            (path, FileIdentity(1, 2, None), vector)])
     return vector, model_id
 
 
@@ -267,7 +269,7 @@ def test_the_index_is_rebuilt_when_the_store_changes(library, tmp_path,
         old = lib.index()
         # Another connection (a library run) adds a file whose vector is
         # file 1's: it must be file 1's best neighbour at once.
-        vector, model_id = add_twin_of_file_1(copy)
+        vector, model_id = add_twin(copy)
         second = lib.to_stored(1, k=N)
         assert lib.index() is not old
         assert second[0]['path'] == '/elsewhere/twin.wav'
@@ -294,7 +296,7 @@ def test_a_store_replaced_at_the_same_path_is_read_anew(library, tmp_path):
     assert len(similar_to_stored(path, 1, k=N)) == N - 1
     os.remove(path)
     copy_store(db, path)
-    add_twin_of_file_1(path)
+    add_twin(path)
     assert similar_to_stored(path, 1, k=1)[0]['path'] == '/elsewhere/twin.wav'
 
 
@@ -317,13 +319,7 @@ def test_the_saved_index_is_used_only_for_the_same_database_and_state(
         assert lib.to_stored(2, k=3) == first
     assert built == []
     # Changed by another process: rebuilt (and saved again).
-    with contextlib.closing(sqlite3.connect(copy)) as conn:
-        vector, model_id = conn.execute(
-            'SELECT vector, model_id FROM embeddings WHERE file_id = 2'
-        ).fetchone()
-    with LibraryStore(copy) as store:
-        store.put_embeddings(model_id, [
-            (b'/x/twin.wav', FileIdentity(1, 2, None), vector)])
+    vector, model_id = add_twin(copy, 2, b'/x/twin.wav')
     with LibrarySimilarity(copy) as lib:
         assert lib.to_stored(2, k=1)[0]['path'] == '/x/twin.wav'
     assert built == [1]
