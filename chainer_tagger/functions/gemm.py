@@ -93,7 +93,10 @@ def matmul(a, b, out=None, accumulate=False):
             and (out is None or out.dtype == a.dtype):
         return _cblas_matmul(cblas, a, b, out, accumulate)
     gemm = _GEMM.get(a.dtype)
-    if gemm is None or b.dtype != a.dtype:
+    if gemm is None or b.dtype != a.dtype or 0 in a.shape + b.shape or (
+            out is not None and out.dtype != a.dtype):
+        # The wrappers would write into a converted copy of ``out``, and
+        # refuse empty operands.
         return _store(a @ b, out, accumulate)
     # BLAS is column-major: (a b)^T = b^T a^T is computed in Fortran order,
     # which is a b in C order, with no copies.
