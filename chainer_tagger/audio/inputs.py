@@ -112,7 +112,7 @@ def _npy_input(path):
 
 
 def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
-               decoder_delay='remove', source=None):
+               decoder_delay='remove', source=None, whole=True):
     """The windows of one file that a model takes, not read yet.
 
     Parameters
@@ -137,6 +137,11 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
         again, and what it decoded (an MP3, up to
         ``AudioSource.KEEP_DECODED_SECONDS``) is not decoded again (one
         pass that feeds two models).
+    whole : bool
+        Decode an MP3 whole on opening (True), or only its end and then
+        the windows read (False: for the centre window alone, when nothing
+        else reads the file); see
+        :class:`~chainer_tagger.audio.decode.AudioSource`.
 
     Returns
     -------
@@ -157,10 +162,11 @@ def open_input(path, clip_input=MELGRAM_INPUT, window='centre', hop=None,
                          '{!r}'.format(source.path, source.decoder_delay,
                                        path, decoder_delay))
     return guarded(path, _open_input, path, clip_input, window, hop,
-                   decoder_delay, source)
+                   decoder_delay, source, whole)
 
 
-def _open_input(path, clip_input, window, hop, decoder_delay, source):
+def _open_input(path, clip_input, window, hop, decoder_delay, source,
+                whole):
     warnings = []
     if source is None and is_melgram_file(path):
         if clip_input.kind != 'melgram':
@@ -173,7 +179,7 @@ def _open_input(path, clip_input, window, hop, decoder_delay, source):
         return FileInput(path, None, [Window(0.0, 1.0, functools.partial(
             guarded, path, _npy_input, path))], warnings, None)
     if source is None:
-        source = AudioSource(path, decoder_delay)
+        source = AudioSource(path, decoder_delay, whole)
     n = source.length_at(clip_input.sample_rate)
     length = clip_input.n_samples
     if window == 'centre':

@@ -153,9 +153,20 @@ def _tag_whole_files(model, files, hop, how, batch_size, workers, bar,
 
 def _read_centre(path, clip_input, decoder_delay, also=None):
     """The centre window of one file: ``(model input, warnings, also's
-    value)``; every step inside the per-file guard."""
-    opened = open_input(path, clip_input, decoder_delay=decoder_delay)
-    x, level = opened.windows[0].read()
+    value)``; every step inside the per-file guard.
+
+    Without ``also`` only the window is decoded (and an MP3's end, for its
+    length); when the window fails to decode, the file is decoded whole,
+    which keeps what decodes before damage and says so."""
+    opened = open_input(path, clip_input, decoder_delay=decoder_delay,
+                        whole=also is not None)
+    try:
+        x, level = opened.windows[0].read()
+    except InputError:
+        if opened.source is None or not opened.source.length_from_end:
+            raise
+        opened = open_input(path, clip_input, decoder_delay=decoder_delay)
+        x, level = opened.windows[0].read()
     notes = opened.warnings + [
         w for w in [guarded(path, no_music_warning, level)] if w]
     return x, notes, None if also is None else also(opened, x)
