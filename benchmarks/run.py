@@ -301,11 +301,16 @@ def _pipeline_files(folder, copies=12):
     return files
 
 
-def _stage_times(files, repeat):
+def _stage_times(files, repeat, whole=False):
     """CPU seconds per clip of each step of reading a file's centre window
     for the CRNN, one step after the other on this thread (its CPU time,
     which other processes on a shared machine do not inflate as they do
-    wall time): the median over the files of the best of ``repeat``."""
+    wall time): the median over the files of the best of ``repeat``.
+
+    ``whole=False`` is ``tag``'s path: an MP3's end is decoded for its
+    length, then the window (inside ``read_window``: that decoding counts
+    as 'decode', the rest as 'resample'); ``whole=True`` decodes the whole
+    file on opening, as ``tag --db`` does for its default embedding."""
     from chainer_tagger.audio.decode import AudioSource
     from chainer_tagger.audio.melgram import log_melgram
     from chainer_tagger.audio.quality import measure
@@ -317,8 +322,17 @@ def _stage_times(files, repeat):
         best = collections.defaultdict(lambda: float('inf'))
         for _ in range(max(3, repeat)):
             t0 = clock()
-            source = AudioSource(path)
+            source = AudioSource(path, whole=whole)
             t1 = clock()
+            inside, read = [0.0], source.read
+
+            def timed_read(*a, read=read, inside=inside):
+                t = clock()
+                out = read(*a)
+                inside[0] += clock() - t
+                return out
+
+            source.read = timed_read
             n = source.length_at(MELGRAM_INPUT.sample_rate)
             start = centre_window(n, MELGRAM_INPUT.n_samples)[0]
             samples = read_window(source, start, MELGRAM_INPUT.n_samples,
@@ -328,12 +342,28 @@ def _stage_times(files, repeat):
             t3 = clock()
             measure(samples, x, 1.0)
             t4 = clock()
-            for step, s in (('decode', t1 - t0), ('resample', t2 - t1),
+            for step, s in (('decode', t1 - t0 + inside[0]),
+                            ('resample', t2 - t1 - inside[0]),
                             ('melgram', t3 - t2), ('measure', t4 - t3)):
                 best[step] = min(best[step], s)
         for step, s in best.items():
             steps[step].append(s)
     return {step: float(np.median(s)) for step, s in steps.items()}
+
+
+def _songs_of(minutes, folder):
+    """Each Bensound mp3 repeated to ``minutes`` and encoded again by
+    libsndfile's LAME (with a LAME header, as most MP3s in a library): the
+    length of a song, for what decoding a whole file costs."""
+    import soundfile as sf
+    files = []
+    for song in sorted((SHARED / 'audio').glob('*.mp3')):
+        y, sr = sf.read(song, dtype='float32')
+        n = int(minutes * 60 * sr)
+        path = Path(folder) / '{}-{}min.mp3'.format(song.stem, minutes)
+        sf.write(path, np.tile(y, n // len(y) + 1)[:n], sr, format='MP3')
+        files.append(path)
+    return files
 
 
 def row_pipeline(args, repeat):
@@ -346,6 +376,7 @@ def row_pipeline(args, repeat):
     model waiting for inputs, stacking them and making results (the
     hand-over)."""
     import tempfile
+    from chainer_tagger.audio.decode import AudioSource
     from chainer_tagger.inference import tag
     from chainer_tagger.models import load_model
     crnn = load_model('crnn-msd')
@@ -354,6 +385,11 @@ def row_pipeline(args, repeat):
     with tempfile.TemporaryDirectory() as d:
         files = _pipeline_files(d)
         steps = _stage_times(files[:4], repeat)
+        songs = _songs_of(4, d)
+        song_decode = {
+            how: _stage_times(songs, 1, whole=how == 'whole')['decode']
+            for how in ('whole', 'window')}
+        song_decode['window_only_from'] = AudioSource.WINDOW_ONLY_FROM_SECONDS
         tag(files[:16], model=crnn)  # warm-up (imports, JIT)
         x = np.stack(mels * 4).astype(np.float32)
         cpu = time.process_time()
@@ -379,7 +415,8 @@ def row_pipeline(args, repeat):
         del crnn.predict
     wall, cpu, model = sorted(runs)[len(runs) // 2]
     clips = len(files)
-    return {'files': clips, 'steps': steps, 'forward_b16': forward,
+    return {'files': clips, 'steps': steps, 'song_decode': song_decode, 'cpus': os.cpu_count() or 1,
+            'forward_b16': forward,
             'forward_b16_cpu': forward_cpu,
             'flop_per_clip': count_flops(crnn, mels[0][None]),
             'end_to_end': wall / clips, 'end_to_end_cpu': cpu / clips,
@@ -414,6 +451,21 @@ def pipeline_section(r, gemm, recorder):
             r['end_to_end_cpu'], r['forward_b16_cpu'],
             r['end_to_end_cpu'] / r['forward_b16_cpu'], per_cpu,
             100 * per_cpu / gemm['one_core_cpu'], gemm['one_core_cpu'])]
+    steps = r['steps']
+    if 'song_decode' in r:
+        floor = (r['forward_b16_cpu'] + sum(steps.values())) / (
+            r['cpus'] * r['forward_b16'])
+        lines += [
+            'the ratio cannot go below {:.2f} on these {} cores: the '
+            'forward\'s CPU time and the steps\' (table) over every core '
+            'busy for the forward\'s wall time'.format(floor, r['cpus']),
+            'decoding a 4-minute song (LAME) for its centre window: {:.1f} '
+            'CPU-ms for the window and the end (for the length), against '
+            '{:.1f} for the whole file (files under {} s, as these 32 s '
+            'ones, are decoded whole)'.format(
+                1e3 * r['song_decode']['window'],
+                1e3 * r['song_decode']['whole'],
+                r['song_decode']['window_only_from'])]
     for line in lines:
         print(line)
         recorder.line(line)
@@ -421,7 +473,6 @@ def pipeline_section(r, gemm, recorder):
         'pipeline', 'Where a clip\'s time goes, mp3 to tags (CPU ms per clip '
         'of each step alone; the run: wall and CPU ms per clip)',
         ['step', 'ms/clip', 'share'])
-    steps = r['steps']
     producer = sum(steps.values())
     model_cpu = r['forward_b16_cpu']
     row(split, 'step', 'ms/clip', 'share', header=True)

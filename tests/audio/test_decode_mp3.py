@@ -16,6 +16,21 @@ from conftest import AUDIO, SONGS
 pytestmark = pytest.mark.shared
 
 
+@pytest.fixture(autouse=True)
+def window_only_for_short_files(monkeypatch):
+    """The Bensound mp3s (32 s) are decoded whole by default
+    (``WINDOW_ONLY_FROM_SECONDS``); here they stand for long files."""
+    monkeypatch.setattr(AudioSource, 'WINDOW_ONLY_FROM_SECONDS', 0)
+
+
+def test_files_under_40_seconds_are_decoded_whole(monkeypatch):
+    monkeypatch.undo()
+    path = AUDIO / 'bensound-cute.mp3'
+    assert not AudioSource(path, whole=False).length_from_end
+    monkeypatch.setattr(AudioSource, 'WINDOW_ONLY_FROM_SECONDS', 30)
+    assert AudioSource(path, whole=False).length_from_end
+
+
 def _refuse_whole_decoding(source):
     raise AssertionError('{} decoded whole'.format(source.path))
 
