@@ -69,9 +69,10 @@ class AudioSource:
         decoding only the file's end (:meth:`_length_from_end`), and decode
         only what is read: for one window of a long file (a 4-minute song
         decodes about five times faster; files under
-        ``WINDOW_ONLY_FROM_SECONDS`` are decoded whole all the same).  A read then decodes from a
-        seek, which may differ from decoding from the start by one 16-bit
-        step on a few samples in ten thousand (libmpg123's float sums).
+        ``WINDOW_ONLY_FROM_SECONDS`` are decoded whole all the same).  A
+        read then decodes from a seek, which may differ from decoding from
+        the start by one 16-bit step on a few samples in ten thousand
+        (libmpg123's float sums).
 
     Attributes
     ----------
