@@ -415,7 +415,8 @@ def row_pipeline(args, repeat):
         del crnn.predict
     wall, cpu, model = sorted(runs)[len(runs) // 2]
     clips = len(files)
-    return {'files': clips, 'steps': steps, 'song_decode': song_decode, 'cpus': os.cpu_count() or 1,
+    return {'files': clips, 'steps': steps, 'song_decode': song_decode,
+            'cpus': os.cpu_count() or 1,
             'forward_b16': forward,
             'forward_b16_cpu': forward_cpu,
             'flop_per_clip': count_flops(crnn, mels[0][None]),
