@@ -136,6 +136,14 @@ class ModelEmbedder:
         not be embedded: ``[(vector, error)]`` in the order of
         ``paths``.  Files are read a few ahead on ``workers`` threads
         (default: the CPUs, at most 4)."""
+        return [done for batch in self.embed_batches(
+            paths, batch_size, decoder_delay, workers) for done in batch]
+
+    def embed_batches(self, paths, batch_size=8, decoder_delay='remove',
+                      workers=None):
+        """:meth:`embed`'s results a batch of ``batch_size`` files at a
+        time, for a caller that keeps each batch as it comes: the files
+        are read ahead across batches."""
         def read(path):
             try:
                 opened = open_input(path, self.model.clip_input,
@@ -144,15 +152,16 @@ class ModelEmbedder:
                 return EmbeddingInput(path, None, None, str(e))
             return self.read(opened)
 
-        out, batch = [], []
+        batch = []
         workers = workers or default_workers()
         for _, r in prefetch(read, [str(p) for p in paths], workers,
                              depth=batch_size + workers):
             batch.append(r)
             if len(batch) == batch_size:
-                out += self.vectors(batch)
+                yield self.vectors(batch)
                 batch = []
-        return out + (self.vectors(batch) if batch else [])
+        if batch:
+            yield self.vectors(batch)
 
 
 class FusedEmbedder(ModelEmbedder):

@@ -473,11 +473,12 @@ precision, decoder_delay
         """``(indices, vectors)`` per batch of this process's share: each
         vector the little-endian float32 bytes of a file's embedding, or
         None when the file could not be embedded."""
-        for start in range(0, len(share), self.batch_size):
+        batches = self.embedder.embed_batches(
+            [self.files[i] for i in share], self.batch_size,
+            self.decoder_delay, self.workers)
+        for start, done in zip(range(0, len(share), self.batch_size),
+                               batches):
             indices = share[start:start + self.batch_size]
-            done = self.embedder.embed([self.files[i] for i in indices],
-                                       self.batch_size, self.decoder_delay,
-                                       self.workers)
             yield indices, [_vector_bytes(v) for v, _ in done]
 
     def _keep_embeddings(self, indices, vectors):
