@@ -17,7 +17,9 @@ from chainer_tagger.functions.gemm import matmul
 @pytest.mark.parametrize('dtype', [np.float32, np.float64])
 def test_mismatched_operands_are_refused(dtype):
     a = np.ones((2, 3), dtype)
-    with pytest.raises(ValueError, match=r'\(2, 3\) and \(4, 5\)'):
+    with pytest.raises(ValueError,
+                       match=r'^matmul: shapes \(2, 3\) and \(4, 5\) do '
+                       r'not multiply into \(2, 5\)$'):
         matmul(a, np.ones((4, 5), dtype))
     with pytest.raises(ValueError, match=r'\(2, 3\) and \(3, 5\) do not '
                        r'multiply into \(3, 5\)'):
@@ -103,6 +105,11 @@ def test_matmul_columns_at_both_ends_and_empty(path, dtype):
         gemm.matmul_columns(a, source, 3, 7, np.empty((3, 7), dtype))
     with pytest.raises(ValueError, match=r'columns \[-1, 1\)'):
         gemm.matmul_columns(a, source, -1, 2, np.empty((3, 2), dtype))
+    # A one-column source: its rows are one float apart.
+    column = source[:, :1].copy()
+    out = np.empty((3, 1), dtype)
+    gemm.matmul_columns(a, column, 0, 1, out)
+    np.testing.assert_allclose(out, a @ column, rtol=tol, atol=tol)
     empty = np.empty((3, 0), dtype)
     assert gemm.matmul_columns(a, source, 4, 0, empty) is empty
     rows = np.empty((0, 2), dtype)
@@ -110,15 +117,29 @@ def test_matmul_columns_at_both_ends_and_empty(path, dtype):
 
 
 @pytest.mark.parametrize('shape', [(300, 5, 7), (7, 5, 300), (130, 3, 130),
-                                   (10, 4, 20), (129, 2, 1), (1, 2, 200)])
-def test_parallel_matmul_covers_every_row_and_column(shape):
-    """Split by rows (``m >= n``) or columns, in parts of at least 64
-    that need not divide the length."""
+                                   (10, 4, 20), (129, 2, 1), (1, 2, 200),
+                                   (100, 3, 5)])
+def test_parallel_matmul_covers_every_row_and_column(shape, monkeypatch):
+    """Split by rows (``m >= n``) or columns into one part per core, each
+    of at least 64 (fewer parts for small products), that need not divide
+    the length and together cover it."""
     m, k, n = shape
     rng = np.random.RandomState(5)
     a = rng.normal(size=(m, k)).astype(np.float32)
     b = rng.normal(size=(k, n)).astype(np.float32)
+    parts, real = [], gemm.matmul
+
+    def spy(x, y, out=None, accumulate=False):
+        parts.append(len(x) if m >= n else y.shape[1])
+        return real(x, y, out=out, accumulate=accumulate)
+
+    monkeypatch.setattr(gemm, 'matmul', spy)
+    monkeypatch.setattr(gemm.os, 'cpu_count', lambda: 4)
     got = gemm.parallel_matmul(a, b)
     assert got.shape == (m, n) and got.dtype == np.float32
     np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-5,
                                atol=1e-5)
+    length = max(m, n)
+    assert sum(parts) == length
+    assert len(parts) == max(1, min(4, length // 64))
+    assert len(parts) == 1 or min(parts) >= 64
