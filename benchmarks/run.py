@@ -361,7 +361,8 @@ def _songs_of(minutes, folder):
         y, sr = sf.read(song, dtype='float32')
         n = int(minutes * 60 * sr)
         path = Path(folder) / '{}-{}min.mp3'.format(song.stem, minutes)
-        sf.write(path, np.tile(y, n // len(y) + 1)[:n], sr, format='MP3')
+        reps = (n // len(y) + 1,) + (1,) * (y.ndim - 1)
+        sf.write(path, np.tile(y, reps)[:n], sr, format='MP3')
         files.append(path)
     return files
 

@@ -67,9 +67,11 @@ class AudioSource:
         (keeping them, up to ``KEEP_DECODED_SECONDS``, for the reads), as
         a file read whole or in many windows wants.  False: count them by
         decoding only the file's end (:meth:`_length_from_end`), and decode
-        only what is read: for one window of a long file (a 4-minute song
-        decodes about five times faster; files under
-        ``WINDOW_ONLY_FROM_SECONDS`` are decoded whole all the same).  A
+        only what is read: for one window of a long file (decoding a
+        4-minute song for its centre window costs a quarter of decoding
+        it whole; files under ``WINDOW_ONLY_FROM_SECONDS`` are decoded
+        whole all the same).  Damage outside the window then goes
+        unnoticed (no ``decoder_error``).  A
         read then decodes from a seek, which may differ from decoding from
         the start by one 16-bit step on a few samples in ten thousand
         (libmpg123's float sums).
@@ -87,7 +89,8 @@ class AudioSource:
         it differs from what decodes; None when unknown.
     decoder_error : str or None
         Why decoding stopped before the end of the file, when the decoder
-        failed part way (what decoded before the damage is kept).
+        failed part way (what decoded before the damage is kept); known
+        only for a file decoded whole.
     is_mp3 : bool
     length_from_end : bool
         Whether the length was found by decoding only the end (``whole``
@@ -99,9 +102,10 @@ class AudioSource:
 
     #: MP3s shorter than this (by libsndfile's estimate) are decoded whole
     #: even with ``whole=False``: finding the end and seeking cost about
-    #: what skipping a few seconds saves (a 32 s file: 25.1 CPU-ms for the
-    #: window alone against 24.2 whole, resampling included; 45 s: 24.4
-    #: against 28.3; 4 minutes: 37 against 107).
+    #: what skipping a few seconds saves.  Decoding and resampling the
+    #: centre window of bensound-cute, repeated and encoded again by
+    #: LAME, in CPU-ms, window only against whole: 25.1 against 24.2 at
+    #: 32 s, 24.4 against 28.3 at 45 s, 37 against 107 at 4 minutes.
     WINDOW_ONLY_FROM_SECONDS = 40
 
     #: Where :meth:`_length_from_end` starts decoding, back from
@@ -140,13 +144,13 @@ class AudioSource:
         # libsndfile only estimates the length of an MP3; count by decoding.
         if self.is_mp3:
             self.expected_samples = frames
-            self.n_samples = None if whole or not (
-                self.WINDOW_ONLY_FROM_SECONDS * self.samplerate <= frames <=
-                MAX_FRAMES_PER_BYTE * size) else \
-                self._length_from_end(frames)
-            self.length_from_end = self.n_samples is not None
-            if self.n_samples is None:
-                self.n_samples = self._count()
+            long_enough = self.WINDOW_ONLY_FROM_SECONDS * self.samplerate \
+                <= frames <= MAX_FRAMES_PER_BYTE * size
+            n = None
+            if not whole and long_enough:
+                n = self._length_from_end(frames)
+            self.length_from_end = n is not None
+            self.n_samples = self._count() if n is None else n
         elif not 0 <= frames <= MAX_FRAMES_PER_BYTE * size:
             # A length the file cannot hold (a FLAC header's "unknown",
             # 2**63 - 1, or a damaged one): count what decodes.
@@ -255,10 +259,11 @@ class AudioSource:
         blocksize = max(1, min(1 << 16, READ_BLOCK_SAMPLES // self.channels))
         for share in self.END_SEARCH_BACK:
             start = max(0, estimate - int(estimate * share))
-            n = start
             try:
                 with _SequentialSoundFile(self._file) as f:
-                    f.seek(start)
+                    if f.seek(start) != start:
+                        continue
+                    n = start
                     while True:
                         got = len(f.read(blocksize, dtype='float32'))
                         if not got:
@@ -321,6 +326,12 @@ class AudioSource:
         except (sf.LibsndfileError, RuntimeError) as e:
             raise AudioDecodeError('{}: cannot decode ({})'.format(
                 self.path, e)) from None
+        if lo < min(hi, self.n_samples - self._delay) and \
+                self.length_from_end:
+            # The decoder stopped before the length found at the end: the
+            # file is damaged in between (decoding it whole says where).
+            raise AudioDecodeError('{}: decoding stopped at sample {} of '
+                                   '{}'.format(self.path, lo, self.n_samples))
 
 
 class _SequentialSoundFile(sf.SoundFile):
@@ -335,10 +346,14 @@ class _SequentialSoundFile(sf.SoundFile):
     of it, in clicks every 1.5 s (reading it in one call did not).  Files
     without that header were decoded exactly after a seek.  An explicit
     :meth:`seek` still seeks.
+
+    soundfile also asks :meth:`seekable` to clamp a read to the frames
+    left: here every read must name its frames (``read()``, ``read(-1)``
+    and ``blocks()`` without them raise a ValueError), and libsndfile
+    itself stops at its estimate of the length.
     """
 
     def seekable(self):
-        # soundfile asks this before and after each read, only to seek.
         return False
 
 

@@ -476,8 +476,10 @@ precision, decoder_delay
         batches = self.embedder.embed_batches(
             [self.files[i] for i in share], self.batch_size,
             self.decoder_delay, self.workers)
-        for start, done in zip(range(0, len(share), self.batch_size),
-                               batches):
+        # The batches first: zip then exhausts the generator, which shuts
+        # its read-ahead threads down.
+        for done, start in zip(batches, range(0, len(share),
+                                              self.batch_size)):
             indices = share[start:start + self.batch_size]
             yield indices, [_vector_bytes(v) for v, _ in done]
 

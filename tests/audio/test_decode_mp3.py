@@ -8,6 +8,8 @@ import soundfile as sf
 
 from chainer_tagger.audio import open_input
 from chainer_tagger.audio.decode import AudioSource
+from chainer_tagger.configuration import READ_BLOCK_SAMPLES
+from chainer_tagger.errors import AudioDecodeError
 from chainer_tagger.audio.windows import centre_window
 from chainer_tagger.inference import tag
 
@@ -63,7 +65,7 @@ def test_estimates_past_the_end_fall_back_to_a_wider_search_or_a_count():
     # Past libsndfile's estimate it refuses to seek.
     source.END_SEARCH_BACK = (1 / 32,)
     assert source._length_from_end(2 * n) is None
-    # Short estimates: libsndfile reads to its own estimate.
+    # Estimates shorter than the file: decoding from there reaches the end.
     assert source._length_from_end(n // 2) == n
     assert source._length_from_end(1) == n
 
@@ -80,6 +82,8 @@ def test_an_estimate_the_file_cannot_hold_decodes_it_whole(monkeypatch):
             self.frames = 2 ** 62
 
     monkeypatch.setattr(sf, 'info', lambda f: Info(real_info(f)))
+    monkeypatch.setattr(AudioSource, '_length_from_end',
+                        _refuse_whole_decoding)
     source = AudioSource(path, whole=False)
     assert not source.length_from_end
     assert source.n_samples == n
@@ -135,17 +139,20 @@ def test_damage_inside_the_window_is_decoded_whole_with_its_warning(
         'decoding stopped at 14.9 s of 31.7 s (decoder error')
 
 
-@pytest.fixture(scope='module')
-def lame_mp3(tmp_path_factory):
+@pytest.fixture(scope='module', params=[1, 2], ids=['mono', 'stereo'])
+def lame_mp3(tmp_path_factory, request):
     """A minute of a chord with a tremolo, encoded by libsndfile's LAME:
-    unlike the Bensound files, it carries a LAME header (gapless
-    information), as most MP3s that LAME made do."""
+    unlike the Bensound files (mono, without it), it carries a LAME header
+    (gapless information), as most MP3s that LAME made do."""
     sr = 44100
     t = np.arange(60 * sr) / sr
     y = 0.2 * sum(np.sin(2 * np.pi * f0 * t) for f0 in (220, 277, 330))
     y *= 1 + 0.5 * np.sin(2 * np.pi * 0.3 * t)
+    if request.param == 2:
+        y = np.stack([y, np.roll(y, 1000)], axis=1)
     path = tmp_path_factory.mktemp('lame') / 'chord.mp3'
     sf.write(path, y.astype(np.float32), sr, format='MP3')
+    assert sf.info(str(path)).channels == request.param
     return path
 
 
@@ -153,9 +160,10 @@ def test_a_lame_mp3_decoded_in_blocks_equals_one_read(lame_mp3):
     """python-soundfile seeks to the end of each read, and libmpg123 then
     restarted decoding a LAME file there: every block of 65,536 samples
     began with silence and wrong samples (4 % of the file)."""
-    want, _ = sf.read(lame_mp3, dtype='int16')
+    want, _ = sf.read(lame_mp3, dtype='int16', always_2d=True)
+    want = (want / np.float32(32768)).mean(axis=1, dtype=np.float32)
     got = AudioSource(lame_mp3).read()
-    np.testing.assert_array_equal(got[:-529], want[529:] / np.float32(32768))
+    np.testing.assert_array_equal(got[:-529], want[529:])
 
 
 def test_a_lame_mp3_read_after_a_seek_equals_the_whole_decode(lame_mp3,
@@ -179,3 +187,47 @@ def test_a_lame_mp3_read_after_a_seek_equals_the_whole_decode(lame_mp3,
     assert window_only.windows[0].start == start / 12000
     got, _ = window_only.windows[0].read()
     np.testing.assert_allclose(got, melgram_want, atol=1e-3)
+
+
+def test_a_decoder_that_stops_inside_the_window_is_an_error(lame_mp3,
+                                                           monkeypatch):
+    """Decoding from a seek that ends before the length found at the end
+    means damage in between: an error (``tag`` then decodes the file
+    whole), not a window of silence."""
+    source = AudioSource(lame_mp3, whole=False)
+    assert source.length_from_end
+    real = AudioSource._read_frames
+    calls = []
+
+    def stopping(self, f, frames):
+        calls.append(frames)
+        return real(self, f, frames) if len(calls) < 3 else real(self, f, 0)
+
+    monkeypatch.setattr(AudioSource, '_read_frames', stopping)
+    with pytest.raises(AudioDecodeError, match='decoding stopped at sample'):
+        source.read(1000000, 1000000 + 3 * READ_BLOCK_SAMPLES)
+    # Reading up to the end is no error: the last samples (the decoder's
+    # delay, removed from the start) are zeros.
+    monkeypatch.setattr(AudioSource, '_read_frames', real)
+    n = source.n_samples
+    tail = source.read(n - 2000, n)
+    assert np.all(tail[-529:] == 0) and np.any(tail[:1000] != 0)
+
+
+def test_damage_outside_the_window_goes_unnoticed(lame_mp3, tmp_path,
+                                                  model):
+    """Zeros over 20 kB near the start of a minute-long file: decoded whole
+    it stops there (and says so); decoded for its centre window, the
+    length is found at the end and the window lies after the damage, so
+    ``tag`` scores the centre of the whole file without a warning."""
+    data = lame_mp3.read_bytes()
+    path = tmp_path / 'damaged.mp3'
+    at = len(data) // 10
+    path.write_bytes(data[:at] + bytes(20000) + data[at + 20000:])
+    whole = AudioSource(path)
+    assert whole.decoder_error is not None
+    window_only = AudioSource(path, whole=False)
+    assert window_only.length_from_end
+    assert window_only.n_samples > 2 * whole.n_samples
+    [r] = tag([path], model=model('crnn-msd'))
+    assert 'error' not in r and r['warnings'] == []
