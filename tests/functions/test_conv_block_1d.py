@@ -78,3 +78,46 @@ def test_soundnet_graph_uses_the_2d_functions_only():
         assert ('MaxPoolingND', 2) in hook.names
         ranks = {ndim for _, ndim in hook.names if ndim is not None}
         assert ranks == {2}, hook.names
+
+
+def _reference_block(x, W, b, stride, pad, pool, scale, shift):
+    """The layer in float64 from Chainer's N-d functions:
+    ``max_pool(relu(conv1d(x) * scale + shift))``, ragged end dropped."""
+    h = F.convolution_nd(x.astype(np.float64), W.astype(np.float64),
+                         b.astype(np.float64), stride=stride, pad=pad).array
+    h = np.maximum(h * scale[:, None] + shift[:, None], 0)
+    if pool:
+        keep = h.shape[2] // pool * pool
+        h = h[:, :, :keep].reshape(h.shape[0], h.shape[1], -1, pool).max(-1)
+    return h
+
+
+@pytest.mark.parametrize('n,cin,k,stride,pad,pool,t', [
+    (1, 1, 64, 2, 32, 8, 3001),    # SoundNet's conv1: single-channel blocks
+    (3, 1, 64, 2, 32, 8, 777),     # clips side by side, a ragged end
+    (2, 1, 12, 2, 3, 4, 500),      # one channel, (k / stride) % pool != 0
+    (2, 16, 32, 2, 16, 8, 403),    # SoundNet's conv2: stride phases
+    (1, 256, 16, 2, 4, 2, 900),    # stride phases in several chunks
+    (2, 8, 5, 2, 2, 3, 301),       # k % stride != 0: strided windows
+    (3, 256, 16, 1, 8, 2, 700),    # stride 1 in several chunks
+    (2, 4, 3, 1, 1, None, 50),     # no pooling
+    (1, 4, 8, 4, 0, 2, 35),        # a few outputs only
+])
+def test_the_cpu_kernel_equals_chainers_functions(n, cin, k, stride, pad,
+                                                  pool, t):
+    """Every path of the folded inference kernel (BN folded, pooling
+    before the bias and the ReLU, clips side by side or one by one, the
+    steps in chunks) against float64 N-d functions; a negative BN scale
+    too, which turns the pooled maxima into minima before folding."""
+    from chainer_tagger.functions.conv_block_1d import conv_block_1d_cpu
+    rng = np.random.RandomState(n * 1000 + cin + k + t)
+    x = rng.normal(size=(n, cin, t)).astype(np.float32)
+    W = (rng.normal(size=(6, cin, k)) / np.sqrt(cin * k)).astype(np.float32)
+    b = rng.normal(size=6).astype(np.float32)
+    scale = rng.uniform(0.5, 2, 6).astype(np.float32) * [1, -1, 1, 1, -1, 1]
+    shift = rng.normal(size=6).astype(np.float32)
+    got = conv_block_1d_cpu(x, W, b, stride, pad, pool,
+                            (scale.astype(np.float32), shift))
+    want = _reference_block(x, W, b, stride, pad, pool, scale, shift)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
