@@ -72,7 +72,8 @@ gpu-check: install
 # lists the survivors and $(VENV)/bin/mutmut show ID shows one.  It takes
 # long: about 20 s per mutant on two cores (imports and Numba compilation).
 MUTATE ?= melgram resample links standardization global_moments \
-	cpu_kernels gemm conv_block_1d stacked_lstm training_kernels adam
+	cpu_kernels gemm conv_block_1d stacked_lstm max_pooling \
+	training_kernels adam
 MUTATE_melgram = chainer_tagger/audio/melgram.py
 TESTS_melgram = tests/audio/test_melgram.py tests/audio/test_melgram_mutants.py
 MUTATE_resample = chainer_tagger/audio/resample.py
@@ -94,7 +95,11 @@ MUTATE_conv_block_1d = chainer_tagger/functions/conv_block_1d.py
 TESTS_conv_block_1d = tests/functions/test_conv_block_1d.py
 MUTATE_stacked_lstm = chainer_tagger/functions/stacked_lstm.py
 TESTS_stacked_lstm = tests/functions/test_stacked_lstm.py
-MUTATE_training_kernels = chainer_tagger/functions/batch_norm_activation_pool.py,chainer_tagger/functions/convolution_1d.py,chainer_tagger/functions/convolution_3x3.py,chainer_tagger/functions/max_pooling.py,chainer_tagger/functions/dropout.py,chainer_tagger/functions/clip_parallel.py
+MUTATE_max_pooling = chainer_tagger/functions/max_pooling.py,chainer_tagger/functions/clip_parallel.py
+TESTS_max_pooling = tests/functions/test_max_pooling.py \
+	tests/functions/test_clip_parallel.py \
+	tests/functions/test_training_kernels.py
+MUTATE_training_kernels = chainer_tagger/functions/batch_norm_activation_pool.py,chainer_tagger/functions/convolution_1d.py,chainer_tagger/functions/convolution_3x3.py,chainer_tagger/functions/dropout.py
 TESTS_training_kernels = tests/functions/test_training_kernels.py
 MUTATE_adam = chainer_tagger/functions/adam_update.py
 TESTS_adam = tests/training/test_optimizers.py

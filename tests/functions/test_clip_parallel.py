@@ -1,6 +1,7 @@
 """Clips side by side on the cores: each once, two at a time where there
 are two cores, with single-threaded BLAS, and in a forked child too."""
 import threading
+import time
 
 import pytest
 import threadpoolctl
@@ -79,6 +80,11 @@ def test_a_forked_child_makes_its_own_pool(cores):
     """The parent's pool threads do not exist in a forked child: using
     its pool there waited forever."""
     cores(2)
-    for_each_clip(lambda i: None, 2)  # the pool exists now
+    # The pool exists now, with its two threads ...
+    for_each_clip(_meet(threading.Barrier(2, timeout=10), set()), 2)
+    for _ in range(100):  # ... both waiting for work
+        if clip_parallel._POOL._idle_semaphore._value == 2:
+            break
+        time.sleep(0.01)
     value, _, _ = run_forked(_clips_in_child, timeout=30)
     assert value == [0, 1, 2, 3]
