@@ -92,7 +92,9 @@ TESTS_cpu_kernels = tests/functions/test_cpu_kernels.py
 MUTATE_gemm = chainer_tagger/functions/gemm.py
 TESTS_gemm = tests/functions/test_gemm.py tests/functions/test_gemm_mutants.py
 MUTATE_conv_block_1d = chainer_tagger/functions/conv_block_1d.py
-TESTS_conv_block_1d = tests/functions/test_conv_block_1d.py
+TESTS_conv_block_1d = tests/functions/test_conv_block_1d.py \
+	tests/models/test_soundnet.py \
+	tests/functions/test_training_kernels.py::test_soundnet_training_step_equals_chainers_functions
 MUTATE_stacked_lstm = chainer_tagger/functions/stacked_lstm.py
 TESTS_stacked_lstm = tests/functions/test_stacked_lstm.py
 MUTATE_max_pooling = chainer_tagger/functions/max_pooling.py,chainer_tagger/functions/clip_parallel.py
@@ -100,7 +102,8 @@ TESTS_max_pooling = tests/functions/test_max_pooling.py \
 	tests/functions/test_clip_parallel.py \
 	tests/functions/test_training_kernels.py
 MUTATE_training_kernels = chainer_tagger/functions/batch_norm_activation_pool.py,chainer_tagger/functions/convolution_1d.py,chainer_tagger/functions/convolution_3x3.py,chainer_tagger/functions/dropout.py
-TESTS_training_kernels = tests/functions/test_training_kernels.py
+TESTS_training_kernels = tests/functions/test_training_kernels.py \
+	tests/functions/test_convolution_1d.py
 MUTATE_adam = chainer_tagger/functions/adam_update.py
 TESTS_adam = tests/training/test_optimizers.py
 

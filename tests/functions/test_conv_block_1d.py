@@ -94,7 +94,11 @@ def _reference_block(x, W, b, stride, pad, pool, scale, shift):
 
 @pytest.mark.parametrize('n,cin,k,stride,pad,pool,t', [
     (1, 1, 64, 2, 32, 8, 3001),    # SoundNet's conv1: single-channel blocks
+    (1, 1, 64, 2, 32, 8, 120001),  # ... in several steps of blocks
     (3, 1, 64, 2, 32, 8, 777),     # clips side by side, a ragged end
+    (2, 1, 9, 2, 4, 4, 400),       # one channel, k % stride != 0
+    (2, 1, 10, 2, 5, 4, 400),      # one channel, (k / stride) % pool == 1
+    (2, 2, 8, 2, 4, 2, 300),       # two channels: never the blocks
     (2, 1, 12, 2, 3, 4, 500),      # one channel, (k / stride) % pool != 0
     (2, 16, 32, 2, 16, 8, 403),    # SoundNet's conv2: stride phases
     (1, 256, 16, 2, 4, 2, 900),    # stride phases in several chunks
