@@ -115,6 +115,9 @@ CASES = [  # (activation, pool, shape, axis)
     ('elu', (2, 3), (3, 4, 5, 7), 1),  # ragged borders on both axes
     ('relu', (4,), (3, 4, 17), 1),  # SoundNet, 1-D
     ('relu', None, (3, 4, 9), 1),
+    ('elu', None, (3, 4, 9), 1),
+    ('relu', None, (2, 3, 4, 5), 3),  # activations on the any-axis path
+    ('elu', None, (2, 3, 4, 5), 2),
 ]
 #: One Keras release per way of dividing: (running_std, divisor) =
 #: (std, s + eps), (variance, sqrt(s) + eps), (variance, sqrt(s + eps)).
