@@ -104,7 +104,8 @@ TESTS_max_pooling = tests/functions/test_max_pooling.py \
 MUTATE_training_kernels = chainer_tagger/functions/batch_norm_activation_pool.py,chainer_tagger/functions/convolution_1d.py,chainer_tagger/functions/convolution_3x3.py,chainer_tagger/functions/dropout.py
 TESTS_training_kernels = tests/functions/test_training_kernels.py \
 	tests/functions/test_convolution_1d.py \
-	tests/functions/test_convolution_3x3.py
+	tests/functions/test_convolution_3x3.py \
+	tests/functions/test_batch_norm_activation_pool.py
 MUTATE_adam = chainer_tagger/functions/adam_update.py
 TESTS_adam = tests/training/test_optimizers.py
 
