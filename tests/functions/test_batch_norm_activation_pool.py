@@ -28,11 +28,12 @@ def _spec(size):
 
 
 def test_what_it_refuses():
-    x = np.ones((2, 3, 16, 16))
+    x = np.ones((2, 3, 16, 300))
     with pytest.raises(ValueError, match=r"^activation must be one of "
                        r"\(None, 'relu', 'elu'\), got 'tanh'$"):
         batch_norm_activation_pool(x, _spec(3), activation='tanh')
-    for pool, axis in [((2, 2, 2), 1), ((2, 2), 2), ((16, 17), 1)]:
+    for pool, axis in [((2, 2, 2), 1), ((2, 2), 2), ((16, 17), 1),
+                       ((1, 257), 1)]:
         with pytest.raises(ValueError, match='^pooling needs axis 1, one or '
                            'two pooled axes and a window of at most 256 '
                            'values$'):
@@ -40,7 +41,7 @@ def test_what_it_refuses():
                                        pool=pool)
     # A window of 256 values is the largest (offsets are bytes).
     y = batch_norm_activation_pool(x, _spec(3), pool=(16, 16))
-    assert y.shape == (2, 3, 1, 1)
+    assert y.shape == (2, 3, 1, 18)
 
 
 def test_the_compiled_loops_stay_inside_their_arrays(tmp_path):
