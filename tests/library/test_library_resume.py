@@ -81,15 +81,23 @@ def test_runs_killed_at_random_points_resume_to_the_same_results(
     # Kill once as soon as the database appears (while it is created),
     # then at random moments after 10, 35 and 60 files are stored.
     for threshold in (-1, 10, 35, 60):
+        # Its messages go to a file, read when a run ends before it is
+        # killed (it once did, with status 2, saying nothing).
+        err = open(tmp_path / 'stderr-{}.txt'.format(threshold), 'w+')
         proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                stderr=err)
         while proc.poll() is None and (
                 not db.exists() if threshold < 0 else
                 stored(db) < threshold):
             time.sleep(0.01)
         time.sleep(rng.uniform(0, 0.05 if threshold < 0 else 0.4))
         proc.kill()
-        assert proc.wait() == -9, 'the run ended before it was killed'
+        status = proc.wait()
+        err.seek(0)
+        said = err.read()
+        err.close()
+        assert status == -9, 'the run ended before it was killed ({}): {}'\
+            .format(status, said[-2000:])
         counts.append(stored(db))
     assert counts[1] < counts[2] < counts[3] < n
     final = subprocess.run(cmd, env=ENV, capture_output=True, text=True,
