@@ -216,15 +216,10 @@ class AudioSource:
         """
         n = 0
         keep = self.KEEP_DECODED_SECONDS * self.samplerate
-        # Small blocks: what decodes before damage is kept block by block.
-        blocksize = max(1, min(1 << 16, READ_BLOCK_SAMPLES // self.channels))
         blocks = []
         try:
             with _SequentialSoundFile(self._file) as f:
-                while True:
-                    block = self._read_frames(f, blocksize)
-                    if not len(block):
-                        break
+                for block in self._blocks(f):
                     n += len(block)
                     if blocks is not None:
                         blocks.append(block)
@@ -256,24 +251,29 @@ class AudioSource:
         decoding from the start as from a seek, so the two counts agree
         whichever way the estimate errs.
         """
-        blocksize = max(1, min(1 << 16, READ_BLOCK_SAMPLES // self.channels))
         for share in self.END_SEARCH_BACK:
             start = max(0, estimate - int(estimate * share))
             try:
                 with _SequentialSoundFile(self._file) as f:
                     if f.seek(start) != start:
                         continue
-                    n = start
-                    while True:
-                        got = len(f.read(blocksize, dtype='float32'))
-                        if not got:
-                            break
-                        n += got
+                    n = start + sum(len(b) for b in self._blocks(f))
             except (sf.LibsndfileError, RuntimeError):
                 return None
             if n > start:
                 return n
         return None
+
+    def _blocks(self, f):
+        """The frames of an open file from where it stands to its end, in
+        blocks of :meth:`_read_frames` (small: what decodes before damage
+        is kept block by block)."""
+        blocksize = max(1, min(1 << 16, READ_BLOCK_SAMPLES // self.channels))
+        while True:
+            block = self._read_frames(f, blocksize)
+            if not len(block):
+                return
+            yield block
 
     def read(self, start=0, stop=None):
         """Mono float32 samples ``[start, stop)``, zeros outside the file.
