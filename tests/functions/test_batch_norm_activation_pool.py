@@ -17,6 +17,7 @@ from chainer_tagger.links.keras_batch_normalization import \
     divisor_of_variance
 
 from conftest import ROOT
+from gradients import assert_same_gradients
 from test_training_kernels import distinct, keras_bn_graph
 
 
@@ -87,21 +88,10 @@ def test_only_the_gradients_asked_for(per_clip, needs):
         h = F.elu(keras_bn_graph(x, gamma, beta, preset, 1, per_clip))
         return F.max_pooling_nd(h, (2, 2), (2, 2), cover_all=False)
 
-    results = []
-    for f in (fused, graph):
-        inputs = [chainer.Variable(a.copy()) if name in needs.split()
-                  else a.copy() for name, a in
-                  zip(('x', 'gamma', 'beta'), (x0, gamma0, beta0))]
-        y = f(*inputs)
-        y.grad = gy.copy()
-        y.backward()
-        results.append([y.array] + [getattr(v, 'grad', None)
-                                    for v in inputs])
-    for got, want in zip(*results):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-10)
+    names = ('x', 'gamma', 'beta')
+    assert_same_gradients(fused, graph, (x0, gamma0, beta0),
+                          [names.index(n) for n in needs.split()], gy,
+                          rtol=1e-8, atol=1e-10)
     # Running averages in the input's dtype, over each clip or both.
     [(mean, var, count)] = updates
     assert mean.dtype == var.dtype == np.float64

@@ -13,31 +13,10 @@ import chainer.functions as F
 
 from chainer_tagger.functions import convolution_1d
 
+from gradients import assert_same_gradients
+
 conv1d_module = importlib.import_module(
     'chainer_tagger.functions.convolution_1d')
-
-
-def _compare(x, W, b, stride, pad, need_x=True, need_W=True):
-    """Forward and the gradients asked for, float64, against Chainer."""
-    rng = np.random.RandomState(0)
-    results = []
-    gy = None
-    for conv in (convolution_1d, lambda x, W, b, s, p: F.convolution_nd(
-            x, W, b, stride=s, pad=p)):
-        xv = chainer.Variable(x.copy()) if need_x else x.copy()
-        Wv = chainer.Variable(W.copy()) if need_W else W.copy()
-        y = conv(xv, Wv, None if b is None else b.copy(), stride, pad)
-        if gy is None:
-            gy = rng.normal(size=y.shape)
-        y.grad = gy.copy()
-        y.backward()
-        results.append((y.array, xv.grad if need_x else None,
-                        Wv.grad if need_W else None))
-    for got, want in zip(*results):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.fixture(params=['batched', 'chunks'])
@@ -63,8 +42,10 @@ def test_equals_chainer(strategy, channels, k, stride, pad, needs, bias):
     x = rng.normal(size=(3, channels, 43))  # a ragged last block
     W = rng.normal(size=(5, channels, k))
     b = rng.normal(size=5) if bias else None
-    _compare(x, W, b, stride, pad, need_x=needs in ('both', 'x'),
-             need_W=needs in ('both', 'W'))
+    assert_same_gradients(
+        lambda x, W, b: convolution_1d(x, W, b, stride, pad),
+        lambda x, W, b: F.convolution_nd(x, W, b, stride=stride, pad=pad),
+        (x, W, b), {'both': (0, 1), 'x': (0,), 'W': (1,)}[needs])
 
 
 def test_double_backprop_is_refused_by_name():

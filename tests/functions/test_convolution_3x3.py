@@ -13,6 +13,8 @@ import chainer.functions as F
 
 from chainer_tagger.functions import convolution_3x3
 
+from gradients import assert_same_gradients
+
 conv3x3_module = importlib.import_module(
     'chainer_tagger.functions.convolution_3x3')
 
@@ -28,21 +30,9 @@ def test_equals_chainer(strip, channels, needs, bias, monkeypatch):
     W0 = rng.normal(size=(4, channels, 3, 3))
     b = rng.normal(size=4) if bias else None
     gy = rng.normal(size=(2, 4, 5, 7))
-    results = []
-    for conv in (convolution_3x3,
-                 lambda x, W, b: F.convolution_2d(x, W, b, pad=1)):
-        x = chainer.Variable(x0.copy()) if needs != 'W' else x0.copy()
-        W = chainer.Variable(W0.copy()) if needs != 'x' else W0.copy()
-        y = conv(x, W, b)
-        y.grad = gy.copy()
-        y.backward()
-        results.append((y.array, x.grad if needs != 'W' else None,
-                        W.grad if needs != 'x' else None))
-    for got, want in zip(*results):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert_same_gradients(
+        convolution_3x3, lambda x, W, b: F.convolution_2d(x, W, b, pad=1),
+        (x0, W0, b), {'both': (0, 1), 'x': (0,), 'W': (1,)}[needs], gy)
 
 
 def test_double_backprop_is_refused_by_name():
