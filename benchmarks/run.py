@@ -390,7 +390,6 @@ def row_pipeline(args, repeat):
         song_decode = {
             how: _stage_times(songs, 1, whole=how == 'whole')['decode']
             for how in ('whole', 'window')}
-        song_decode['window_only_from'] = AudioSource.WINDOW_ONLY_FROM_SECONDS
         tag(files[:16], model=crnn)  # warm-up (imports, JIT)
         x = np.stack(mels * 4).astype(np.float32)
         cpu = time.process_time()
@@ -417,6 +416,7 @@ def row_pipeline(args, repeat):
     wall, cpu, model = sorted(runs)[len(runs) // 2]
     clips = len(files)
     return {'files': clips, 'steps': steps, 'song_decode': song_decode,
+            'window_only_from': AudioSource.WINDOW_ONLY_FROM_SECONDS,
             'cpus': os.cpu_count() or 1,
             'forward_b16': forward,
             'forward_b16_cpu': forward_cpu,
@@ -454,20 +454,18 @@ def pipeline_section(r, gemm, recorder):
             r['end_to_end_cpu'] / r['forward_b16_cpu'], per_cpu,
             100 * per_cpu / gemm['one_core_cpu'], gemm['one_core_cpu'])]
     steps = r['steps']
-    if 'song_decode' in r:
-        floor = (r['forward_b16_cpu'] + sum(steps.values())) / (
-            r['cpus'] * r['forward_b16'])
-        lines += [
-            'the ratio cannot go below {:.2f} on these {} cores: the '
-            'forward\'s CPU time and the steps\' (table) over every core '
-            'busy for the forward\'s wall time'.format(floor, r['cpus']),
-            'decoding a 4-minute song (LAME) for its centre window: {:.1f} '
-            'CPU-ms for the window and the end (for the length), against '
-            '{:.1f} for the whole file (files under {} s, as these 32 s '
-            'ones, are decoded whole)'.format(
-                1e3 * r['song_decode']['window'],
-                1e3 * r['song_decode']['whole'],
-                r['song_decode']['window_only_from'])]
+    floor = (r['forward_b16_cpu'] + sum(steps.values())) / (
+        r['cpus'] * r['forward_b16'])
+    lines += [
+        'the ratio cannot go below {:.2f} on these {} cores: the '
+        'forward\'s CPU time and the steps\' (table) over every core '
+        'busy for the forward\'s wall time'.format(floor, r['cpus']),
+        'decoding a 4-minute song (LAME) for its centre window: {:.1f} '
+        'CPU-ms for the window and the end (for the length), against '
+        '{:.1f} for the whole file (files under {} s, as these 32 s '
+        'ones, are decoded whole)'.format(
+            1e3 * r['song_decode']['window'],
+            1e3 * r['song_decode']['whole'], r['window_only_from'])]
     for line in lines:
         print(line)
         recorder.line(line)
