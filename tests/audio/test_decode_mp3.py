@@ -33,8 +33,15 @@ def test_files_under_40_seconds_are_decoded_whole(monkeypatch):
     assert AudioSource(path, whole=False).length_from_end
 
 
-def _refuse_whole_decoding(source):
-    raise AssertionError('{} decoded whole'.format(source.path))
+def _refused(what):
+    """A replacement method that fails the test: ``what`` was not to
+    happen."""
+    def method(source, *args):
+        raise AssertionError('{}: {}'.format(source.path, what))
+    return method
+
+
+_refuse_whole_decoding = _refused('decoded whole')
 
 
 @pytest.mark.parametrize('song', SONGS)
@@ -83,7 +90,7 @@ def test_an_estimate_the_file_cannot_hold_decodes_it_whole(monkeypatch):
 
     monkeypatch.setattr(sf, 'info', lambda f: Info(real_info(f)))
     monkeypatch.setattr(AudioSource, '_length_from_end',
-                        _refuse_whole_decoding)
+                        _refused('its end searched'))
     source = AudioSource(path, whole=False)
     assert not source.length_from_end
     assert source.n_samples == n
